@@ -5,6 +5,7 @@ from .errors import LegacyFrameError, ProtocolError
 from .event import (
     ANOMALY,
     CONNECTED,
+    DEFAULT_MAX_FRAME_BYTES,
     DIALECTS,
     DISCONNECTED,
     KINDS,
@@ -23,7 +24,7 @@ from .gojson import go_json
 from .steve import Watch, subscription_key
 
 __all__ = [
-    "ANOMALY", "CONNECTED", "DIALECTS", "DISCONNECTED", "KINDS", "MARKERS", "RESOURCE_EVENTS", "RESYNC_FINISHED",
+    "ANOMALY", "CONNECTED", "DEFAULT_MAX_FRAME_BYTES", "DIALECTS", "DISCONNECTED", "KINDS", "MARKERS", "RESOURCE_EVENTS", "RESYNC_FINISHED",
     "RESYNC_STARTED", "WATCH_STOPPED", "Dialect", "Event", "Kind", "LegacyFrameError", "ProtocolError", "Watch",
     "auth", "decode_frame", "go_json", "marker", "norman", "parse_frame", "parse_sent", "steve", "subscription_key",
 ]

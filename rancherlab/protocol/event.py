@@ -21,6 +21,9 @@ WATCH_STOPPED: Final = "watch.stopped"
 ANOMALY: Final = "anomaly"
 MARKERS: Final = (CONNECTED, DISCONNECTED, RESYNC_STARTED, RESYNC_FINISHED, WATCH_STOPPED, ANOMALY)
 
+# The largest frame (and recording line) rancherlab accepts; Rancher cluster and node objects can pass 1 MiB.
+DEFAULT_MAX_FRAME_BYTES: Final = 64 * 1024 * 1024
+
 # Names of server messages that carry a resource object.
 RESOURCE_EVENTS: Final = frozenset({"resource.create", "resource.change", "resource.remove"})
 
