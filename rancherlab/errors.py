@@ -1,0 +1,116 @@
+"""Typed errors of rancherlab's I/O layers. Each message says what went wrong and what to do next.
+
+Every error is a `RancherlabError`; its `exit_code` is what the CLI returns for it. Messages are built
+from facts rancherlab chose to show (URLs, type names, status codes), never from request headers, so a
+credential cannot leak through `str(error)`.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Sequence
+
+EXIT_OK: Final = 0
+EXIT_OTHER: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_AUTH: Final = 3
+EXIT_NOT_FOUND: Final = 4
+EXIT_TLS: Final = 5
+EXIT_GAVE_UP: Final = 6
+
+TOKEN_HELP: Final = (
+    "A Rancher API token looks like 'token-xxxxx:<secret>' (access key, colon, secret key). Create one in the "
+    "Rancher UI under your avatar → Account & API Keys → Create API Key, with no cluster scope, and pass it with "
+    "--token-file, RANCHER_TOKEN_KEY or ~/.rancher/cli2.json."
+)
+
+
+class RancherlabError(Exception):
+    """The root of every error rancherlab raises on purpose."""
+
+    exit_code: int = EXIT_OTHER
+
+
+class UsageError(RancherlabError, ValueError):
+    """Something the caller passed cannot work (a bad scope, URL or option); fix the call."""
+
+    exit_code = EXIT_USAGE
+
+
+class ScopeError(UsageError):
+    """A scope or server URL rancherlab cannot turn into a subscribe endpoint."""
+
+
+class DashboardURLError(ScopeError):
+    """A browser dashboard URL was given where the server URL belongs."""
+
+
+class CredentialsError(UsageError):
+    """No usable credential, or credentials given in a way that cannot be trusted."""
+
+
+class AuthenticationError(RancherlabError):
+    """HTTP 401: the server did not accept the credential (missing, wrong, expired or cluster-scoped)."""
+
+    exit_code = EXIT_AUTH
+
+
+class PermissionDeniedError(RancherlabError):
+    """HTTP 403 or a Steve permission error: the credential is valid but may not do this."""
+
+    exit_code = EXIT_AUTH
+
+
+class NotFoundError(RancherlabError):
+    """HTTP 404 or an unknown name: the endpoint, type or cluster does not exist on this server."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class UnknownTypeError(NotFoundError):
+    """A resource type the scope does not offer. `valid` lists the names it does offer."""
+
+    def __init__(self, message: str, *, types: Sequence[str] = (), valid: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.types = tuple(types)
+        self.valid = tuple(valid)
+
+
+class ClusterNotFound(NotFoundError):
+    """The cluster of a `cluster:`/`project:`/`steve:` scope does not exist on this server."""
+
+    def __init__(self, message: str, *, cluster: str) -> None:
+        super().__init__(message)
+        self.cluster = cluster
+
+
+class TLSError(RancherlabError):
+    """The server's certificate could not be verified (self-signed CA, wrong host name, expired)."""
+
+    exit_code = EXIT_TLS
+
+
+class UpgradeRefusedError(RancherlabError):
+    """Something answered the WebSocket upgrade with a normal HTTP response (often a proxy: 200, not 101)."""
+
+
+class ConnectGaveUpError(RancherlabError):
+    """Connecting kept failing with retryable errors until the configured limit."""
+
+    exit_code = EXIT_GAVE_UP
+
+
+def type_list(valid: Sequence[str], limit: int = 60) -> str:
+    """A readable, bounded list of type names for error messages."""
+    names = sorted(set(valid))
+    if not names:
+        return "(the server listed no types)"
+    more = f", … and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+__all__ = [
+    "EXIT_AUTH", "EXIT_GAVE_UP", "EXIT_NOT_FOUND", "EXIT_OK", "EXIT_OTHER", "EXIT_TLS", "EXIT_USAGE", "TOKEN_HELP",
+    "AuthenticationError", "ClusterNotFound", "ConnectGaveUpError", "CredentialsError", "DashboardURLError",
+    "NotFoundError", "PermissionDeniedError", "RancherlabError", "ScopeError", "TLSError", "UnknownTypeError",
+    "UpgradeRefusedError", "UsageError", "type_list",
+]
