@@ -1,0 +1,166 @@
+"""Events → one pandas DataFrame, one row per event, with dtypes chosen for the data.
+
+The frame is built column-wise in a single pass (lists → arrays → one `DataFrame` call): appending rows
+or normalising nested JSON per row is what makes naive JSONL loading slow (research §E).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from ..protocol.event import DIALECTS, KINDS, RESOURCE_EVENTS, Event
+
+# Column order of every frame; `recording` is added by `load()` only.
+COLUMNS: Final = (
+    "seq", "time", "t", "conn", "kind", "dialect", "name", "type", "id", "revision",
+    "state", "transitioning", "namespace", "project", "raw", "object", "info",
+)
+STRING: Final = pd.StringDtype("pyarrow")
+KIND_DTYPE: Final = pd.CategoricalDtype(list(KINDS))
+DIALECT_DTYPE: Final = pd.CategoricalDtype(list(DIALECTS))
+# Norman's vocabulary is the richer one, so Steve's two booleans are mapped onto it.
+TRANSITIONING_DTYPE: Final = pd.CategoricalDtype(["no", "yes", "error"])
+# Repeated strings: categorical. Unique-ish strings: Arrow-backed.
+_CATEGORICAL: Final = ("name", "type", "state", "namespace", "project", "recording")
+_STRINGS: Final = ("id", "revision", "raw")
+# Norman keeps the project of a namespace in this annotation; Steve shows it only there.
+_PROJECT_ANNOTATION: Final = "field.cattle.io/projectId"
+
+
+def empty_columns() -> dict[str, list[Any]]:
+    return {c: [] for c in COLUMNS}
+
+
+def object_fields(dialect: str, data: Any) -> tuple[Any, Any, Any, Any]:
+    """(state, transitioning, namespace, project) from where each dialect keeps them.
+
+    Norman: top-level `state`, `transitioning` ("yes"/"no"/"error"), `namespaceId`, `projectId`.
+    Steve: `metadata.state.name`, `metadata.state.error`/`.transitioning` (bools), `metadata.namespace`,
+    and the project only on namespaces (annotation `field.cattle.io/projectId`).
+    """
+    if not isinstance(data, dict):
+        return None, None, None, None
+    if dialect == "norman":
+        trans = data.get("transitioning")
+        return (_str(data.get("state")), trans if trans in ("yes", "no", "error") else None,
+                _str(data.get("namespaceId")), _str(data.get("projectId")))
+    meta = data.get("metadata")
+    if not isinstance(meta, dict):
+        return None, None, None, None
+    st = meta.get("state")
+    state = trans = None
+    if isinstance(st, dict):
+        state = _str(st.get("name"))
+        if st.get("error") is True:
+            trans = "error"
+        elif st.get("transitioning") is True:
+            trans = "yes"
+        elif st.get("transitioning") is False or st.get("error") is False:
+            trans = "no"
+    project = None
+    ann = meta.get("annotations")
+    if data.get("type") == "namespace" and isinstance(ann, dict):
+        project = _str(ann.get(_PROJECT_ANNOTATION))
+    return state, trans, _str(meta.get("namespace")), project
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def add_event(cols: dict[str, list[Any]], e: Event) -> None:
+    """Append one event's cells to the column lists (the only per-event work)."""
+    data = e.data
+    carries = e.kind in ("snapshot", "resync") or (e.kind == "frame" and e.name in RESOURCE_EVENTS)
+    if carries:
+        state, trans, ns, project = object_fields(e.dialect, data)
+    else:
+        state = trans = project = None
+        ns = e.watch.get("namespace") if e.watch else None
+    cols["seq"].append(e.seq)
+    cols["time"].append(e.ts)
+    cols["t"].append(e.t)
+    cols["conn"].append(e.conn)
+    cols["kind"].append(e.kind)
+    cols["dialect"].append(e.dialect)
+    cols["name"].append(e.name)
+    cols["type"].append(e.type)
+    cols["id"].append(e.id)
+    cols["revision"].append(e.revision)
+    cols["state"].append(state)
+    cols["transitioning"].append(trans)
+    cols["namespace"].append(ns or None)
+    cols["project"].append(project)
+    cols["raw"].append(e.raw)
+    cols["object"].append(data)
+    cols["info"].append(dict(e.info) if e.info else None)
+
+
+def frame(events: Iterable[Event], *, pings: bool = False) -> pd.DataFrame:
+    """One row per event (see `COLUMNS`); pings are dropped unless `pings=True` since they carry no data.
+
+    Dtypes: `seq`/`conn` Int64; `time` UTC datetime (from `ts`); `t` float seconds; `kind` and `dialect`
+    categoricals of the fixed vocabularies; `name`, `type`, `state`, `namespace`, `project` categoricals;
+    `id`, `revision`, `raw` Arrow strings; `object` (the parsed `data`) and `info` (marker fields) Python
+    objects. `transitioning` is one categorical for both dialects, values "no" / "yes" / "error": Norman's
+    strings as sent; Steve's `metadata.state` maps `error: true` → "error", else `transitioning: true` →
+    "yes", else "no"; missing → NA.
+    """
+    cols = empty_columns()
+    for e in events:
+        if not pings and e.is_ping:
+            continue
+        add_event(cols, e)
+    return build(cols)
+
+
+def build(cols: Mapping[str, list[Any]]) -> pd.DataFrame:
+    """Column lists → DataFrame with the documented dtypes."""
+    n = len(cols["seq"])
+    out: dict[str, Any] = {
+        "seq": pd.array(cols["seq"], dtype="Int64"),
+        "time": _times(cols["time"], n),
+        "t": np.asarray(cols["t"], dtype="float64") if n else np.empty(0, "float64"),
+        "conn": pd.array(cols["conn"], dtype="Int64"),
+        "kind": pd.Categorical(cols["kind"], dtype=KIND_DTYPE),
+        "dialect": pd.Categorical(cols["dialect"], dtype=DIALECT_DTYPE),
+    }
+    for c in COLUMNS[6:]:
+        values = cols[c]
+        if c == "transitioning":
+            out[c] = pd.Categorical(values, dtype=TRANSITIONING_DTYPE)
+        elif c in _CATEGORICAL:
+            out[c] = categorical(values)
+        elif c in _STRINGS:
+            out[c] = pd.array(values, dtype=STRING)
+        else:
+            out[c] = objects(values)
+    if "recording" in cols:
+        out["recording"] = categorical(cols["recording"])
+    return pd.DataFrame(out)
+
+
+def categorical(values: Iterable[Any]) -> pd.Categorical:
+    """Categories sorted and typed as Arrow strings, so two frames of the same values compare equal."""
+    cat = pd.Categorical(values)
+    cats = pd.Index(cat.categories.astype(str), dtype=STRING)
+    return pd.Categorical.from_codes(cat.codes, dtype=pd.CategoricalDtype(cats))
+
+
+def objects(values: list[Any]) -> np.ndarray:
+    # fromiter keeps nested lists as single cells (np.array would try to broadcast them).
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
+def _times(values: list[Any], n: int) -> pd.DatetimeIndex:
+    if not n:
+        return pd.DatetimeIndex([], dtype="datetime64[us, UTC]")
+    first = next((v for v in values if v is not None), None)
+    if isinstance(first, (int, float)):
+        return pd.to_datetime(pd.array(values, dtype="Float64"), unit="s", utc=True).as_unit("us")
+    # Naive datetimes are read as UTC: recordings store UTC wall-clock times.
+    return pd.to_datetime(values, utc=True, format="ISO8601" if isinstance(first, str) else None).as_unit("us")
