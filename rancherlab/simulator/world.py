@@ -666,6 +666,7 @@ class World:
                 "apiVersion": "v1",
                 "kind": "Secret",
                 "metadata": {"name": name, "namespace": ns, "creationTimestamp": iso(self.now),
+                             "labels": {"cattle.io/creator": "norman"},
                              "annotations": {CREATOR_ANNOTATION: self.admin_id}},
                 "type": stype,
                 "data": self._secret_data(stype, name),
