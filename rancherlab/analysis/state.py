@@ -1,0 +1,93 @@
+"""The current state of the world from an event frame: the latest version of every live object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from ..protocol.event import RESYNC_FINISHED, RESYNC_STARTED
+
+# Norman has no remove for a deletion with finalizers until the very end; these states mean "going away".
+REMOVED_STATES: Final = frozenset({"removed", "purging", "purged"})
+_OBJECT_EVENTS: Final = frozenset({"resource.create", "resource.change", "resource.remove"})
+
+Key = tuple[str, str]
+
+
+@dataclass
+class _Resync:
+    start: int
+    types: set[str]
+    listed: set[Key] = field(default_factory=set)
+
+
+def upto(df: pd.DataFrame, at: int | datetime | pd.Timestamp | str | None) -> pd.DataFrame:
+    """Rows at or before `at` (a seq number, or a point in time)."""
+    if at is None:
+        return df
+    if isinstance(at, (int, np.integer)) and not isinstance(at, bool):
+        return df[(df["seq"] <= at).fillna(False)]
+    ts = pd.Timestamp(at)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
+    return df[(df["time"] <= ts).fillna(False)]
+
+
+def object_rows(df: pd.DataFrame) -> np.ndarray:
+    """Mask of rows that carry a resource object with a type and an id (snapshot, resync, create/change/remove)."""
+    kind = df["kind"].astype(object)
+    carries = kind.isin(("snapshot", "resync")) | ((kind == "frame") & df["name"].astype(object).isin(_OBJECT_EVENTS))
+    return (carries & df["type"].notna() & df["id"].notna()).to_numpy(dtype=bool)
+
+
+def is_removal(name: Any, dialect: Any, st: Any) -> bool:
+    return name == "resource.remove" or (dialect == "norman" and st in REMOVED_STATES)
+
+
+def state(df: pd.DataFrame, at: int | datetime | pd.Timestamp | str | None = None) -> pd.DataFrame:
+    """The latest row per (type, id) still alive at `at` (default: the end), sorted by type and id.
+
+    Rows are applied in frame order (the recording's order). Objects are keyed on their own `type` and
+    `id`, and applying the same version twice is harmless, so Norman's double delivery of a deployment
+    (from the `deployment` and the `workload` streams, same type and id) yields one object. An object is
+    gone after `resource.remove` (both dialects) or a Norman change whose `state` is removed / purging /
+    purged. Resync: between the markers `resync.started` and `resync.finished` of a connection, the `resync`
+    rows are the full truth for their types (plus any listed in the start marker's `info["types"]`): an
+    object of such a type that was not re-listed, and was not changed by a live frame during the resync,
+    was deleted while we were not looking, and is dropped. Snapshot rows are plain upserts.
+    """
+    rows = upto(df, at)
+    latest: dict[Key, int] = {}
+    open_resyncs: dict[Any, _Resync] = {}
+    has_obj = object_rows(rows)
+    cols = [rows[c].tolist() for c in ("kind", "name", "type", "id", "dialect", "state", "conn", "info")]
+    for pos, (kind, name, typ, oid, dialect, st, conn, info) in enumerate(zip(*cols)):
+        if kind == "marker":
+            if name == RESYNC_STARTED:
+                types = (info or {}).get("types") or ()
+                open_resyncs[conn] = _Resync(pos, {t for t in types if isinstance(t, str)})
+            elif name == RESYNC_FINISHED and conn in open_resyncs:
+                _finish(latest, open_resyncs.pop(conn))
+            continue
+        if not has_obj[pos]:
+            continue
+        key = (typ, oid)
+        if kind == "resync" and conn in open_resyncs:
+            window = open_resyncs[conn]
+            window.types.add(typ)
+            window.listed.add(key)
+        if is_removal(name, dialect, st):
+            latest.pop(key, None)
+        else:
+            latest[key] = pos
+    picked = rows.iloc[sorted(latest.values())]
+    return picked.sort_values(["type", "id"], kind="stable").reset_index(drop=True)
+
+
+def _finish(latest: dict[Key, int], window: _Resync) -> None:
+    for key, pos in list(latest.items()):
+        if key[0] in window.types and key not in window.listed and pos < window.start:
+            del latest[key]
