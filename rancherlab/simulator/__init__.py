@@ -1,0 +1,142 @@
+"""An embedded stand-in for Rancher: the same URLs, auth, bytes, pings and ways of closing.
+
+`Simulator` runs the server on its own event loop in a daemon thread, so it works the same from a
+script, a test or a notebook. `SimulatorServer` is the async core for code already inside a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import ssl
+import string
+import threading
+from concurrent.futures import Future
+from typing import Any, Callable, Coroutine, TypeVar
+
+from .server import SimulatorConfig, SimulatorServer
+from .world import Change, Resource, World
+
+__all__ = ["Change", "Resource", "Simulator", "SimulatorConfig", "SimulatorServer", "World", "generate_token"]
+
+T = TypeVar("T")
+_ALNUM = string.ascii_lowercase + string.digits
+
+
+def generate_token() -> str:
+    """A credential in Rancher's API-key form, `token-xxxxx:<secret>`."""
+    access = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(5))
+    secret = "".join(secrets.choice(_ALNUM) for _ in range(54))
+    return f"token-{access}:{secret}"
+
+
+def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certfile, keyfile)
+    return context
+
+
+class Simulator:
+    """A running simulator: `url`, `token`, the `world` (ground truth) and faults on demand.
+
+    >>> with Simulator(seed=1) as sim:
+    ...     sim.url  # doctest: +SKIP
+    'http://127.0.0.1:40123'
+    """
+
+    def __init__(self, seed: int = 0, *, token: str | None = None, certfile: str | None = None,
+                 keyfile: str | None = None, server_version: str = "v2.12.0", **options: Any) -> None:
+        self.generated_token = token is None
+        self._token = token or generate_token()
+        ctx = tls_context(certfile, keyfile) if certfile and keyfile else None
+        self.world = World(seed, server_version=server_version)
+        self.config = SimulatorConfig(token=self._token, ssl_context=ctx, **options)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="rancherlab-simulator", daemon=True)
+        self._server: SimulatorServer | None = None
+
+    def __repr__(self) -> str:
+        state = self.url if self._server else "stopped"
+        return f"<Simulator {state} seed-world rev={self.world.revision}>"
+
+    @property
+    def token(self) -> str:
+        return self._token
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the simulator is not running: call start() or use it as a context manager")
+        return self._server.url
+
+    @property
+    def port(self) -> int:
+        return self._server.port if self._server else self.config.port
+
+    def start(self) -> Simulator:
+        self._thread.start()
+        self._server = SimulatorServer(self.world, self.config)
+        self._call(self._server.start())
+        return self
+
+    def close(self) -> None:
+        if self._server is not None and self._thread.is_alive():
+            self._call(self._server.stop())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()
+        self._server = None
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- driving it from another thread --------------------------------------------------------
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def _run(self, fn: Callable[[], T]) -> T:
+        future: Future[T] = Future()
+
+        def call() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the caller's thread
+                future.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(call)
+        return future.result(30)
+
+    def step(self, n: int = 1) -> list[Change]:
+        """Apply `n` world changes now (with `rate=0` the world changes only through this)."""
+        assert self._server is not None
+        server = self._server
+        return self._run(lambda: server.step(n))
+
+    def ground_truth(self) -> dict[tuple[str, str, str | None, str], dict[str, Any]]:
+        """Every current object, keyed (kind, cluster, namespace, name), read consistently on the server's loop."""
+        import copy
+
+        return self._run(lambda: {(r.kind, r.cluster, r.namespace, r.name): copy.deepcopy(r.obj) for r in self.world.resources()})
+
+    def history(self) -> list[Change]:
+        """Every change the world made, in order."""
+        return self._run(lambda: list(self.world.history))
+
+    def drop_now(self) -> None:
+        """Close every socket without a close frame (clients see 1006)."""
+        assert self._server is not None
+        self._run(self._server.drop_now)
+
+    def stall(self) -> None:
+        """Every open socket goes silent with its TCP connection left open."""
+        assert self._server is not None
+        self._run(self._server.stall)
+
+    def restart(self, down: float = 1.0) -> None:
+        """The port refuses connections for `down` seconds, then the same server comes back."""
+        assert self._server is not None
+        self._call(self._server.restart(down), timeout=down + 30)

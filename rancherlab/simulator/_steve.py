@@ -1,0 +1,227 @@
+"""Steve `/v1/subscribe` sessions: the client's watches, both stores, notification mode, slow consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..protocol import steve
+from ..protocol.steve import Subscribe
+from ._outbox import Outbox
+from .formats import steve_lookup, steve_view
+from .world import Change, Resource, World
+
+Store = Literal["sql", "proxy"]
+_ACTIONS = {"ADDED": "resource.create", "MODIFIED": "resource.change", "DELETED": "resource.remove"}
+SLOW_READER_GRACE = 0.010  # apiserver waits 10 ms for room in the buffer before dropping a watch
+
+
+@dataclass
+class SteveConfig:
+    store: Store = "sql"
+    retain: int = 1000            # events kept per type (SQL ring; also the proxy store's etcd window)
+    watch_timeout: float | None = None  # proxy store only: CATTLE_WATCH_TIMEOUT_SECONDS
+    base_revision: int = 0        # the revision the server started at: nothing older can be resumed
+
+
+@dataclass(eq=False)
+class SteveWatch:
+    sub: Subscribe
+    schema: str
+    echo: dict[str, str]
+    pending: list[str] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+    # notification mode: is the first event still to come, is a trailing notification armed, latest revision
+    first: bool = True
+    armed: bool = False
+    latest: str = ""
+
+
+class SteveSession:
+    """One upgraded `/v1` socket: decodes client messages and streams each watch's events."""
+
+    def __init__(self, outbox: Outbox, world: World, cluster: str, base_url: str, prefix: str, config: SteveConfig) -> None:
+        self.outbox = outbox
+        self.world = world
+        self.cluster = cluster
+        self.base_url = base_url
+        self.prefix = prefix
+        self.config = config
+        self.watches: dict[str, SteveWatch] = {}
+
+    # --- client messages -----------------------------------------------------------------------
+    def receive(self, message: str | bytes) -> None:
+        try:
+            sub = steve.decode_subscribe(message)
+        except ValueError as exc:
+            self.outbox.push(steve.error_event(str(exc)))
+            return
+        if sub.stop:
+            watch = self.watches.get(sub.key)
+            if watch is not None:
+                self._end(watch)
+            return
+        if sub.key in self.watches:
+            return  # an active key is silently ignored, and so is its new revision
+        self._start(sub)
+
+    def _start(self, sub: Subscribe) -> None:
+        echo = sub.echo()
+        schema = steve_lookup(sub.resource_type)
+        if schema is None:
+            self.outbox.push(steve.error_event(f"failed to find schema {sub.resource_type}", echo))
+            self.outbox.push(steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA, echo=echo))
+            return
+        watch = SteveWatch(sub, schema, echo)
+        self.watches[sub.key] = watch
+        self.outbox.push(steve.encode_event("resource.start", data=steve.SUBSCRIBE_DATA, echo=echo))
+        rv = sub.resource_version
+        proxy = self.config.store == "proxy"
+        if proxy and rv in ("", "0", "-1"):
+            for res in self.world.resources(schema, self.cluster):
+                self._send(watch, "resource.create", res, res.obj["metadata"]["resourceVersion"])
+        elif rv:
+            backlog = self._since(schema, rv)
+            if backlog is None:
+                text = (f"event watch error: too old resource version: {rv} ({self.world.revision})" if proxy
+                        else "resourceversion too old")
+                self.outbox.push(steve.error_event(text, echo))
+                self._end(watch)
+                return
+            for change in backlog:
+                self.deliver_to(watch, change)
+        if proxy and self.config.watch_timeout:
+            watch.timer = asyncio.get_running_loop().call_later(self.config.watch_timeout, self._expire, watch)
+
+    def _since(self, schema: str, rv: str) -> list[Change] | None:
+        """The retained changes after `rv`, or None when `rv` is older than what is retained ("too old")."""
+        if not rv.isdigit():
+            return None
+        asked = int(rv)
+        history = self.world.history_for(schema, self.cluster)
+        retain = self.config.retain
+        oldest = history[-retain - 1].revision if len(history) > retain else self.config.base_revision
+        if asked < oldest or asked > self.world.revision:
+            return None
+        return [c for c in history[-retain:] if c.revision > asked]
+
+    def _expire(self, watch: SteveWatch) -> None:
+        if self.watches.get(watch.sub.key) is watch:
+            self._end(watch)
+
+    def _end(self, watch: SteveWatch) -> None:
+        """Remove the key first, then send exactly one stop, as apiserver does."""
+        if self.watches.pop(watch.sub.key, None) is None:
+            return
+        if watch.timer:
+            watch.timer.cancel()
+        self.outbox.push(steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA, echo=watch.echo))
+
+    def close(self) -> None:
+        for watch in self.watches.values():
+            if watch.timer:
+                watch.timer.cancel()
+        self.watches.clear()
+
+    # --- server events ---------------------------------------------------------------------------
+    def deliver(self, change: Change) -> None:
+        if change.resource.cluster != self.cluster:
+            return
+        for watch in list(self.watches.values()):
+            if watch.schema == change.resource.kind:
+                self.deliver_to(watch, change)
+
+    def deliver_to(self, watch: SteveWatch, change: Change) -> None:
+        res = change.resource
+        if not _selected(watch.sub, res):
+            return
+        if watch.sub.mode == steve.CHANGES_MODE:
+            self._notify(watch, str(change.revision))
+        else:
+            self._send(watch, _ACTIONS[change.action], res, str(change.revision))
+
+    def _send(self, watch: SteveWatch, name: str, res: Resource, revision: str) -> None:
+        data = steve_view(self.world, res, watch.schema, self.base_url, self.prefix)
+        if data is None:
+            return
+        self._offer(watch, steve.encode_event(name, data=data, revision=revision, echo=watch.echo))
+
+    def _notify(self, watch: SteveWatch, revision: str) -> None:
+        """First event at once; then one trailing notification per debounce window, with the latest revision."""
+        watch.latest = revision
+        if watch.first:
+            watch.first = False
+            self._offer(watch, self._changes(watch))
+        elif not watch.armed:
+            watch.armed = True
+            delay = (watch.sub.debounce_ms or steve.DEFAULT_DEBOUNCE_MS) / 1000
+            asyncio.get_running_loop().call_later(delay, self._fire, watch)
+
+    def _fire(self, watch: SteveWatch) -> None:
+        watch.armed = False
+        if self.watches.get(watch.sub.key) is watch:
+            self._offer(watch, self._changes(watch))
+
+    @staticmethod
+    def _changes(watch: SteveWatch) -> str:
+        return steve.encode_event("resource.changes", data=steve.SUBSCRIBE_DATA, revision=watch.latest, echo=watch.echo)
+
+    def _offer(self, watch: SteveWatch, text: str) -> None:
+        if watch.pending or not self.outbox.offer(text):
+            watch.pending.append(text)
+            if len(watch.pending) == 1:
+                asyncio.get_running_loop().call_later(SLOW_READER_GRACE, self._retry, watch)
+
+    def _retry(self, watch: SteveWatch) -> None:
+        """After the grace period a watch that still cannot enqueue is dropped with `resource.stop`."""
+        while watch.pending:
+            if not self.outbox.offer(watch.pending[0]):
+                watch.pending.clear()
+                self._end(watch)
+                return
+            watch.pending.pop(0)
+
+
+def _selected(sub: Subscribe, res: Resource) -> bool:
+    if sub.namespace and res.namespace != sub.namespace:
+        return False
+    if sub.id:
+        ns, _, name = sub.id.rpartition("/")
+        if name != res.name or (ns and ns != res.namespace):
+            return False
+    if sub.selector:
+        labels = res.obj.get("metadata", {}).get("labels") or {}
+        return matches_selector(sub.selector, labels)
+    return True
+
+
+_SET_REQ = re.compile(r"^\s*([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+
+
+def matches_selector(selector: str, labels: dict[str, Any]) -> bool:
+    """Kubernetes label selector: `k=v`, `k==v`, `k!=v`, `k`, `!k`, `k in (a,b)`, `k notin (a,b)`."""
+    for req in re.split(r",(?![^()]*\))", selector):
+        req = req.strip()
+        if not req:
+            continue
+        m = _SET_REQ.match(req)
+        if m:
+            key, op, values = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",")}
+            if (op == "in") != (key in labels and labels[key] in values):
+                return False
+        elif "!=" in req:
+            key, value = (p.strip() for p in req.split("!=", 1))
+            if labels.get(key) == value:
+                return False
+        elif "=" in req:
+            key, value = (p.strip() for p in req.replace("==", "=").split("=", 1))
+            if labels.get(key) != value:
+                return False
+        elif req.startswith("!"):
+            if req[1:].strip() in labels:
+                return False
+        elif req not in labels:
+            return False
+    return True

@@ -1,0 +1,384 @@
+"""The simulator on the wire, checked with a plain websockets client (not rancherlab's) against the specs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from typing import Any, Iterator
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from rancherlab.protocol import auth, go_json, norman, steve
+from rancherlab.simulator import Simulator
+
+from .conftest import SECRET_TOKEN
+
+WAIT = 5.0
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator(seed=7, token=SECRET_TOKEN, rate=20, norman_ping=0.25, steve_ping=0.25) as s:
+        yield s
+
+
+def ws(sim: Simulator, path: str) -> str:
+    return sim.url.replace("http", "ws", 1) + path
+
+
+def bearer(token: str = SECRET_TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def downstream(sim: Simulator) -> tuple[str, str]:
+    cluster = next(c for c in sim.world.clusters() if c != "local")
+    return cluster, sim.world.projects(cluster)[0]
+
+
+async def recv_json(conn: ClientConnection, timeout: float = WAIT) -> tuple[str, dict[str, Any]]:
+    raw = await asyncio.wait_for(conn.recv(), timeout)
+    assert isinstance(raw, str), "Rancher sends text frames only"
+    return raw, json.loads(raw)
+
+
+async def collect(conn: ClientConnection, seconds: float) -> list[str]:
+    out: list[str] = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            out.append(await asyncio.wait_for(conn.recv(), left))
+        except TimeoutError:
+            break
+    return out
+
+
+async def until(conn: ClientConnection, pred: Any, timeout: float = WAIT) -> list[dict[str, Any]]:
+    """Receive until a message satisfies `pred`; return every message seen (parsed)."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while True:
+        _, msg = await recv_json(conn, deadline - time.monotonic())
+        seen.append(msg)
+        if pred(msg):
+            return seen
+
+
+# --- authentication and refusals -------------------------------------------------------------------
+
+@pytest.mark.parametrize("headers", [
+    bearer(),
+    {"Authorization": "Basic " + base64.urlsafe_b64encode(SECRET_TOKEN.encode()).decode()},
+    {"Cookie": f"R_SESS={SECRET_TOKEN}"},
+], ids=["bearer", "basic", "cookie"])
+@pytest.mark.parametrize("endpoint", ["global", "cluster", "project", "steve", "steve-cluster"])
+def test_every_endpoint_with_every_auth_method(sim, headers, endpoint):
+    cluster, project = downstream(sim)
+    path = {"global": "/v3/subscribe", "cluster": f"/v3/clusters/{cluster}/subscribe",
+            "project": f"/v3/projects/{project}/subscribe", "steve": "/v1/subscribe",
+            "steve-cluster": f"/k8s/clusters/{cluster}/v1/subscribe"}[endpoint]
+
+    async def go() -> None:
+        async with connect(ws(sim, path), additional_headers=headers) as conn:
+            if endpoint.startswith("steve"):
+                await conn.send('{"resourceType":"pods"}')
+                _, msg = await recv_json(conn)
+                assert msg["name"] == "resource.start"
+            else:
+                msgs = await until(conn, lambda m: m["name"] == "ping")
+                assert msgs[-1] == {"name": "ping", "data": {}}
+
+    asyncio.run(go())
+
+
+async def refused(url: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(url, additional_headers=headers or {}, **kw):
+            pass
+    return info.value.response
+
+
+@pytest.mark.parametrize("headers", [{}, bearer("token-wrong:nope"), {"Authorization": "Basic !!!", "Cookie": f"R_SESS={SECRET_TOKEN}"}],
+                         ids=["none", "wrong", "cookie-ignored-with-authorization"])
+@pytest.mark.parametrize("path", ["/v3/subscribe", "/v1/subscribe"])
+def test_401_body_is_rancher_exact(sim, headers, path):
+    response = asyncio.run(refused(ws(sim, path), headers))
+    assert response.status_code == 401
+    assert response.body.decode() == '{"type":"error","status":"401","message":"Unauthorized 401: must authenticate"}\n'
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["X-API-Cattle-Auth"] == "false"
+
+
+def test_browser_origin_403_comes_before_authentication(sim):
+    headers = {"User-Agent": "Mozilla/5.0 (X11)", "Origin": "https://evil.example"}
+    response = asyncio.run(refused(ws(sim, "/v1/subscribe"), headers, user_agent_header=None))
+    assert response.status_code == 403
+    assert response.body.decode() == auth.ORIGIN_NOT_ALLOWED_BODY
+
+
+def test_gorilla_origin_403_for_any_client(sim):
+    response = asyncio.run(refused(ws(sim, "/v3/subscribe"), {**bearer(), "Origin": "http://elsewhere:1"}))
+    assert (response.status_code, response.body) == (403, b"Forbidden\n")
+    ok = {**bearer(), "Origin": sim.url.upper().replace("HTTP", "http")}  # same host, other case: allowed
+
+    async def same_origin() -> None:
+        async with connect(ws(sim, "/v3/subscribe"), additional_headers=ok) as conn:
+            await until(conn, lambda m: m["name"] == "ping")
+
+    asyncio.run(same_origin())
+
+
+@pytest.mark.parametrize("query", ["?resourceTypes=nosuchtype", "?resourceTypes=", "?resourceTypes=Pod"])
+def test_norman_unmatched_resource_types_404_before_upgrade(sim, query):
+    cluster, project = downstream(sim)
+    response = asyncio.run(refused(ws(sim, f"/v3/projects/{project}/subscribe{query}"), bearer()))
+    assert response.status_code == 404
+    assert response.body.decode() == norman.NO_TYPES_BODY
+
+
+def test_plain_get_on_subscribe_is_400(sim):
+    response = httpx.get(sim.url + "/v3/subscribe", headers=bearer())
+    assert response.status_code == 400
+
+
+def test_unknown_norman_cluster_upgrades_then_drops(sim):
+    async def go() -> ConnectionClosed:
+        async with connect(ws(sim, "/v3/clusters/c-nope0/subscribe"), additional_headers=bearer()) as conn:
+            with pytest.raises(ConnectionClosed) as info:
+                await asyncio.wait_for(conn.recv(), WAIT)
+            return info.value
+
+    closed = asyncio.run(go())
+    assert closed.rcvd is None and closed.sent is None  # no close frame: the client sees 1006
+
+
+def test_unknown_steve_cluster_is_401_with_empty_body(sim):
+    response = asyncio.run(refused(ws(sim, "/k8s/clusters/c-nope0/v1/subscribe"), bearer()))
+    assert (response.status_code, response.body) == (401, b"")
+
+
+# --- Norman wire format -----------------------------------------------------------------------------
+
+def test_norman_bytes_pings_and_filter(sim):
+    cluster, project = downstream(sim)
+    url = ws(sim, f"/v3/projects/{project}/subscribe?resourceTypes=pod&resourceTypes=deployment&sockId=3")
+
+    async def go() -> tuple[list[str], list[float], Any]:
+        async with connect(url, additional_headers=bearer()) as conn:
+            assert conn.protocol.extensions == []  # Norman negotiates no compression
+            frames, ping_times = [], []
+            deadline = time.monotonic() + 1.4
+            while time.monotonic() < deadline:
+                raw = await asyncio.wait_for(conn.recv(), WAIT)
+                frames.append(raw)
+                if raw == norman.PING:
+                    ping_times.append(time.monotonic())
+            return frames, ping_times, conn
+
+    frames, ping_times, _ = asyncio.run(go())
+    resources = [f for f in frames if f != norman.PING]
+    assert resources, "the first subscriber gets the replay of existing objects"
+    for raw in resources:
+        doc = json.loads(raw)
+        assert list(doc) == ["name", "data"]
+        assert doc["name"] in ("resource.change", "resource.remove")
+        assert raw == norman.resource_frame(doc["name"], doc["data"])  # sorted keys, escaping, "\n}" exactly
+        assert raw.endswith("\n}") and go_json(doc["data"]) in raw
+        assert doc["data"]["type"] in ("pod", "deployment")
+        assert doc["data"]["projectId"] == project
+    gaps = [b - a for a, b in zip(ping_times, ping_times[1:])]
+    assert len(ping_times) >= 4 and all(0.1 < g < 0.5 for g in gaps), gaps
+
+
+def test_norman_shared_watch_replays_only_to_the_first_subscriber(sim):
+    sim.step(0)
+    cluster, _ = downstream(sim)
+    url = ws(sim, f"/v3/clusters/{cluster}/subscribe?resourceTypes=namespace")
+
+    async def go() -> tuple[int, int]:
+        async with connect(url, additional_headers=bearer()) as first:
+            await asyncio.sleep(0.1)
+            async with connect(url, additional_headers=bearer()) as second:
+                a = [f for f in await collect(first, 0.3) if f != norman.PING]
+                b = [f for f in await collect(second, 0.3) if f != norman.PING]
+                return len(a), len(b)
+
+    first, second = asyncio.run(go())
+    namespaces = [r for r in sim.world.resources("namespace", cluster)]
+    assert first >= len(namespaces) and second < len(namespaces)
+
+
+def test_norman_client_messages_are_ignored(sim):
+    async def go() -> None:
+        async with connect(ws(sim, "/v3/subscribe?resourceTypes=cluster"), additional_headers=bearer()) as conn:
+            await conn.send('{"resourceType":"pod"}')
+            await conn.send("garbage")
+            await until(conn, lambda m: m["name"] == "ping")
+
+    asyncio.run(go())
+
+
+def test_norman_watch_timeout_closes_every_socket_of_that_type():
+    with Simulator(seed=3, token=SECRET_TOKEN, rate=0, watch_timeout=0.5, norman_ping=0.1) as sim:
+        async def go() -> float:
+            async with connect(ws(sim, "/v3/subscribe?resourceTypes=user"), additional_headers=bearer()) as conn:
+                start = time.monotonic()
+                with pytest.raises(ConnectionClosed) as info:
+                    while True:
+                        await asyncio.wait_for(conn.recv(), WAIT)
+                assert info.value.rcvd is None
+                return time.monotonic() - start
+
+        assert 0.3 < asyncio.run(go()) < 3
+
+
+# --- Steve sequences ---------------------------------------------------------------------------------
+
+def steve_url(sim: Simulator) -> str:
+    return ws(sim, "/v1/subscribe")
+
+
+def test_steve_compression_and_ping_with_version(sim):
+    async def go() -> None:
+        async with connect(steve_url(sim), additional_headers=bearer()) as conn:
+            assert [e.name for e in conn.protocol.extensions] == ["permessage-deflate"]
+            raw, msg = await recv_json(conn)
+            assert raw == steve.ping(sim.world.server_version)
+            assert msg["data"]["version"] == sim.world.server_version
+
+    asyncio.run(go())
+
+
+def test_steve_unknown_type_errors_then_stops_without_start(sim):
+    async def go() -> list[dict[str, Any]]:
+        async with connect(steve_url(sim), additional_headers=bearer()) as conn:
+            await conn.send('{"resourceType":"nosuchthing","namespace":"x"}')
+            return await until(conn, lambda m: m["name"] == "resource.stop")
+
+    msgs = [m for m in asyncio.run(go()) if m["name"] != "ping"]
+    assert [m["name"] for m in msgs] == ["resource.error", "resource.stop"]
+    assert msgs[0]["data"] == {"error": "failed to find schema nosuchthing"}
+    assert msgs[0]["resourceType"] == "nosuchthing" and msgs[0]["namespace"] == "x"
+
+
+def test_steve_bad_json_is_an_error_and_the_socket_stays(sim):
+    async def go() -> None:
+        async with connect(steve_url(sim), additional_headers=bearer()) as conn:
+            await conn.send("not json")
+            msgs = await until(conn, lambda m: m["name"] == "resource.error")
+            assert "invalid character" in msgs[-1]["data"]["error"]
+            await conn.send('{"resourceType":"Pods"}')
+            msgs = await until(conn, lambda m: m["name"] == "resource.start")
+            assert msgs[-1]["resourceType"] == "Pods"  # looked up in any case, echoed as sent
+
+    asyncio.run(go())
+
+
+def test_steve_exact_key_stop(sim):
+    async def go() -> list[str]:
+        async with connect(steve_url(sim), additional_headers=bearer()) as conn:
+            await conn.send('{"resourceType":"pod","namespace":"default","selector":"app"}')
+            await until(conn, lambda m: m["name"] == "resource.start")
+            await conn.send('{"resourceType":"pod","namespace":"default","stop":true}')  # wrong key: nothing
+            await conn.send('{"resourceType":"pod","namespace":"default","selector":"app"}')  # duplicate start: ignored
+            await conn.send('{"resourceType":"pod","namespace":"default","selector":"app","stop":true}')
+            await conn.send('{"resourceType":"pod","namespace":"default","selector":"app","stop":true}')  # already ended
+            names = [m["name"] for m in await until(conn, lambda m: m["name"] == "resource.stop")]
+            names += [json.loads(f)["name"] for f in await collect(conn, 0.6)]
+            return names
+
+    names = [n for n in asyncio.run(go()) if n != "ping"]
+    assert names.count("resource.stop") == 1 and "resource.start" not in names
+    assert all(n in ("resource.create", "resource.change", "resource.remove", "resource.stop") for n in names)
+
+
+@pytest.mark.parametrize("store", ["sql", "proxy"])
+def test_steve_initial_replay_depends_on_the_store(store):
+    with Simulator(seed=5, token=SECRET_TOKEN, rate=0, steve_store=store, steve_ping=10) as sim:
+        async def go() -> list[dict[str, Any]]:
+            async with connect(steve_url(sim), additional_headers=bearer()) as conn:
+                await conn.send('{"resourceType":"pod"}')
+                await until(conn, lambda m: m["name"] == "resource.start")
+                return [json.loads(f) for f in await collect(conn, 0.4)]
+
+        msgs = asyncio.run(go())
+        pods = sim.world.resources("pod", "local")
+        if store == "proxy":
+            assert [m["name"] for m in msgs] == ["resource.create"] * len(pods) and pods
+            assert all(m["revision"] == m["data"]["metadata"]["resourceVersion"] for m in msgs)
+        else:
+            assert msgs == []  # the SQL cache store replays nothing
+
+
+@pytest.mark.parametrize("store,text", [
+    ("sql", "resourceversion too old"),
+    ("proxy", "event watch error: too old resource version: 1 ("),
+])
+def test_steve_too_old(store, text):
+    with Simulator(seed=5, token=SECRET_TOKEN, rate=0, steve_store=store, steve_retain=5, steve_ping=10) as sim:
+        sim.step(60)
+
+        async def go() -> list[dict[str, Any]]:
+            async with connect(steve_url(sim), additional_headers=bearer()) as conn:
+                await conn.send('{"resourceType":"pod","resourceVersion":"1"}')
+                return await until(conn, lambda m: m["name"] == "resource.stop")
+
+        msgs = asyncio.run(go())
+        assert [m["name"] for m in msgs] == ["resource.start", "resource.error", "resource.stop"]
+        assert msgs[1]["data"]["error"].startswith(text)
+
+
+@pytest.mark.parametrize("store", ["sql", "proxy"])
+def test_steve_resume_from_a_retained_revision_replays_exactly_the_changes_after_it(store):
+    with Simulator(seed=5, token=SECRET_TOKEN, rate=0, steve_store=store, steve_retain=1000, steve_ping=10) as sim:
+        sim.step(5)
+        start_rev = sim.world.revision
+        sim.step(40)
+        expected = [str(c.revision) for c in sim.history() if c.revision > start_rev and c.resource.kind == "pod"
+                    and c.resource.cluster == "local"]
+
+        async def go() -> list[dict[str, Any]]:
+            async with connect(steve_url(sim), additional_headers=bearer()) as conn:
+                await conn.send(json.dumps({"resourceType": "pods", "resourceVersion": str(start_rev)}))
+                await until(conn, lambda m: m["name"] == "resource.start")
+                return [json.loads(f) for f in await collect(conn, 0.4)]
+
+        msgs = asyncio.run(go())
+        assert expected and [m["revision"] for m in msgs] == expected
+
+
+def test_steve_notification_mode_debounces():
+    with Simulator(seed=5, token=SECRET_TOKEN, rate=200, steve_ping=10) as sim:
+        async def go() -> list[tuple[float, dict[str, Any]]]:
+            async with connect(steve_url(sim), additional_headers=bearer()) as conn:
+                await conn.send('{"resourceType":"pod","mode":"resource.changes","debounceMs":300}')
+                await until(conn, lambda m: m["name"] == "resource.start")
+                start, out = time.monotonic(), []
+                while (left := start + 1.05 - time.monotonic()) > 0:
+                    try:
+                        out.append((time.monotonic() - start, json.loads(await asyncio.wait_for(conn.recv(), left))))
+                    except TimeoutError:
+                        break
+                return out
+
+        msgs = asyncio.run(go())
+        assert msgs and all(m["name"] == "resource.changes" and m["mode"] == "resource.changes" for _, m in msgs)
+        assert all(m["data"] == {"type": "subscribe", "links": {}} and m["revision"] for _, m in msgs)
+        assert 2 <= len(msgs) <= 5  # first at once, then at most one per 300 ms window
+        assert msgs[0][0] < 0.2
+
+
+def test_steve_proxy_watch_expiry_stops_and_keeps_the_socket():
+    with Simulator(seed=5, token=SECRET_TOKEN, rate=0, steve_store="proxy", watch_timeout=0.4, steve_ping=0.2) as sim:
+        async def go() -> None:
+            async with connect(steve_url(sim), additional_headers=bearer()) as conn:
+                await conn.send('{"resourceType":"namespace","resourceVersion":"%d"}' % sim.world.revision)
+                msgs = await until(conn, lambda m: m["name"] == "resource.stop", timeout=3)
+                assert msgs[0]["name"] in ("resource.start", "ping")
+                await until(conn, lambda m: m["name"] == "ping")  # still open
+
+        asyncio.run(go())
