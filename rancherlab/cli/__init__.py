@@ -14,7 +14,7 @@ from typing import Sequence
 from .._version import __version__
 
 # Subcommand modules, in the order `--help` lists them.
-COMMANDS: tuple[str, ...] = ("demo", "simulate")
+COMMANDS: tuple[str, ...] = ("demo", "simulate", "schema", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,39 @@
+"""`rancherlab schema`: write the missing API reference of the event stream from recordings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("schema", help="generate a reference of the event stream (fields, types, examples) from recordings",
+                       description="Read recordings and write, per resource type, its fields with their JSON types, "
+                                   "presence, examples, the events that carry it and how often each field changes.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="recordings or folders of recordings")
+    p.add_argument("--format", choices=("md", "json"), default="md", help="Markdown, or JSON with a JSON Schema per type (default: md)")
+    p.add_argument("--out", metavar="F", help="write here instead of standard output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis import load
+    from ..analysis.reference import reference, reference_markdown
+
+    try:
+        df = load(args.files)
+    except FileNotFoundError as exc:
+        print(f"rancherlab schema: {exc}", file=sys.stderr)
+        return 4
+    sources = [str(r) for r in df["recording"].cat.categories]
+    if args.format == "json":
+        text = json.dumps(reference(df, sources=sources), indent=2, ensure_ascii=False, default=str) + "\n"
+    else:
+        text = reference_markdown(df, sources=sources)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
