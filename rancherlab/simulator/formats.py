@@ -172,8 +172,10 @@ def summarize(res: Resource) -> Summary:
             return Summary("updating", transitioning=True, message=avail["message"])
         if prog is not None and prog.get("reason") == "ReplicaSetUpdated":
             return Summary("updating", transitioning=True, message=prog["message"])
-        if st.get("unavailableReplicas"):
+        if st.get("unavailableReplicas") or st.get("readyReplicas", 0) < (obj.get("spec") or {}).get("replicas", 0):
             return Summary("updating", transitioning=True, message="Deployment does not have minimum availability.")
+        if st.get("observedGeneration", 0) < obj["metadata"].get("generation", 0):
+            return Summary("updating", transitioning=True)
         return Summary("active")
     if kind == "apps.replicaset":
         want = obj["spec"].get("replicas", 0)

@@ -1061,6 +1061,7 @@ class World:
             self._modified(dep)
             old_rss = self._owned("apps.replicaset", dep)
             rs = self._add_replicaset(dep)
+            self._sync(dep)
             yield
             want = d["spec"]["replicas"]
             for _ in range(want):
@@ -1148,6 +1149,7 @@ class World:
             rs.obj["metadata"]["generation"] += 1
             rs.obj["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] = str(new)
             self._modified(rs)
+            self._sync(dep)
             yield
             live = [p for p in self._owned("pod", rs) if "deletionTimestamp" not in p.obj["metadata"]]
             if new > len(live):
