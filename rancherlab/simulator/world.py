@@ -21,6 +21,7 @@ Action = Literal["ADDED", "MODIFIED", "DELETED"]
 
 # Kubernetes' name generator alphabet (no vowels, no confusable digits); Rancher ids use it too.
 _ALNUM = "bcdfghjklmnpqrstvwxz2456789"
+_MAX_TASKS = 6
 _T0 = 1751328000.0  # 2025-07-01T00:00:00Z: the simulated clock starts a few days after this
 
 MGMT_KINDS = (
@@ -88,6 +89,7 @@ class World:
         self.revision: int = self._rng.randint(1000, 9000)
         self.history: list[Change] = []
         self._objs: dict[Key, Resource] = {}
+        self._children: dict[str, dict[Key, Resource]] = {}  # owner uid -> owned objects (ownerReferences never change)
         self._listeners: list[Callable[[Change], None]] = []
         self._tasks: list[Task] = []
         self._busy: set[Key] = set()  # deployments with a task in flight
@@ -165,6 +167,8 @@ class World:
         md.setdefault("creationTimestamp", iso(self.now))
         res = Resource(kind, cluster, md.get("namespace"), md["name"], obj)
         self._objs[res.key] = res
+        for ref in md.get("ownerReferences") or ():
+            self._children.setdefault(ref["uid"], {})[res.key] = res
         if kind == "namespace":
             pid = (md.get("annotations") or {}).get(PROJECT_ANNOTATION)
             if pid:
@@ -178,6 +182,9 @@ class World:
 
     def _delete(self, res: Resource) -> None:
         self._objs.pop(res.key, None)
+        for ref in res.obj["metadata"].get("ownerReferences") or ():
+            self._children.get(ref["uid"], {}).pop(res.key, None)
+        self._children.pop(res.obj["metadata"]["uid"], None)
         self._emit("DELETED", res)
 
     # ------------------------------------------------------------------ random helpers
@@ -893,12 +900,8 @@ class World:
     # ------------------------------------------------------------------ controllers
 
     def _owned(self, kind: str, owner: Resource) -> list[Resource]:
-        uid = owner.obj["metadata"]["uid"]
-        return [
-            r for r in self._objs.values()
-            if r.kind == kind and r.cluster == owner.cluster and r.namespace == owner.namespace
-            and any(o["uid"] == uid for o in r.obj["metadata"].get("ownerReferences", ()))
-        ]
+        """Live objects of `kind` whose ownerReferences name `owner`, in creation order."""
+        return [r for r in self._children.get(owner.obj["metadata"]["uid"], {}).values() if r.kind == kind]
 
     def _sync(self, dep: Resource, *, initial: bool = False) -> None:
         """Recompute replica set and deployment status from the pods, emitting MODIFIED only on real change.
@@ -975,7 +978,8 @@ class World:
         start = len(self.history)
         self.now += self._rng.choice((1, 1, 2, 3, 5))
         for _ in range(20):
-            if self._tasks and self._rng.random() < 0.65:
+            # a handful of processes in flight at once, like a busy but not frantic cluster
+            if self._tasks and (len(self._tasks) >= _MAX_TASKS or self._rng.random() < 0.65):
                 task = self._tasks[self._rng.randrange(len(self._tasks))]
                 try:
                     next(task)
@@ -1138,7 +1142,7 @@ class World:
             old = d["spec"]["replicas"]
             new = max(0, min(5, old + self._rng.choice((-2, -1, 1, 1, 2))))
             if new == old:
-                new = old + 1
+                new = old - 1 if old >= 5 else old + 1
             d["spec"]["replicas"] = new
             d["metadata"]["generation"] += 1
             self._modified(dep)
@@ -1266,13 +1270,14 @@ class World:
     def _task_project(self) -> Task | None:
         cid = self._rng.choice(self.clusters())
         extra = self._extra_projects.setdefault(cid, [])
-        if extra:
-            pid = extra.pop(0)
-            proj = self._objs.get(("management.cattle.io.project", "local", cid, pid.split(":")[1]))
+        for pid in extra:
             in_use = any(r.kind == "namespace" and r.cluster == cid and self.project_of(r) == pid for r in self._objs.values())
-            if proj is None or in_use:
-                return None
-            return self._delete_project(proj)
+            proj = self._objs.get(("management.cattle.io.project", "local", cid, pid.split(":")[1]))
+            if proj is not None and not in_use:
+                extra.remove(pid)
+                return self._delete_project(proj)
+        if len(extra) >= 2:
+            return None
         pid = self._add_project(cid, self._rng.choice(["qa", "data", "ml", "frontend"]) + "-" + self._name(3))
         extra.append(pid)
         return iter(())
