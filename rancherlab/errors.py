@@ -93,6 +93,10 @@ class UpgradeRefusedError(RancherlabError):
     """Something answered the WebSocket upgrade with a normal HTTP response (often a proxy: 200, not 101)."""
 
 
+class ServerUnavailableError(RancherlabError):
+    """The server could not be reached or answered 5xx; worth retrying later (the stream does so itself)."""
+
+
 class ConnectGaveUpError(RancherlabError):
     """Connecting kept failing with retryable errors until the configured limit."""
 
@@ -111,6 +115,6 @@ def type_list(valid: Sequence[str], limit: int = 60) -> str:
 __all__ = [
     "EXIT_AUTH", "EXIT_GAVE_UP", "EXIT_NOT_FOUND", "EXIT_OK", "EXIT_OTHER", "EXIT_TLS", "EXIT_USAGE", "TOKEN_HELP",
     "AuthenticationError", "ClusterNotFound", "ConnectGaveUpError", "CredentialsError", "DashboardURLError",
-    "NotFoundError", "PermissionDeniedError", "RancherlabError", "ScopeError", "TLSError", "UnknownTypeError",
+    "NotFoundError", "PermissionDeniedError", "RancherlabError", "ScopeError", "ServerUnavailableError", "TLSError", "UnknownTypeError",
     "UpgradeRefusedError", "UsageError", "type_list",
 ]

@@ -1,0 +1,788 @@
+"""The live stream: one subscribe socket kept alive, with a stream of `Event`s that never hides a gap.
+
+Guarantees, for both dialects and both Steve stores:
+
+* the stream starts with the current objects (`kind="snapshot"`, from REST), so it does not depend on
+  the server's replay, which Norman gives only to the first subscriber and the SQL-cache Steve never;
+* a connection that goes quiet longer than the liveness timeout (Norman 15 s = 3 pings, Steve 35 s =
+  ping + grace) is closed and replaced; every connection is framed by `connected`/`disconnected`
+  markers, so silence and loss can always be told apart;
+* after a gap the state is made whole again: Steve resumes each watch from the highest revision seen
+  (and re-lists on "too old"), Norman re-lists and emits the difference as `kind="resync"` events
+  between `resync.started` and `resync.finished`. Replaying the stream rebuilds the server's state;
+* errors that retrying cannot fix (401, 403, unknown type or cluster, TLS) are raised once, typed.
+
+The receive loop never waits on the consumer: frames go through an unbounded queue, because Rancher
+drops a subscriber that reads too slowly.
+
+Event times: `t` (seconds since the stream started) and `ts` are stamped when an event is handed to
+the consumer, so `t` grows with `seq`. Frames that arrive during a snapshot or resync are held until it
+is emitted, at most one REST round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Final
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidProxy,
+    InvalidStatus,
+    InvalidURI,
+)
+
+from .credentials import Credentials, Server, resolve_server
+from .errors import (
+    TOKEN_HELP,
+    ClusterNotFound,
+    ConnectGaveUpError,
+    CredentialsError,
+    NotFoundError,
+    PermissionDeniedError,
+    RancherlabError,
+    ScopeError,
+    ServerUnavailableError,
+    UnknownTypeError,
+    UpgradeRefusedError,
+    UsageError,
+    type_list,
+)
+from .protocol.event import (
+    CONNECTED,
+    DEFAULT_MAX_FRAME_BYTES,
+    DISCONNECTED,
+    RESOURCE_EVENTS,
+    RESYNC_FINISHED,
+    RESYNC_STARTED,
+    WATCH_STOPPED,
+    Dialect,
+    Event,
+    marker,
+)
+from .protocol.frames import parse_frame, parse_sent
+from .protocol.steve import Watch
+from .rest import USER_AGENT, Listing, RestClient, find_ssl_error, naive_plural, status_error, tls_error
+from .scope import Scope, resolve_scope, subscribe_url
+
+log = logging.getLogger("rancherlab.stream")
+
+NORMAN_LIVENESS: Final = 15.0  # three missed 5 s pings
+STEVE_LIVENESS: Final = 35.0  # one 30 s ping plus grace, as the dashboard's frameTimeout
+TOO_OLD: Final = "too old"
+_SCHEMA_MISSING: Final = ("failed to find schema", "does not support watching")
+_PERMISSION: Final = ("permissiondenied", "watch not allowed", "does not allow this method", "can not list",
+                      "cannot list", "forbidden")
+_RETRY_CAP: Final = 10
+_RETRY_RESET_SECONDS: Final = 60.0
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """Every timing and policy knob, so tests can shorten them and users can tune them.
+
+    Keepalive: websockets' own ping frames stay on (`ws_ping_interval`). Rancher's gorilla server
+    answers them, they keep idle-cutting proxies busy in both directions, and they notice a half-open
+    TCP connection sooner on Steve, whose application ping comes only every 30 s. Liveness itself is
+    judged on Rancher's frames (`liveness`), which also catches a server that answers pings but
+    stopped sending events.
+    """
+
+    snapshot: bool = True  # start with the current objects from REST
+    resync: bool = True  # after a gap, re-list and emit the difference
+    liveness: float | None = None  # seconds without a frame → dead; None: 15 (Norman) / 35 (Steve)
+    backoff_initial: float = 1.0
+    backoff_factor: float = 2.0
+    backoff_max: float = 30.0
+    jitter: bool = True  # full jitter: a uniform delay between 0 and the capped exponential
+    give_up_after: int | None = None  # consecutive failed connection attempts; None: never give up
+    too_old_backoff: float = 0.25  # the dashboard's n == 0 ? ~0 : n² × 250 ms
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    open_timeout: float = 10.0
+    close_timeout: float = 1.0
+    ws_ping_interval: float | None = 20.0
+    ws_ping_timeout: float | None = 20.0
+    rest_timeout: float = 10.0
+    quick_close: float = 2.0  # Norman: closed this soon after the upgrade with no frame = refused
+
+    def liveness_for(self, dialect: Dialect) -> float:
+        if self.liveness is not None:
+            return self.liveness
+        return STEVE_LIVENESS if dialect == "steve" else NORMAN_LIVENESS
+
+    def backoff(self, failures: int) -> float:
+        """Delay before the next connection attempt after `failures` consecutive failures (0 after a good one)."""
+        cap = min(self.backoff_max, self.backoff_initial * self.backoff_factor ** max(0, failures))
+        return random.uniform(0, cap) if self.jitter else cap
+
+    def retry_delay(self, n: int) -> float:
+        """Delay before the n-th consecutive re-watch of one Steve watch (dashboard's back-off)."""
+        n = min(n, _RETRY_CAP)
+        return 0.0 if n == 0 else n * n * self.too_old_backoff
+
+
+class _Retry(Exception):
+    """A failure worth another connection attempt."""
+
+
+@dataclass(slots=True)
+class _Closed:
+    code: int | None
+    reason: str
+    liveness: bool = False
+
+
+@dataclass(slots=True)
+class _End:
+    error: BaseException | None = None
+
+
+@dataclass(eq=False)
+class _WatchState:
+    watch: Watch
+    revision: str | None = None
+    keys: set[Key] = field(default_factory=set)
+    listed: bool = False
+    started: bool = False
+    too_old: bool = False
+    denied: str | None = None
+    ended: bool = False
+    retries: int = 0
+    last_stop: float = 0.0
+
+    @property
+    def echo_key(self) -> tuple[str, ...]:
+        f = self.watch.fields()
+        return tuple(str(f.get(k) or "") for k in ("resourceType", "namespace", "id", "selector", "mode"))
+
+
+class _SecretFilteringLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """websockets logs handshake headers at DEBUG; this keeps the credential out of every log line."""
+
+    def __init__(self, logger: logging.Logger, secrets: Iterable[str]) -> None:
+        super().__init__(logger, {})
+        self._secrets = tuple(s for s in secrets if s)
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        text = str(msg) % args if args else str(msg)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        kwargs.pop("stacklevel", None)
+        self.logger.log(level, "%s", text, **kwargs)
+
+
+def _newer(old: str | None, new: str | None) -> str | None:
+    """The later of two revisions: numeric when both are (etcd), else the one seen last."""
+    if old is None or new is None:
+        return new or old
+    if old.isdigit() and new.isdigit():
+        return new if int(new) > int(old) else old
+    return new
+
+
+def _same_type(watched: str, typ: str) -> bool:
+    """Steve matches ids and plurals ignoring case, and echoes what the client sent (`pods` for `pod`)."""
+    a, b = watched.lower(), typ.lower()
+    return a == b or a == naive_plural(b) or naive_plural(a) == b
+
+
+class Stream:
+    """A live subscription as an async iterator of `Event`s (see the module docstring).
+
+    Construction validates everything that can be checked offline (scope, URL, credentials) and raises
+    at once; iteration connects. `aclose()` stops it.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        scope: str | Scope | None = None,
+        *,
+        types: Iterable[str] = (),
+        watches: Iterable[Watch] = (),
+        credentials: Credentials | str | None = None,
+        cacert: str | None = None,
+        insecure: bool | None = None,
+        options: StreamOptions | None = None,
+        env: Mapping[str, str] | None = None,
+        cli_config: Any = None,
+        server: Server | None = None,
+    ) -> None:
+        self.server = server or resolve_server(url, credentials, cacert=cacert, insecure=insecure, env=env,
+                                               cli_config=cli_config)
+        self.scope = resolve_scope(self.server.url, scope)
+        self.dialect: Dialect = self.scope.dialect
+        self.options = options or StreamOptions()
+        names = tuple(types) or self.server.url.types
+        watch_list = list(watches)
+        if self.dialect == "steve":
+            watch_list += [Watch(t) for t in names]
+            if not watch_list:
+                raise UsageError("a Steve scope needs at least one watch: types=('pod',), watches=(Watch('pod'),) or --type")
+            unique = {w.key: w for w in watch_list}
+            self.watches: tuple[Watch, ...] = tuple(unique.values())
+            self.types: tuple[str, ...] = ()
+        else:
+            if watch_list:
+                raise ScopeError("Norman scopes (/v3) have no watches; choose resource types with types=(...)/--type")
+            self.watches, self.types = (), tuple(dict.fromkeys(names))
+        self.endpoint = subscribe_url(self.server.base, self.scope, self.types)
+        if self.server.credentials is None:
+            raise CredentialsError(f"no credential for {self.server.base}. {TOKEN_HELP}")
+        self.server_version: str | None = None
+        self.connection_attempts = 0
+        self._queue: asyncio.Queue[Event | _End] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._seq = 0
+        self._conn = 0
+        self._t0 = 0.0
+        self._state: dict[Key, Any] = {}
+        self._snapshotted = False
+        self._wstates = [_WatchState(w) for w in self.watches]
+        self._rest: RestClient | None = None
+        self._ssl: ssl.SSLContext | None = None
+        self._wslog = _SecretFilteringLogger(logging.getLogger("rancherlab.websockets"),
+                                             self.server.credentials.secrets())
+
+    def __repr__(self) -> str:
+        return f"<Stream {self.scope} at {self.server.base} {self.server.credentials!r}>"
+
+    # --- consumer side ------------------------------------------------------------------------------
+
+    def __aiter__(self) -> Stream:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._queue is None:
+            self.start()
+        assert self._queue is not None
+        item = await self._queue.get()
+        if isinstance(item, _End):
+            self._queue.put_nowait(item)  # every later call ends the same way
+            if item.error is not None:
+                raise item.error
+            raise StopAsyncIteration
+        return item
+
+    def start(self) -> None:
+        """Start receiving on the running loop (iteration starts it too)."""
+        if self._queue is not None:
+            return
+        self._queue = asyncio.Queue()
+        self._t0 = time.monotonic()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"rancherlab stream {self.scope}")
+
+    async def aclose(self) -> None:
+        """Stop at once: cancels the receive loop (and any wait or backoff) and closes the socket."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        if self._queue is not None:
+            self._queue.put_nowait(_End())
+
+    async def __aenter__(self) -> Stream:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- event plumbing -----------------------------------------------------------------------------
+
+    def _emit(self, event: Event) -> Event:
+        self._seq += 1
+        stamped = event.stamped(seq=self._seq, conn=self._conn, t=round(time.monotonic() - self._t0, 6),
+                                ts=datetime.now(timezone.utc))
+        assert self._queue is not None
+        self._queue.put_nowait(stamped)
+        return stamped
+
+    def _marker(self, name: str, *, watch: Mapping[str, Any] | None = None, **info: Any) -> None:
+        self._emit(marker(name, self.dialect, watch=watch, **info))
+
+    def _object(self, kind: str, name: str, obj: dict[str, Any], **info: Any) -> None:
+        typ, oid = obj.get("type"), obj.get("id")
+        revision = None
+        if self.dialect == "steve":
+            meta = obj.get("metadata")
+            rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
+            revision = str(rv) if rv else None
+        self._emit(Event(0, 0, 0.0, None, self.dialect, kind, name,  # type: ignore[arg-type]
+                         type=typ if isinstance(typ, str) else None, id=oid if isinstance(oid, str) else None,
+                         revision=revision, data=obj, info=info))
+
+    def _apply(self, event: Event) -> None:
+        if event.type is None or event.id is None:
+            return
+        if event.name == "resource.remove":
+            self._state.pop((event.type, event.id), None)
+        else:
+            self._state[(event.type, event.id)] = event.data
+
+    def _resync(self, listed: dict[Key, dict[str, Any]], covered: set[str], *, old_keys: set[Key] | None = None,
+                watch: Watch | None = None) -> None:
+        """Emit the list as the truth for its types: appeared, changed, unchanged, then vanished objects."""
+        self._marker(RESYNC_STARTED, watch=watch.fields() if watch else None, types=sorted(covered))
+        keys = old_keys if old_keys is not None else {k for k in self._state if k[0] in covered}
+        old = {k: self._state[k] for k in keys if k in self._state}
+        counts = {"appeared": 0, "changed": 0, "unchanged": 0, "vanished": 0}
+        for key in sorted(listed):
+            obj = listed[key]
+            how = "appeared" if key not in old else ("changed" if old[key] != obj else "unchanged")
+            counts[how] += 1
+            self._object("resync", "resource.create" if how == "appeared" else "resource.change", obj, resync=how)
+            self._state[key] = obj
+        for key in sorted(old.keys() - listed.keys()):
+            counts["vanished"] += 1
+            self._object("resync", "resource.remove", old[key], resync="vanished")
+            self._state.pop(key, None)
+        self._marker(RESYNC_FINISHED, watch=watch.fields() if watch else None, types=sorted(covered), **counts)
+
+    # --- the connection loop --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        try:
+            await self._main()
+        except asyncio.CancelledError:
+            raise
+        except RancherlabError as exc:
+            log.warning("stream %s ended: %s", self.scope, exc)
+            self._queue.put_nowait(_End(exc))
+        except Exception as exc:  # a bug: hand it to the consumer rather than dying silently
+            log.exception("stream %s failed", self.scope)
+            self._queue.put_nowait(_End(exc))
+        else:
+            self._queue.put_nowait(_End())
+
+    async def _main(self) -> None:
+        opts = self.options
+        self._ssl = self.server.ssl_context()  # once: an insecure context warns once, not per reconnect
+        async with RestClient(self.server, ssl_context=self._ssl, timeout=opts.rest_timeout) as rest:
+            self._rest = rest
+            failures, quick_closes = 0, 0
+            last_down: float | None = None
+            while True:
+                try:
+                    ws = await self._open()
+                except _Retry as exc:
+                    failures += 1
+                    self._give_up(failures, str(exc))
+                    delay = opts.backoff(failures - 1)
+                    log.info("connecting to %s failed (%s); retrying in %.2f s", self.endpoint, exc, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                self._conn += 1
+                opened = time.monotonic()
+                self._marker(CONNECTED, endpoint=self.endpoint, attempts=failures + 1,
+                             gap_seconds=None if last_down is None else round(opened - last_down, 3))
+                closed, frames = await self._session(ws)
+                last_down = time.monotonic()
+                self._marker(DISCONNECTED, code=closed.code, reason=closed.reason,
+                             connected_seconds=round(last_down - opened, 3), frames=frames,
+                             liveness_timeout=closed.liveness)
+                if frames:
+                    failures, quick_closes = 0, 0
+                else:
+                    failures += 1
+                    if self.scope.cluster and self.dialect == "norman" and not closed.liveness \
+                            and last_down - opened < opts.quick_close:
+                        quick_closes += 1
+                        if quick_closes >= 2:
+                            await self._check_cluster()
+                    self._give_up(failures, f"closed without a frame ({closed.reason or closed.code})")
+                await asyncio.sleep(opts.backoff(failures))
+
+    def _give_up(self, failures: int, reason: str) -> None:
+        limit = self.options.give_up_after
+        if limit is not None and failures >= limit:
+            raise ConnectGaveUpError(
+                f"gave up after {failures} failed attempts to connect to {self.endpoint}; last error: {reason}. "
+                "Check that the server is up and reachable from here (proxy, firewall, VPN)"
+            )
+
+    async def _check_cluster(self) -> None:
+        """Norman upgrades a subscribe to an unknown cluster and then closes it: ask REST whether it exists."""
+        assert self._rest is not None and self.scope.cluster is not None
+        try:
+            await self._rest.cluster(self.scope.cluster)
+        except ServerUnavailableError:
+            return
+        log.info("cluster %s exists but its subscribe closes at once: the cluster may be unavailable", self.scope.cluster)
+
+    async def _open(self) -> ClientConnection:
+        """One connection attempt; final failures raise typed errors, transient ones `_Retry`."""
+        opts = self.options
+        self.connection_attempts += 1
+        kwargs: dict[str, Any] = {}
+        if self.server.url.secure:
+            kwargs["ssl"] = self._ssl
+        try:
+            return await connect(
+                self.endpoint,
+                additional_headers=self.server.headers(),
+                user_agent_header=USER_AGENT,
+                origin=None,
+                proxy=None if self.server.url.is_loopback else True,
+                max_size=opts.max_frame_bytes,
+                open_timeout=opts.open_timeout,
+                ping_interval=opts.ws_ping_interval,
+                ping_timeout=opts.ws_ping_timeout,
+                close_timeout=opts.close_timeout,
+                logger=self._wslog,
+                **kwargs,
+            )
+        except InvalidStatus as exc:
+            body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
+            raise await self._refused(exc.response.status_code, body) from None
+        except InvalidURI as exc:
+            raise ScopeError(f"not a valid subscribe URL: {exc}") from None
+        except InvalidProxy as exc:
+            raise UsageError(f"the proxy configured in the environment is not usable: {exc}") from None
+        except InvalidMessage as exc:
+            raise _Retry(f"the server closed or garbled the handshake ({exc})") from None
+        except InvalidHandshake as exc:
+            raise UpgradeRefusedError(
+                f"the WebSocket handshake with {self.server.base} failed ({exc}); is the URL the Rancher server URL, "
+                "and does every proxy in between forward WebSocket upgrades?"
+            ) from None
+        except (OSError, TimeoutError) as exc:
+            ssl_exc = find_ssl_error(exc)
+            if ssl_exc is not None:
+                raise tls_error(self.server.url.host, ssl_exc) from None
+            raise _Retry(f"{type(exc).__name__}: {exc}") from None
+
+    async def _refused(self, status: int, body: str) -> BaseException:
+        """What an HTTP answer instead of 101 means; 5xx is worth a retry, the rest is final."""
+        what = f"subscribing to {self.scope} at {self.server.base}"
+        if status >= 500:
+            return _Retry(f"HTTP {status}")
+        if 200 <= status < 400:
+            return UpgradeRefusedError(
+                f"{what}: got HTTP {status} instead of 101 Switching Protocols. Something between you and Rancher (a "
+                "proxy or load balancer) does not forward WebSocket upgrades, or the URL is not the Rancher server. "
+                "Check the URL; a proxy must pass the Upgrade and Connection headers (nginx: proxy_set_header Upgrade "
+                "$http_upgrade; proxy_set_header Connection \"upgrade\")"
+            )
+        if self.scope.cluster and (status == 404 or (status == 401 and self.dialect == "steve" and not body.strip())):
+            # Steve's cluster proxy answers 401 with an empty body for a cluster the user cannot get (or that
+            # does not exist); REST tells which.
+            error = await self._cluster_error(status)
+            if error is not None:
+                return error
+        if status == 404 and self.dialect == "norman" and "no resources types matched" in body:
+            valid = await self._valid_types()
+            return UnknownTypeError(
+                f"the {self.scope} scope has no type {', '.join(self.types) or '(empty)'}: Norman matches "
+                f"resourceTypes= exactly (camelCase singular schema ids). Types it offers: {type_list(valid)}",
+                types=self.types, valid=valid,
+            )
+        if status == 404:
+            return NotFoundError(f"{what}: HTTP 404 for {self.scope.subscribe_path}; is this a Rancher 2 server "
+                                 "(Steve /v1 needs Rancher 2.5 or newer)?")
+        return status_error(status, body, what=what, scope=self.scope)
+
+    async def _cluster_error(self, status: int) -> RancherlabError | None:
+        assert self._rest is not None and self.scope.cluster is not None
+        try:
+            await self._rest.cluster(self.scope.cluster)
+        except (ClusterNotFound, RancherlabError) as exc:
+            if isinstance(exc, ServerUnavailableError):
+                return None
+            return exc
+        if status == 401:
+            return PermissionDeniedError(
+                f"Rancher answered 401 with an empty body for /k8s/clusters/{self.scope.cluster}: the credential is "
+                f"valid but may not access cluster {self.scope.cluster} (it needs 'get' on that cluster)"
+            )
+        return None
+
+    async def _valid_types(self) -> list[str]:
+        assert self._rest is not None
+        try:
+            return await self._rest.types(self.scope)
+        except RancherlabError:
+            return []
+
+    async def _session(self, ws: ClientConnection) -> tuple[_Closed, int]:
+        """Run one connection until it ends; returns how it ended and how many frames it brought."""
+        inbox: asyncio.Queue[str | bytes | _Closed] = asyncio.Queue()
+        counter = [0]
+        reader = asyncio.create_task(self._reader(ws, inbox, counter))
+        helpers: set[asyncio.Task[None]] = set()
+        try:
+            if self.dialect == "norman":
+                closed = await self._norman(inbox)
+            else:
+                closed = await self._steve(ws, inbox, helpers)
+        except (_Retry, ServerUnavailableError) as exc:
+            closed = _Closed(None, f"closing to retry: {exc}")
+        except RancherlabError as exc:
+            self._marker(DISCONNECTED, code=None, reason=str(exc), frames=counter[0], error=type(exc).__name__)
+            raise
+        finally:
+            for task in (reader, *helpers):
+                task.cancel()
+            await asyncio.gather(reader, *helpers, return_exceptions=True)
+            await ws.close()
+        return closed, counter[0]
+
+    async def _reader(self, ws: ClientConnection, inbox: asyncio.Queue[str | bytes | _Closed], counter: list[int]) -> None:
+        """Receive as fast as the server sends, with the liveness watchdog; never waits on processing."""
+        timeout = self.options.liveness_for(self.dialect)
+        try:
+            while True:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), timeout)
+                except TimeoutError:
+                    inbox.put_nowait(_Closed(None, f"no frame for {timeout:g} s: connection presumed dead (liveness timeout)",
+                                             liveness=True))
+                    return
+                counter[0] += 1
+                inbox.put_nowait(raw)
+        except ConnectionClosed:
+            inbox.put_nowait(_Closed(ws.close_code, ws.close_reason or ""))
+
+    # --- Norman -----------------------------------------------------------------------------------------
+
+    async def _norman(self, inbox: asyncio.Queue[str | bytes | _Closed]) -> _Closed:
+        opts = self.options
+        if (opts.snapshot and not self._snapshotted) or (opts.resync and self._conn > 1):
+            listed, covered = await self._norman_list()
+            if not self._snapshotted and opts.snapshot:
+                for key in sorted(listed):
+                    self._object("snapshot", "resource.create", listed[key])
+                    self._state[key] = listed[key]
+                self._snapshotted = True
+            else:
+                self._resync(listed, covered)
+        while True:
+            item = await inbox.get()
+            if isinstance(item, _Closed):
+                return item
+            event = self._emit(parse_frame(item, "norman"))
+            if event.is_resource:
+                self._apply(event)
+
+    async def _norman_list(self) -> tuple[dict[Key, dict[str, Any]], set[str]]:
+        assert self._rest is not None
+        rest = self._rest
+        types = list(self.types) or await rest.types(self.scope)
+
+        async def one(name: str) -> Listing:
+            try:
+                return await rest.list_objects(self.scope, name)
+            except NotFoundError:
+                return Listing([])  # a schema without a list in this scope
+
+        listings = await asyncio.gather(*(one(t) for t in types))
+        listed: dict[Key, dict[str, Any]] = {}
+        covered = set(types)
+        for listing in listings:
+            for obj in listing.items:
+                if isinstance(obj.get("type"), str) and isinstance(obj.get("id"), str):
+                    listed[(obj["type"], obj["id"])] = obj
+                    covered.add(obj["type"])
+        return listed, covered
+
+    # --- Steve ------------------------------------------------------------------------------------------
+
+    async def _steve(self, ws: ClientConnection, inbox: asyncio.Queue[str | bytes | _Closed],
+                     helpers: set[asyncio.Task[None]]) -> _Closed:
+        for w in self._wstates:
+            if w.ended:
+                continue
+            w.started = w.too_old = False
+            if w.revision is None and (self.options.snapshot if not w.listed else self.options.resync):
+                await self._steve_list(w)
+            await self._send_watch(ws, w)
+        while True:
+            item = await inbox.get()
+            if isinstance(item, _Closed):
+                return item
+            event = self._emit(parse_frame(item, "steve"))
+            w = self._match(event)
+            if event.kind != "frame":
+                continue
+            if event.name in RESOURCE_EVENTS and not event.info.get("disguised_error"):
+                self._apply(event)
+                if w is not None:
+                    w.revision = _newer(w.revision, event.revision)
+                    w.retries = 0
+                    if event.type and event.id:
+                        (w.keys.discard if event.name == "resource.remove" else w.keys.add)((event.type, event.id))
+            elif w is None:
+                continue
+            elif event.name == "resource.start":
+                w.started = True
+            elif event.name == "resource.error":
+                await self._steve_error(w, str(event.info.get("error", "")))
+            elif event.name == "resource.stop":
+                self._steve_stopped(ws, w, helpers)
+            elif event.name == "resource.changes":
+                w.revision = _newer(w.revision, event.revision)
+                if self.options.resync:
+                    self._spawn(helpers, self._steve_list(w))
+
+    async def _steve_list(self, w: _WatchState) -> None:
+        """List what a watch covers: the snapshot the first time, a resync afterwards."""
+        assert self._rest is not None
+        try:
+            listing = await self._rest.list_watch(self.scope, w.watch)
+        except NotFoundError as exc:
+            if isinstance(exc, ClusterNotFound):
+                raise
+            raise await self._unknown_steve_type(w, str(exc)) from None
+        listed = {(o["type"], o["id"]): o for o in listing.items
+                  if isinstance(o.get("type"), str) and isinstance(o.get("id"), str)}
+        if not w.listed and self.options.snapshot:
+            for key in sorted(listed):
+                self._object("snapshot", "resource.create", listed[key])
+                self._state[key] = listed[key]
+        else:
+            covered = {w.watch.type, *(k[0] for k in listed)}
+            self._resync(listed, covered, old_keys=set(w.keys), watch=w.watch)
+        w.keys = set(listed)
+        w.listed = True
+        if listing.revision is not None:
+            w.revision = listing.revision
+
+    async def _send_watch(self, ws: ClientConnection, w: _WatchState) -> None:
+        message = w.watch.subscribe_message(w.revision)
+        self._emit(parse_sent(message, "steve"))
+        await ws.send(message)
+
+    def _spawn(self, helpers: set[asyncio.Task[None]], coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        helpers.add(task)
+        task.add_done_callback(helpers.discard)
+        task.add_done_callback(self._helper_done)
+
+    def _helper_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        # a final error inside a re-watch ends the whole stream, like one in the main loop
+        if self._task is not None and not self._task.done():
+            exc = task.exception()
+            assert self._queue is not None and exc is not None
+            self._queue.put_nowait(_End(exc))
+            self._task.cancel()
+
+    async def _steve_error(self, w: _WatchState, error: str) -> None:
+        text = error.lower()
+        if TOO_OLD in text:
+            w.too_old = True
+        elif any(s in text for s in _SCHEMA_MISSING):
+            raise await self._unknown_steve_type(w, error)
+        elif any(s in text for s in _PERMISSION):
+            w.denied = error
+
+    async def _unknown_steve_type(self, w: _WatchState, error: str) -> UnknownTypeError:
+        valid = await self._valid_types()
+        return UnknownTypeError(
+            f"Steve has no type {w.watch.type!r} in {self.scope} ({error}). Steve takes schema ids or plural names, "
+            f"ignoring case (pod, pods, apps.deployment); a type you may not see at all is reported the same way. "
+            f"Types this scope offers: {type_list(valid)}",
+            types=(w.watch.type,), valid=valid,
+        )
+
+    def _steve_stopped(self, ws: ClientConnection, w: _WatchState, helpers: set[asyncio.Task[None]]) -> None:
+        """A watch ended: give it up if refused, else watch again (re-listing first if the revision is too old)."""
+        if w.denied is not None:
+            w.ended = True
+            self._marker(WATCH_STOPPED, watch=w.watch.fields(), error=w.denied)
+            if all(x.ended for x in self._wstates):
+                raise PermissionDeniedError(
+                    f"every watch on {self.scope} was refused; the last said: {w.denied}. The credential's user needs "
+                    "list and watch permission on these types"
+                )
+            return
+        now = time.monotonic()
+        if now - w.last_stop > _RETRY_RESET_SECONDS:
+            w.retries = 0
+        w.last_stop = now
+        delay = self.options.retry_delay(w.retries)
+        w.retries += 1
+        relist = w.too_old or w.revision is None
+        w.too_old = w.started = False
+        self._spawn(helpers, self._rewatch(ws, w, delay, relist))
+
+    async def _rewatch(self, ws: ClientConnection, w: _WatchState, delay: float, relist: bool) -> None:
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+            if relist and (self.options.resync or self.options.snapshot):
+                w.revision = None
+                await self._steve_list(w)
+            await self._send_watch(ws, w)
+        except (ServerUnavailableError, ConnectionClosed) as exc:
+            # the next connection re-lists and re-watches; closing is how we get there
+            log.info("re-watching %s failed (%s); reconnecting", w.watch.type, exc)
+            await ws.close()
+
+    def _match(self, event: Event) -> _WatchState | None:
+        """The watch a server message belongs to: by echoed key (apiserver ≥ 0.6.1), else by type."""
+        echo = event.watch or {}
+        if echo.get("resourceType"):
+            key = tuple(str(echo.get(k) or "") for k in ("resourceType", "namespace", "id", "selector", "mode"))
+            for w in self._wstates:
+                if w.echo_key == key:
+                    return w
+        typ = str(echo.get("resourceType") or event.type or "")
+        candidates = [w for w in self._wstates if typ and _same_type(w.watch.type, typ)]
+        if len(candidates) > 1 and isinstance(event.data, dict):
+            ns = (event.data.get("metadata") or {}).get("namespace") if isinstance(event.data.get("metadata"), dict) else None
+            candidates = [w for w in candidates if w.watch.namespace in (None, ns)] or candidates
+        if candidates:
+            return candidates[0]
+        return self._wstates[0] if len(self._wstates) == 1 and event.name != "ping" else None
+
+
+async def subscribe(
+    url: str | None = None,
+    scope: str | Scope | None = None,
+    *,
+    types: Iterable[str] = (),
+    watches: Iterable[Watch] = (),
+    credentials: Credentials | str | None = None,
+    cacert: str | None = None,
+    insecure: bool | None = None,
+    options: StreamOptions | None = None,
+    env: Mapping[str, str] | None = None,
+    cli_config: Any = None,
+    **tuning: Any,
+) -> AsyncIterator[Event]:
+    """`async for event in subscribe(url, "steve", types=["pod"], credentials=token):` — a live stream.
+
+    `tuning` overrides `StreamOptions` fields (`snapshot=False`, `liveness=5`, ...). Breaking out of the
+    loop closes the connection.
+    """
+    opts = replace(options or StreamOptions(), **tuning) if tuning else options
+    stream = Stream(url, scope, types=types, watches=watches, credentials=credentials, cacert=cacert, insecure=insecure,
+                    options=opts, env=env, cli_config=cli_config)
+    try:
+        async for event in stream:
+            yield event
+    finally:
+        await stream.aclose()
+
+
+__all__ = ["NORMAN_LIVENESS", "STEVE_LIVENESS", "Stream", "StreamOptions", "subscribe"]

@@ -1,0 +1,121 @@
+"""Helpers shared by the live-stream tests: run a stream against the simulator, rebuild state, read the truth."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rancherlab.credentials import Credentials, resolve_server
+from rancherlab.protocol.event import Event
+from rancherlab.protocol.steve import Watch
+from rancherlab.rest import RestClient
+from rancherlab.scope import Scope
+from rancherlab.simulator import Simulator
+from rancherlab.stream import Stream, StreamOptions
+
+SECRET = "Sup3rS3cretXYZ"
+TOKEN = f"token-zzzzz:{SECRET}"
+
+# Every interval shortened so a test takes seconds.
+FAST = StreamOptions(liveness=1.5, backoff_initial=0.05, backoff_max=0.3, too_old_backoff=0.02, open_timeout=3,
+                     rest_timeout=5, quick_close=1.0, ws_ping_interval=None)
+SIM_FAST: dict[str, Any] = {"norman_ping": 0.2, "steve_ping": 0.2}
+
+
+def test_support_module_has_no_tests() -> None:
+    """Collected by pytest because of its name; the helpers live here."""
+
+
+def collect(stream: Stream, until: Callable[[list[Event]], bool], timeout: float = 10.0) -> list[Event]:
+    """Run `stream` on a fresh loop until `until(events)` holds (or the time is up); exceptions propagate."""
+
+    async def run() -> list[Event]:
+        events: list[Event] = []
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    event = await asyncio.wait_for(stream.__anext__(), max(0.01, deadline - time.monotonic()))
+                except TimeoutError:
+                    break
+                events.append(event)
+                if until(events):
+                    break
+        finally:
+            await stream.aclose()
+        return events
+
+    return asyncio.run(run())
+
+
+def stream_for(sim: Simulator, scope: str, *, options: StreamOptions = FAST, **kwargs: Any) -> Stream:
+    kwargs.setdefault("credentials", sim.token)
+    return Stream(sim.url, scope, options=options, env={}, cli_config=False, **kwargs)
+
+
+def rebuild(events: list[Event]) -> dict[tuple[str, str], Any]:
+    """The state a consumer gets by applying the stream: upsert objects, drop removed ones."""
+    state: dict[tuple[str, str], Any] = {}
+    for e in events:
+        if e.is_resource and e.type and e.id and not e.info.get("disguised_error"):
+            if e.name == "resource.remove":
+                state.pop((e.type, e.id), None)
+            else:
+                state[(e.type, e.id)] = e.data
+    return state
+
+
+def truth(sim: Simulator, scope: str, *, types: tuple[str, ...] = (), watches: tuple[Watch, ...] = ()) -> dict[tuple[str, str], Any]:
+    """What the server's REST lists now (the simulator formats its world for REST and streams alike)."""
+    server = resolve_server(sim.url, Credentials.bearer(sim.token), env={}, cli_config=False)
+    sc = Scope.parse(scope)
+
+    async def run() -> dict[tuple[str, str], Any]:
+        out: dict[tuple[str, str], Any] = {}
+        async with RestClient(server) as rest:
+            if sc.dialect == "steve":
+                listings = [await rest.list_watch(sc, w) for w in (*watches, *(Watch(t) for t in types))]
+            else:
+                listings = [await rest.list_objects(sc, t) for t in (types or tuple(await rest.types(sc)))]
+        for listing in listings:
+            for obj in listing.items:
+                out[(obj["type"], obj["id"])] = obj
+        return out
+
+    return asyncio.run(run())
+
+
+@contextmanager
+def churning(sim: Simulator, *, per_tick: int = 3, every: float = 0.05) -> Iterator[threading.Event]:
+    """Change the world from a thread while the block runs (the simulator runs with rate=0)."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            sim.step(per_tick)
+            stop.wait(every)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def markers(events: list[Event], name: str) -> list[Event]:
+    return [e for e in events if e.kind == "marker" and e.name == name]
+
+
+def busiest_project(sim: Simulator, cluster: str = "local") -> str:
+    counts: dict[str, int] = {}
+    for res in sim.world.resources(None, cluster):
+        pid = sim.world.project_of(res)
+        if pid and res.kind in ("pod", "apps.deployment"):
+            counts[pid] = counts.get(pid, 0) + 1
+    return max(counts, key=lambda p: counts[p])
