@@ -1,0 +1,852 @@
+"""Recordings: one subscription stream as versioned, append-only JSON lines (optionally gzip).
+
+Line 1 is a header, then one line per `Event`, then an optional ``{"summary": ...}`` line written on a
+clean close. Frames and sent messages are stored as their raw text only and rebuilt with the protocol
+parser on reading, so a replayed event equals the live one and the recording stays byte-faithful.
+The format is specified in docs/recording-format.md (JSON Schema: docs/recording.schema.json).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import re
+import threading
+import time
+import warnings
+import weakref
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, Final, Iterable, Iterator, Mapping
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import orjson
+
+from ._version import __version__
+from .errors import RancherlabError, ScopeError
+from .protocol.event import DEFAULT_MAX_FRAME_BYTES, DIALECTS, KINDS, Dialect, Event
+from .protocol.frames import parse_frame, parse_sent
+from .redaction import Redactor
+from .scope import SCOPE_HELP, parse_server_url
+
+FORMAT: Final = "rancherlab-recording"
+VERSION: Final = 1
+SUFFIXES: Final = (".jsonl", ".jsonl.gz")
+HEADER_LIMIT: Final = 1024 * 1024  # bytes; a header is a few hundred
+FLUSH_INTERVAL: Final = 1.0  # seconds: a killed writer loses at most this much
+_CHUNK: Final = 64 * 1024
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_SCHEMES: Final = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
+# Query parameters never written to a header: the dashboard's socket counter, and anything credential-like.
+_DROP_PARAMS: Final = frozenset({"sockid", "token", "access_token", "auth", "authorization", "password", "secret",
+                                 "r_sess", "api_key", "apikey", "key"})
+_PART_NAME: Final = re.compile(r"\A(?P<base>.+?)(?:\.(?P<part>\d+))?(?P<suffix>\.jsonl(?:\.gz)?)\Z")
+
+
+# --- errors -----------------------------------------------------------------------------------------
+
+class RecordingError(RancherlabError):
+    """Anything wrong with a recording file. Messages name the file and line, never the content."""
+
+
+class RecordingExistsError(RecordingError, FileExistsError):
+    """The target recording exists and `overwrite=True` was not given."""
+
+
+class RecordingFormatError(RecordingError):
+    """Not a rancherlab recording, or its header is unusable."""
+
+
+class RecordingVersionError(RecordingFormatError):
+    """Written in a newer format version than this rancherlab reads."""
+
+
+class RecordingCorruptError(RecordingError):
+    """A line that is not a valid event (strict mode)."""
+
+    def __init__(self, path: Path | str, line: int, reason: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{self.path}, line {line}: {reason}")
+
+
+class RecordingTruncatedError(RecordingCorruptError):
+    """The file ends in the middle of a line or of its gzip stream: the writer was killed, or the copy is partial.
+
+    Every event before the cut has already been yielded when this is raised.
+    """
+
+
+class LineTooLongError(RecordingCorruptError):
+    """A line longer than the recording's limit; it was skipped over without being read into memory."""
+
+
+class RecordingWarning(UserWarning):
+    """Tolerant reading skipped lines; one warning per pass says how many and where the first was."""
+
+
+# --- header -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RecordingHeader:
+    """Line 1 of a recording: what stream this is, where it came from, and what was redacted.
+
+    `server` and `endpoint` accept full URLs; they are cut down to ``scheme://host:port`` and
+    ``path?query`` with user info, ``sockId`` and credential-like query parameters removed.
+    `redaction` takes a `Redactor` (its policy is recorded) or a policy mapping.
+    """
+
+    dialect: Dialect
+    scope: str
+    server: str
+    endpoint: str
+    redaction: Mapping[str, Any] | Redactor
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    server_version: str | None = None
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    synthetic: bool = False
+    note: str | None = None
+    part: int = 0
+    rancherlab: str = __version__
+    # Header keys a newer minor writer added; kept so that rewriting a recording does not drop them.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.dialect not in DIALECTS:
+            raise ValueError(f"unknown dialect {self.dialect!r}: use 'norman' (/v3) or 'steve' (/v1)")
+        if not isinstance(self.scope, str) or not self.scope:
+            raise ValueError("a recording needs a scope, e.g. 'project:c-abc12:p-xyz34' or 'steve:c-abc12'")
+        redaction = self.redaction
+        if isinstance(redaction, Redactor):
+            object.__setattr__(self, "server", redaction.redact_text(self.server))
+            object.__setattr__(self, "endpoint", redaction.redact_text(self.endpoint))
+            redaction = redaction.policy
+        object.__setattr__(self, "redaction", dict(redaction))
+        object.__setattr__(self, "server", server_origin(self.server))
+        object.__setattr__(self, "endpoint", clean_endpoint(self.endpoint))
+        started = self.started
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=timezone.utc)
+        object.__setattr__(self, "started", started.astimezone(timezone.utc))
+        if not isinstance(self.max_frame_bytes, int) or isinstance(self.max_frame_bytes, bool) or self.max_frame_bytes <= 0:
+            raise ValueError("max_frame_bytes must be a positive number of bytes")
+
+    @classmethod
+    def from_url(cls, url: str, *, redaction: Mapping[str, Any] | Redactor, **fields: Any) -> RecordingHeader:
+        """A header for the subscribe socket at `url` (dialect, scope, server and endpoint from the URL)."""
+        dialect, scope = subscribe_scope(url)
+        return cls(dialect, scope, url, url, redaction, **fields)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format": FORMAT, "version": VERSION, "rancherlab": self.rancherlab,
+                               "dialect": self.dialect, "scope": self.scope, "server": self.server,
+                               "endpoint": self.endpoint}
+        if self.server_version is not None:
+            out["server_version"] = self.server_version
+        out["started"] = _iso(self.started)
+        out["redaction"] = dict(self.redaction)  # type: ignore[arg-type]
+        out["max_frame_bytes"] = self.max_frame_bytes
+        if self.synthetic:
+            out["synthetic"] = True
+        if self.note is not None:
+            out["note"] = self.note
+        if self.part:
+            out["part"] = self.part
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        return out
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str = "recording") -> RecordingHeader:
+        """Validate a parsed header line; raises `RecordingFormatError` / `RecordingVersionError`."""
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            found = doc.get("format") if isinstance(doc, dict) else None
+            raise RecordingFormatError(
+                f"{where} is not a rancherlab recording: its first line should be a header with "
+                f"\"format\": \"{FORMAT}\"" + (f" (found format {found!r})" if isinstance(found, str) else ""))
+        version = doc.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise RecordingFormatError(f"{where}: the header has no valid format \"version\" (a positive integer)")
+        if version > VERSION:
+            writer = doc.get("rancherlab")
+            by = f"rancherlab {writer}" if isinstance(writer, str) and len(writer) < 40 else "a newer rancherlab"
+            need = f"'rancherlab>={writer}'" if isinstance(writer, str) and len(writer) < 40 else "rancherlab"
+            raise RecordingVersionError(
+                f"{where} uses recording format version {version}, written by {by}; this rancherlab "
+                f"{__version__} reads version {VERSION}. Upgrade with: pip install -U {need} "
+                "(or read it with that version and migrate as docs/recording-format.md describes).")
+        problems = []
+        if doc.get("dialect") not in DIALECTS:
+            problems.append("dialect must be 'norman' or 'steve'")
+        for name in ("scope", "server", "endpoint", "rancherlab", "started"):
+            if not isinstance(doc.get(name), str):
+                problems.append(f"{name} must be a string")
+        if not isinstance(doc.get("redaction"), dict):
+            problems.append("redaction must be an object")
+        mfb = doc.get("max_frame_bytes")
+        if not isinstance(mfb, int) or isinstance(mfb, bool) or mfb <= 0:
+            problems.append("max_frame_bytes must be a positive integer")
+        for name, kind in (("server_version", str), ("note", str), ("synthetic", bool), ("part", int)):
+            if doc.get(name) is not None and not isinstance(doc[name], kind):
+                problems.append(f"{name} must be a {kind.__name__}")
+        started = None
+        if isinstance(doc.get("started"), str):
+            try:
+                started = datetime.fromisoformat(doc["started"])
+            except ValueError:
+                problems.append("started must be an ISO 8601 time")
+        if problems:
+            raise RecordingFormatError(f"{where}: bad header: {'; '.join(problems)}")
+        known = {"format", "version", "rancherlab", "dialect", "scope", "server", "endpoint", "server_version",
+                 "started", "redaction", "max_frame_bytes", "synthetic", "note", "part"}
+        try:
+            return cls(doc["dialect"], doc["scope"], doc["server"], doc["endpoint"], doc["redaction"],
+                       started=started,  # type: ignore[arg-type]
+                       server_version=doc.get("server_version"), max_frame_bytes=mfb,  # type: ignore[arg-type]
+                       synthetic=bool(doc.get("synthetic", False)), note=doc.get("note"),
+                       part=int(doc.get("part") or 0), rancherlab=doc["rancherlab"],
+                       extra={k: v for k, v in doc.items() if k not in known})
+        except (ValueError, OverflowError) as exc:
+            raise RecordingFormatError(f"{where}: bad header: {exc}") from None
+
+
+def subscribe_scope(url: str) -> tuple[Dialect, str]:
+    """(dialect, canonical scope string) of a Rancher subscribe URL, e.g. ``("norman", "project:c-abc12:p-xyz34")``.
+
+    Raises `ScopeError` (a ValueError) for a URL that is not a subscribe endpoint.
+    """
+    parts = urlsplit(url if "://" in url else f"https://rancher{url if url.startswith('/') else '/' + url}")
+    # Browsers may percent-encode the ':' of a project id.
+    scope = parse_server_url(urlunsplit(parts._replace(path=unquote(parts.path), query="", fragment=""))).scope
+    if scope is None:
+        raise ScopeError(f"not a Rancher subscribe URL: {parts.path!r} ({SCOPE_HELP})")
+    return scope.dialect, str(scope)
+
+
+def server_origin(url: str) -> str:
+    """``scheme://host:port`` of a URL, without credentials; ws(s) is named as the http(s) server it is."""
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    scheme = _SCHEMES.get(parts.scheme.lower(), parts.scheme.lower())
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        port = None
+    return f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}"
+
+
+def clean_endpoint(url: str) -> str:
+    """Path and query of a URL as used, minus ``sockId`` and credential-like parameters (text kept as is)."""
+    parts = urlsplit(url)
+    kept = [p for p in parts.query.split("&") if p and unquote(p.split("=", 1)[0]).lower() not in _DROP_PARAMS]
+    return (parts.path or "/") + (f"?{'&'.join(kept)}" if kept else "")
+
+
+# --- event lines ------------------------------------------------------------------------------------
+
+def encode_event(event: Event) -> bytes:
+    """One event as its recording line (with the newline). Frames and sent messages keep only raw text."""
+    if event.kind not in KINDS:
+        raise ValueError(f"unknown event kind {event.kind!r}")
+    if not isinstance(event.t, (int, float)) or not math.isfinite(event.t):
+        raise ValueError(f"event #{event.seq} has no finite time t")
+    obj: dict[str, Any] = {"seq": event.seq, "t": event.t, "ts": _iso(event.ts) if event.ts else None,
+                           "conn": event.conn, "kind": event.kind, "name": event.name}
+    if event.kind in ("frame", "sent"):
+        if not isinstance(event.raw, str):
+            raise ValueError(f"{event.kind} event #{event.seq} has no raw text to record")
+        obj["raw"] = event.raw
+    else:
+        for name in ("type", "id", "revision", "raw"):
+            value = getattr(event, name)
+            if value is not None:
+                obj[name] = value
+        if event.data is not None:
+            obj["data"] = event.data
+        if event.watch is not None:
+            obj["watch"] = dict(event.watch)
+        if event.info:
+            obj["info"] = dict(event.info)
+    return _dumps(obj) + b"\n"
+
+
+def decode_event(obj: Any, dialect: Dialect) -> Event:
+    """Rebuild an `Event` from a parsed event line; raises ValueError saying what is wrong."""
+    try:
+        return _decode_event(obj, dialect)
+    except OverflowError:
+        raise ValueError("a number on the line is out of range") from None
+
+
+def _decode_event(obj: Any, dialect: Dialect) -> Event:
+    if not isinstance(obj, dict):
+        raise ValueError("line is not a JSON object")
+    seq, conn, t, ts, kind, name = (obj.get(k) for k in ("seq", "conn", "t", "ts", "kind", "name"))
+    if not _is_int(seq) or not _is_int(conn):
+        raise ValueError("seq and conn must be integers")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+        raise ValueError("t must be a finite number")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    if not isinstance(name, str):
+        raise ValueError("name must be a string")
+    if ts is not None:
+        if not isinstance(ts, str):
+            raise ValueError("ts must be an ISO 8601 string or null")
+        ts = datetime.fromisoformat(ts)
+    if kind in ("frame", "sent"):
+        raw = obj.get("raw")
+        if not isinstance(raw, str):
+            raise ValueError(f"a {kind} line needs its raw text")
+        try:
+            event = parse_frame(raw, dialect) if kind == "frame" else parse_sent(raw, dialect)
+        except RecursionError:
+            raise ValueError("raw text is nested too deeply") from None
+        if event.kind != kind or event.name != name:
+            raise ValueError(f"raw text does not parse to the recorded {kind} {name!r}")
+        return event.stamped(seq=seq, conn=conn, t=float(t), ts=ts)
+    fields: dict[str, Any] = {}
+    for key in ("type", "id", "revision", "raw"):
+        value = obj.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{key} must be a string")
+        fields[key] = value
+    watch, info = obj.get("watch"), obj.get("info", {})
+    if watch is not None and not isinstance(watch, dict):
+        raise ValueError("watch must be an object")
+    if not isinstance(info, dict):
+        raise ValueError("info must be an object")
+    return Event(seq, conn, float(t), ts, dialect, kind, name, data=obj.get("data"), watch=watch, info=info, **fields)
+
+
+# --- writer -----------------------------------------------------------------------------------------
+
+class RecordingWriter:
+    """Append-only writer: crash-safe (flushed at least once a second and after every batch).
+
+    A ``.gz`` path is written as gzip with sync flushes, so a file cut anywhere still decompresses to
+    complete lines. With `rotate_bytes`, ``name.jsonl`` continues in ``name.1.jsonl``, ``name.2.jsonl``
+    … once a part holds that many (uncompressed) bytes; each part starts with its own header.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], header: RecordingHeader, *, overwrite: bool = False,
+                 rotate_bytes: int | None = None, flush_interval: float = FLUSH_INTERVAL) -> None:
+        if not isinstance(header, RecordingHeader):
+            raise TypeError("header must be a RecordingHeader")
+        if rotate_bytes is not None and rotate_bytes <= 0:
+            raise ValueError("rotate_bytes must be a positive number of bytes")
+        if not 0 < flush_interval <= FLUSH_INTERVAL:
+            raise ValueError(f"flush_interval must be in (0, {FLUSH_INTERVAL}] seconds")
+        self.path = Path(path)
+        self.header = header
+        self.paths: list[Path] = []
+        self._overwrite = overwrite
+        self._rotate = rotate_bytes
+        self._lock = threading.Lock()
+        self._fh: IO[bytes] | None = None
+        self._raw: IO[bytes] | None = None
+        self._dirty = False
+        self._closed = False
+        self._counts: Counter[str] = Counter()
+        self._total = 0
+        self._part_events = 0
+        self._part_bytes = 0
+        self._first: Event | None = None
+        self._last: Event | None = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._check_targets()
+        self._open_part(0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=_flush_loop, args=(weakref.ref(self), self._stop, flush_interval / 2),
+                                        name="rancherlab-recording-flush", daemon=True)
+        self._thread.start()
+
+    # public API
+
+    @property
+    def count(self) -> int:
+        """Events written so far (all parts)."""
+        return self._total
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def write(self, event: Event) -> None:
+        """Append one event (flushed within a second)."""
+        line = self._line(event)
+        with self._lock:
+            self._write_locked(event, line)
+
+    def write_many(self, events: Iterable[Event]) -> None:
+        """Append a batch of events and flush them."""
+        lines = [(event, self._line(event)) for event in events]
+        with self._lock:
+            for event, line in lines:
+                self._write_locked(event, line)
+            self._flush_locked()
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._flush_locked()
+
+    def close(self, summary: Mapping[str, Any] | None = None) -> None:
+        """Write the summary line (counts, plus `summary`'s fields) and close; later calls do nothing."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._stop.set()
+            try:
+                info = self._summary()
+                if len(self.paths) > 1:
+                    info["parts"] = len(self.paths)
+                    info["total_events"] = self._total
+                if summary:
+                    info.update(summary)
+                self._emit(_dumps({"summary": info}) + b"\n")
+            finally:
+                self._close_part()
+
+    def __enter__(self) -> RecordingWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        self.close({"aborted": exc_type.__name__} if exc_type is not None else None)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<RecordingWriter {self.path.name} {self.header.dialect} {self.header.scope} {self._total} events {state}>"
+
+    # internals
+
+    def _line(self, event: Event) -> bytes:
+        if event.dialect != self.header.dialect:
+            raise ValueError(f"a {self.header.dialect} recording cannot hold a {event.dialect} event")
+        return encode_event(event)
+
+    def _write_locked(self, event: Event, line: bytes) -> None:
+        if self._closed:
+            raise ValueError(f"recording {self.path.name} is closed")
+        if self._rotate is not None and self._part_events and self._part_bytes + len(line) > self._rotate:
+            self._rotate_part()
+        self._emit(line)
+        self._part_events += 1
+        self._total += 1
+        self._counts[event.kind] += 1
+        if self._first is None:
+            self._first = event
+        self._last = event
+
+    def _emit(self, data: bytes) -> None:
+        assert self._fh is not None
+        self._fh.write(data)
+        self._part_bytes += len(data)
+        self._dirty = True
+
+    def _flush_locked(self) -> None:
+        if self._fh is not None and self._dirty:
+            self._fh.flush()  # GzipFile.flush does a Z_SYNC_FLUSH and flushes the file under it
+            if self._raw is not None and self._raw is not self._fh:
+                self._raw.flush()
+            self._dirty = False
+
+    def _flush_if_dirty(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._flush_locked()
+
+    def _summary(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"events": self._part_events, "kinds": dict(sorted(self._counts.items()))}
+        if self._first is not None and self._last is not None:
+            info.update(first_seq=self._first.seq, last_seq=self._last.seq, first_t=self._first.t, last_t=self._last.t)
+        return info
+
+    def _rotate_part(self) -> None:
+        nxt = len(self.paths)
+        info = self._summary()
+        info["continued_in"] = _part_path(self.path, nxt).name
+        self._emit(_dumps({"summary": info}) + b"\n")
+        self._close_part()
+        self._counts.clear()
+        self._first = None
+        self._open_part(nxt)
+
+    def _check_targets(self) -> None:
+        stale = _sibling_parts(self.path) if self._rotate is not None or self._overwrite else []
+        existing = [p for p in (self.path, *stale) if p.exists()]
+        if existing and not self._overwrite:
+            raise RecordingExistsError(
+                f"{existing[0]} already exists; rancherlab never overwrites a recording. Choose another name or "
+                "pass overwrite=True.")
+        for p in stale:  # parts of an older, longer recording that this one replaces
+            p.unlink(missing_ok=True)
+
+    def _open_part(self, index: int) -> None:
+        path = _part_path(self.path, index)
+        try:
+            raw = open(path, "wb" if self._overwrite else "xb")  # noqa: SIM115 - closed in _close_part
+        except FileExistsError:
+            raise RecordingExistsError(f"{path} already exists; rancherlab never overwrites a recording. "
+                                       "Choose another name or pass overwrite=True.") from None
+        fh: IO[bytes] = raw
+        if path.name.endswith(".gz"):
+            fh = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)  # type: ignore[assignment]
+        self._raw, self._fh = raw, fh
+        self.paths.append(path)
+        self._part_events = 0
+        self._part_bytes = 0
+        header = self.header if index == 0 else _with_part(self.header, index)
+        self._emit(_dumps(header.to_json()) + b"\n")
+        self._flush_locked()
+
+    def _close_part(self) -> None:
+        fh, raw = self._fh, self._raw
+        self._fh = self._raw = None
+        if fh is None or raw is None:
+            return
+        try:
+            fh.flush()
+            if fh is not raw:
+                fh.close()  # writes the gzip trailer; leaves `raw` open
+            raw.flush()
+            os.fsync(raw.fileno())
+        finally:
+            raw.close()
+        self._dirty = False
+
+
+def _flush_loop(ref: weakref.ReferenceType[RecordingWriter], stop: threading.Event, period: float) -> None:
+    """Flush a writer twice a period until it is closed or garbage (a weak reference keeps it collectable)."""
+    while not stop.wait(period):
+        writer = ref()
+        if writer is None:
+            return
+        writer._flush_if_dirty()
+        del writer
+
+
+def _with_part(header: RecordingHeader, index: int) -> RecordingHeader:
+    return replace(header, part=index)
+
+
+def _part_path(path: Path, index: int) -> Path:
+    if index == 0:
+        return path
+    name = path.name
+    gz = name.endswith(".gz")
+    inner = name[:-3] if gz else name
+    suffix = Path(inner).suffix
+    stem = inner[: len(inner) - len(suffix)] if suffix else inner
+    return path.with_name(f"{stem}.{index}{suffix}{'.gz' if gz else ''}")
+
+
+def _sibling_parts(path: Path) -> list[Path]:
+    """Existing rotation parts (``name.N.jsonl``) of the recording at `path`."""
+    if not path.parent.is_dir():
+        return []
+    name = path.name
+    gz = ".gz" if name.endswith(".gz") else ""
+    inner = name[: len(name) - len(gz)]
+    suffix = Path(inner).suffix
+    stem = inner[: len(inner) - len(suffix)]
+    pattern = re.compile(re.escape(stem) + r"\.[1-9]\d*" + re.escape(suffix + gz))
+    return sorted(p for p in path.parent.iterdir() if pattern.fullmatch(p.name))
+
+
+# --- reader -----------------------------------------------------------------------------------------
+
+class Recording:
+    """A recording opened for reading: `header`, then its events by iteration (streamed, constant memory).
+
+    Each pass re-reads the file(s). `skipped` counts the lines the last pass skipped (tolerant mode);
+    `summary` is the closing summary line (None when the writer did not close cleanly).
+    """
+
+    def __init__(self, path: Path, files: list[Path], headers: list[RecordingHeader], *, strict: bool,
+                 max_frame_bytes: int | None) -> None:
+        self.path = path
+        self.files = tuple(files)
+        self.headers = tuple(headers)
+        self.strict = strict
+        self.skipped = 0
+        self._max = max_frame_bytes
+        self._summary: dict[str, Any] | None = None
+        self._summary_known = False
+
+    @property
+    def header(self) -> RecordingHeader:
+        return self.headers[0]
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.header.dialect
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        """The last file's summary line; found by a quick scan when no pass has read it yet."""
+        if not self._summary_known:
+            self._summary = _scan_summary(self.files[-1], self._line_limit(self.headers[-1]))
+            self._summary_known = True
+        return self._summary
+
+    def events(self) -> Iterator[Event]:
+        return iter(self)
+
+    def __iter__(self) -> Iterator[Event]:
+        self.skipped = 0
+        first_problem: str | None = None
+        for path, header in zip(self.files, self.headers):
+            summary: dict[str, Any] | None = None
+            for item in self._iter_file(path, header):
+                if isinstance(item, Event):
+                    yield item
+                elif isinstance(item, dict):
+                    summary = item
+                else:
+                    self.skipped += 1
+                    first_problem = first_problem or item
+            self._summary, self._summary_known = summary, True
+        if self.skipped:
+            warnings.warn(f"{self.path}: skipped {self.skipped} unreadable line(s); first: {first_problem}",
+                          RecordingWarning, stacklevel=2)
+
+    def __repr__(self) -> str:
+        h = self.header
+        parts = f" {len(self.files)} files" if len(self.files) > 1 else ""
+        return f"<Recording {self.path.name} {h.dialect} {h.scope}{parts}>"
+
+    def _line_limit(self, header: RecordingHeader) -> int:
+        return line_limit(self._max if self._max is not None else header.max_frame_bytes)
+
+    def _iter_file(self, path: Path, header: RecordingHeader) -> Iterator[Event | dict[str, Any] | str]:
+        """Events, the summary (a dict) and, in tolerant mode, problems (str) of one file."""
+        limit = self._line_limit(header)
+        produced = 0
+        with _open_stream(path) as stream:
+            lines = _lines(stream, limit)
+            next(lines, None)  # the header, validated when the recording was opened
+            for lineno, data, problem in lines:
+                if problem == "long":
+                    mfb = self._max or header.max_frame_bytes
+                    if self.strict:
+                        raise LineTooLongError(path, lineno, f"longer than {limit} bytes (the limit for max_frame_bytes "
+                                               f"{mfb}); it was not read. Pass a larger max_frame_bytes to read it")
+                    yield f"line {lineno}: longer than {limit} bytes"
+                    continue
+                if data is not None:
+                    try:
+                        obj = _loads(data)
+                        if isinstance(obj, dict) and obj.keys() == {"summary"} and isinstance(obj["summary"], dict):
+                            item: Event | dict[str, Any] = obj["summary"]
+                        else:
+                            item = decode_event(obj, header.dialect)
+                    except _LINE_ERRORS as exc:
+                        if problem is None:
+                            if self.strict:
+                                raise RecordingCorruptError(path, lineno, f"not a valid event line ({exc})") from None
+                            yield f"line {lineno}: {exc}"
+                            continue
+                    else:
+                        if isinstance(item, Event):
+                            produced += 1
+                        yield item
+                        if problem != "stream":
+                            continue
+                # The file ends inside a line, or its gzip stream was cut or damaged.
+                why = "its gzip stream is cut short or damaged" if problem == "stream" else "its last line is incomplete"
+                if self.strict:
+                    raise RecordingTruncatedError(
+                        path, lineno, f"the file was cut short ({why}: the writer was killed or the copy is partial); "
+                        f"the {produced} event(s) before it were read. Open it with strict=False to read what is there.")
+                yield f"line {lineno}: cut short ({why})"
+
+
+_LINE_ERRORS: Final = (ValueError, TypeError, RecursionError, OverflowError)
+
+
+def line_limit(max_frame_bytes: int) -> int:
+    """The longest line a reader accepts: a frame's JSON text can double when escaped, plus the event fields."""
+    return 2 * max_frame_bytes + 1024
+
+
+def read_recording(path: str | os.PathLike[str], *, strict: bool = True, max_frame_bytes: int | None = None) -> Recording:
+    """Open a recording (a file, or a folder of recordings read as one stream) and validate its header(s).
+
+    `strict` raises `RecordingCorruptError` at the first bad line; `strict=False` skips bad lines,
+    counts them in `Recording.skipped` and warns once per pass (`RecordingWarning`).
+    """
+    root = Path(path)
+    if max_frame_bytes is not None and (not _is_int(max_frame_bytes) or max_frame_bytes <= 0):
+        raise ValueError("max_frame_bytes must be a positive number of bytes")
+    files = recording_files(root)
+    headers = [_read_header(p) for p in files]
+    return Recording(root, files, headers, strict=strict, max_frame_bytes=max_frame_bytes)
+
+
+def read_events(path: str | os.PathLike[str], *, strict: bool = True, max_frame_bytes: int | None = None) -> Iterator[Event]:
+    """The events of a recording (file or folder), streamed."""
+    yield from read_recording(path, strict=strict, max_frame_bytes=max_frame_bytes)
+
+
+def recording_files(path: str | os.PathLike[str]) -> list[Path]:
+    """A file as is; for a folder, its ``*.jsonl`` / ``*.jsonl.gz`` files with rotation parts in order."""
+    root = Path(path)
+    if root.is_dir():
+        found = [p for p in root.iterdir() if p.is_file() and _PART_NAME.match(p.name)]
+        if not found:
+            raise RecordingError(f"{root} holds no recordings (*.jsonl or *.jsonl.gz files)")
+        return sorted(found, key=_part_sort_key)
+    if not root.exists():
+        raise FileNotFoundError(f"no recording at {root}")
+    return [root]
+
+
+def _part_sort_key(path: Path) -> tuple[str, str, int]:
+    m = _PART_NAME.match(path.name)
+    assert m is not None
+    return m["base"], m["suffix"], int(m["part"] or 0)
+
+
+def _read_header(path: Path) -> RecordingHeader:
+    try:
+        with _open_stream(path) as stream:
+            first = next(_lines(stream, HEADER_LIMIT, first_only=True), None)
+    except OSError as exc:
+        raise RecordingFormatError(f"{path} cannot be read as a recording: {exc.strerror or type(exc).__name__}") from None
+    if first is None:
+        raise RecordingFormatError(f"{path} is empty: not a rancherlab recording")
+    _, data, problem = first
+    if data is None:
+        raise RecordingFormatError(f"{path} is not a rancherlab recording: its first line is not a header "
+                                   f"({'longer than a header can be' if problem == 'long' else 'unreadable'})")
+    try:
+        doc = _loads(data)
+    except (ValueError, RecursionError):
+        raise RecordingFormatError(f"{path} is not a rancherlab recording: its first line is not a JSON header") from None
+    return RecordingHeader.from_json(doc, str(path))
+
+
+def _scan_summary(path: Path, limit: int) -> dict[str, Any] | None:
+    summary = None
+    try:
+        with _open_stream(path) as stream:
+            for _, data, _problem in _lines(stream, limit):
+                if data is not None and data.startswith(b'{"summary"'):
+                    try:
+                        obj = _loads(data)
+                    except (ValueError, RecursionError):
+                        continue
+                    if isinstance(obj, dict) and isinstance(obj.get("summary"), dict):
+                        summary = obj["summary"]
+    except OSError:
+        return None
+    return summary
+
+
+class _open_stream:
+    """Context manager: the file's bytes, gunzipped when it starts with the gzip magic."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._raw: IO[bytes] | None = None
+
+    def __enter__(self) -> IO[bytes]:
+        raw = open(self.path, "rb")  # noqa: SIM115
+        self._raw = raw
+        if raw.read(2) == _GZIP_MAGIC:
+            raw.seek(0)
+            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        raw.seek(0)
+        return raw
+
+    def __exit__(self, *exc: object) -> None:
+        if self._raw is not None:
+            self._raw.close()
+
+
+def _lines(stream: IO[bytes], limit: int, *, first_only: bool = False) -> Iterator[tuple[int, bytes | None, str | None]]:
+    """(line number, bytes without newline, problem) in bounded memory.
+
+    problem: None; "long" (data None: the line passed `limit` and was skipped, unread);
+    "unterminated" (the last line has no newline); "stream" (the gzip stream ended early or is damaged).
+    """
+    buf = bytearray()
+    lineno = 0
+    skipping = False
+    broken = False
+    while True:
+        try:
+            chunk = stream.read1(_CHUNK)  # read1: data before a gzip cut is returned, not lost
+        except (EOFError, OSError, zlib.error):
+            broken = True  # gzip.BadGzipFile is an OSError
+            chunk = b""
+        if not chunk:
+            break
+        start = 0
+        while True:
+            nl = chunk.find(b"\n", start)
+            end = len(chunk) if nl < 0 else nl
+            if not skipping:
+                if len(buf) + (end - start) > limit:
+                    if first_only:
+                        yield 1, None, "long"
+                        return
+                    skipping = True
+                    buf.clear()
+                else:
+                    buf += chunk[start:end]
+            if nl < 0:
+                break
+            lineno += 1
+            if skipping:
+                yield lineno, None, "long"
+                skipping = False
+            else:
+                yield lineno, bytes(buf), None
+                buf.clear()
+            start = nl + 1
+    if skipping:
+        yield lineno + 1, None, "long"
+        if broken:
+            yield lineno + 1, None, "stream"
+    elif buf:
+        yield lineno + 1, bytes(buf), "stream" if broken else "unterminated"
+    elif broken:
+        yield lineno + 1, None, "stream"
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+def _dumps(obj: Any) -> bytes:
+    try:
+        return orjson.dumps(obj)
+    except (TypeError, orjson.JSONEncodeError):
+        # Integers past 64 bits, lone surrogates, nesting deeper than orjson goes: the standard library copes.
+        return json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def _loads(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data.decode("utf-8"))  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+
+
+def _iso(ts: datetime) -> str:
+    text = ts.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,508 @@
+"""Redaction: secrets and credentials never leave the process that received them.
+
+Applied where events enter rancherlab (the live client, HAR import), before any sink sees them.
+A secret value becomes ``<redacted len=N hmac=H>``: the length, and a keyed hash (HMAC-SHA256 with a
+random key that is never stored), so equal values still compare equal within one recording while
+nobody can confirm a guess from the file.
+
+Redaction is byte-faithful: a redacted event's ``raw`` is the received text with only the secret
+string literals replaced (re-encoded the way they were encoded), never a re-serialisation, so
+replaying a redacted recording sends what Rancher sent, minus the secrets.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import re
+import urllib.parse
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any, Final, Iterable, Iterator, Mapping
+
+import orjson
+
+from .protocol.event import Event
+from .protocol.frames import parse_frame, parse_sent
+from .protocol.gojson import go_json
+
+PLACEHOLDER: Final = "<redacted len={len} hmac={hmac}>"
+HMAC_HEX_DIGITS: Final = 12
+LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
+
+Path_ = tuple[str | int, ...]
+
+# Type names (lower case, API group stripped: `management.cattle.io.token` → `token`).
+_SECRET_TYPES: Final = frozenset({
+    "secret", "namespacedsecret", "managementsecret",
+    "basicauth", "namespacedbasicauth", "sshauth", "namespacedsshauth",
+    "certificate", "namespacedcertificate", "dockercredential", "namespaceddockercredential",
+})
+_CERT_TYPES: Final = frozenset({"certificate", "namespacedcertificate"})
+_TOKEN_TYPES: Final = frozenset({"token"})
+_REGISTRATION_TYPES: Final = frozenset({"clusterregistrationtoken"})
+
+_SECRET_PATTERNS: Final[tuple[Path_, ...]] = (
+    ("data", "*"), ("stringData", "*"), ("password",), ("privateKey",),
+    ("registries", "*", "password"), ("registries", "*", "auth"),
+    ("metadata", "annotations", LAST_APPLIED), ("annotations", LAST_APPLIED),
+)
+_CERT_PATTERNS: Final[tuple[Path_, ...]] = (("key",),)
+_TOKEN_PATTERNS: Final[tuple[Path_, ...]] = (("token",), ("status", "token"), ("status", "value"))
+# Field names that hold a secret wherever they occur (authConfig, cloud credentials, node templates ...).
+_SECRET_KEY: Final = re.compile(
+    r"(?:password|passwd|secret|secretkey|privatekey|spkey|apikey|accesstoken|refreshtoken)\Z", re.IGNORECASE
+)
+_PEM: Final = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S)
+_B64_PEM: Final = re.compile(r"LS0tLS1CRUdJT[A-Za-z0-9+/_=-]*")
+_B64_PEM_MARK: Final = "LS0tLS1CRUdJT"  # base64 of "-----BEGIN"
+# Words whose presence in raw text means the event may need redacting; a backslash means escaped text,
+# which a substring search cannot see through, so it also sends the event down the full path.
+_HINT_WORDS: Final = {"secrets": ("secret", "passw", "passwd", "privatekey", "spkey", "apikey", "accesstoken",
+                                  "refreshtoken", "last-applied", "basicauth", "sshauth", "certificate",
+                                  "dockercredential"),
+                      "tokens": ("token",),
+                      "pem": ("private key", _B64_PEM_MARK.lower())}
+_TEXT_HINT: Final = re.compile(r"secret|passw|private|token|authconfig|spkey|apikey", re.IGNORECASE)
+_JSON_TOKEN: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+', re.S)
+_NON_ASCII_ESCAPE: Final = re.compile(r"\\u(?!00[0-7])(?!202[89])[0-9a-fA-F]{4}")
+
+
+class Redactor:
+    """Replaces secret values in events; the policy is recorded in each recording's header.
+
+    `credentials` are the caller's own credential strings (API token, cookie values): they are
+    replaced wherever they appear, raw text included. `extra_paths` adds fields to redact, each
+    ``[type:]dotted.path`` relative to any resource object (a JSON object with a string ``type``),
+    ``*`` matching any key or index, e.g. ``cloudCredential:amazonec2credentialConfig.secretKey``.
+    """
+
+    __slots__ = ("enabled", "secrets", "tokens", "pem", "extra_paths", "_credentials", "_variants", "_key",
+                 "_paths", "_hint", "_fallbacks")
+
+    def __init__(
+        self,
+        enabled: bool = True,
+        *,
+        secrets: bool = True,
+        tokens: bool = True,
+        pem: bool = True,
+        credentials: Iterable[str] = (),
+        extra_paths: Iterable[str] = (),
+    ) -> None:
+        self.enabled = bool(enabled)
+        self.secrets = bool(secrets)
+        self.tokens = bool(tokens)
+        self.pem = bool(pem)
+        self.extra_paths: tuple[str, ...] = tuple(extra_paths)
+        self._credentials: tuple[str, ...] = tuple(dict.fromkeys(c for c in credentials if isinstance(c, str) and c))
+        self._key = os.urandom(32)
+        self._variants = _credential_variants(self._credentials)
+        self._paths = tuple(_parse_extra_path(p) for p in self.extra_paths)
+        self._hint = self._build_hint()
+        self._fallbacks = 0  # raw texts that had to be re-serialised (should stay 0; tests check it)
+
+    # --- configuration --------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> dict[str, Any]:
+        """What this redactor does, for a recording header. Never contains a credential or the key."""
+        return {
+            "enabled": self.enabled,
+            "secrets": self.secrets,
+            "tokens": self.tokens,
+            "pem": self.pem,
+            "credentials": len(self._credentials),
+            "extra_paths": list(self.extra_paths),
+            "placeholder": PLACEHOLDER.format(len="N", hmac="H" * HMAC_HEX_DIGITS),
+            "hmac": f"HMAC-SHA256, first {HMAC_HEX_DIGITS} hex digits, random per-recording key (not stored)",
+        }
+
+    @classmethod
+    def from_policy(cls, policy: Mapping[str, Any], *, credentials: Iterable[str] = ()) -> Redactor:
+        """A redactor configured like `policy` (from a header); credentials must be given again."""
+        return cls(
+            bool(policy.get("enabled", True)),
+            secrets=bool(policy.get("secrets", True)),
+            tokens=bool(policy.get("tokens", True)),
+            pem=bool(policy.get("pem", True)),
+            credentials=credentials,
+            extra_paths=[str(p) for p in policy.get("extra_paths", ())],
+        )
+
+    def derive(self, *, credentials: Iterable[str] = ()) -> Redactor:
+        """Same policy plus more credentials, with a fresh key (one key per recording)."""
+        return Redactor(self.enabled, secrets=self.secrets, tokens=self.tokens, pem=self.pem,
+                        credentials=(*self._credentials, *credentials), extra_paths=self.extra_paths)
+
+    def __repr__(self) -> str:
+        return (f"Redactor(enabled={self.enabled}, secrets={self.secrets}, tokens={self.tokens}, pem={self.pem}, "
+                f"credentials=<{len(self._credentials)} hidden>, extra_paths={self.extra_paths!r})")
+
+    # --- the work -------------------------------------------------------------------------------
+
+    def placeholder(self, value: str) -> str:
+        """`<redacted len=N hmac=H>` for `value`: same value, same placeholder (within this redactor)."""
+        digest = hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        return PLACEHOLDER.format(len=len(value), hmac=digest[:HMAC_HEX_DIGITS])
+
+    def redact(self, event: Event) -> Event:
+        """The event with every secret replaced; the same object when there was nothing to replace."""
+        if not self._active:
+            return event
+        changes: dict[str, Any] = {}
+        raw = event.raw
+        if raw is not None:
+            new_raw = self._redact_raw(raw)
+            if new_raw is not raw:
+                changes["raw"] = new_raw
+                if event.kind in ("frame", "sent"):
+                    # Rebuild from the redacted text exactly as the recording reader will.
+                    parse = parse_frame if event.kind == "frame" else parse_sent
+                    rebuilt = parse(new_raw, event.dialect)
+                    if rebuilt.kind == event.kind and rebuilt.name == event.name:
+                        return rebuilt.stamped(seq=event.seq, conn=event.conn, t=event.t, ts=event.ts)
+            elif event.kind in ("frame", "sent"):
+                # parse_frame/parse_sent derive data from raw, so clean raw means clean data.
+                return self._redact_fields(event, changes, walk_data=False)
+        return self._redact_fields(event, changes, walk_data=True)
+
+    def redact_value(self, value: Any) -> Any:
+        """A redacted copy of a JSON-like value (a REST response, an object): same rules as events."""
+        if not self._active:
+            return value
+        return self._walk(value, (), set(), self._variants, {}, {})
+
+    def redact_text(self, text: str) -> str:
+        """Free text (URLs, error messages): the caller's credentials and PEM private keys only."""
+        if not self.enabled:
+            return text
+        out = _sub_all(text, _escaped_variants(self._variants), self.placeholder)
+        if self.pem:
+            out = self._scrub_pem(out)
+        return out
+
+    # --- internals ------------------------------------------------------------------------------
+
+    @property
+    def _active(self) -> bool:
+        return self.enabled and (self.secrets or self.tokens or self.pem or bool(self._variants) or bool(self._paths))
+
+    def _build_hint(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        if self._paths:
+            return None  # extra paths can match anything: always take the full path
+        words = tuple(w for flag, ws in _HINT_WORDS.items() if getattr(self, flag) for w in ws)
+        return words, (*_escaped_variants(self._variants), "\\")
+
+    def _may_need_work(self, raw: str) -> bool:
+        """A cheap, conservative test (substring searches run at C speed) that skips most events."""
+        if self._hint is None:
+            return True
+        words, exact = self._hint
+        if any(v in raw for v in exact):
+            return True
+        low = raw.lower()
+        return any(w in low for w in words)
+
+    def _redact_fields(self, event: Event, changes: dict[str, Any], *, walk_data: bool) -> Event:
+        if walk_data and event.data is not None:
+            data = self._walk(event.data, (), set(), self._variants, {}, {})
+            if data != event.data:
+                changes["data"] = data
+        if event.info:
+            info = _walk_plain(self, event.info)
+            if info != event.info:
+                changes["info"] = info
+        if event.watch:
+            watch = _walk_plain(self, event.watch)
+            if watch != event.watch:
+                changes["watch"] = watch
+        for name in ("id", "type", "revision", "name"):
+            value = getattr(event, name)
+            if isinstance(value, str) and value:
+                new = self._scrub(value, self._variants)
+                if new != value:
+                    changes[name] = new
+        return replace(event, **changes) if changes else event
+
+    def _redact_raw(self, raw: str) -> str:
+        """Redacted raw text; the same object when nothing needed replacing."""
+        if not self._may_need_work(raw):
+            return raw
+        try:
+            doc = json.loads(raw)
+        except (ValueError, RecursionError):
+            return self._redact_unparsed(raw)
+        edits: dict[Path_, str] = {}
+        key_edits: dict[Path_, str] = {}
+        new_doc = self._walk(doc, (), set(), self._variants, edits, key_edits)
+        if not edits and not key_edits:
+            return raw
+        new_raw = _apply_edits(raw, edits, key_edits)
+        if new_raw is not None:
+            try:
+                if json.loads(new_raw) == new_doc:
+                    return new_raw
+            except (ValueError, RecursionError):
+                pass
+        # Never expected (duplicate keys, an encoder we do not know): safety over byte fidelity.
+        self._fallbacks += 1
+        return go_json(new_doc)
+
+    def _redact_unparsed(self, raw: str) -> str:
+        """Text that is not JSON (a cut or garbled frame): scrub what is recognisable, else hide it all."""
+        out = self.redact_text(raw)
+        if (self.secrets or self.tokens) and _TEXT_HINT.search(out):
+            return self.placeholder(raw)
+        return out if out != raw else raw
+
+    def _walk(self, node: Any, path: Path_, full: set[Path_], subs: tuple[str, ...],
+              edits: dict[Path_, str], key_edits: dict[Path_, str]) -> Any:
+        """Redacted copy of `node`; string edits are recorded under their original path."""
+        if isinstance(node, str):
+            if path in full and node:
+                new = self.placeholder(node)
+            else:
+                new = self._scrub(node, subs)
+            if new != node:
+                edits[path] = new
+                return new
+            return node
+        if isinstance(node, dict):
+            typ = node.get("type")
+            if isinstance(typ, str) or node.get("kind") == "Secret":
+                subs = self._resource_rules(node, path, full, subs)
+            out: dict[Any, Any] = {}
+            for key, value in node.items():
+                child = (*path, key)
+                if self.secrets and isinstance(value, str) and value and isinstance(key, str) and _SECRET_KEY.search(key):
+                    full.add(child)
+                new_key = key
+                if isinstance(key, str) and key:
+                    new_key = self._scrub(key, self._variants)
+                    if new_key != key:
+                        key_edits[child] = new_key
+                out[new_key] = self._walk(value, child, full, subs, edits, key_edits)
+            return out
+        if isinstance(node, list):
+            return [self._walk(v, (*path, i), full, subs, edits, key_edits) for i, v in enumerate(node)]
+        return node
+
+    def _resource_rules(self, obj: Mapping[str, Any], path: Path_, full: set[Path_], subs: tuple[str, ...]) -> tuple[str, ...]:
+        """Mark the secret fields of one resource object; returns the substrings to hide inside it."""
+        names = {_norm(obj.get("type")), _norm(obj.get("baseType"))}
+        if obj.get("kind") == "Secret" and str(obj.get("apiVersion", "v1")) == "v1":
+            names.add("secret")
+        names.discard("")
+        patterns: list[Path_] = []
+        if self.secrets and (names & _SECRET_TYPES or any(n.endswith("secret") for n in names)):
+            patterns.extend(_SECRET_PATTERNS)
+            if names & _CERT_TYPES:
+                patterns.extend(_CERT_PATTERNS)
+        embedded: set[str] = set()
+        if self.tokens and names & (_TOKEN_TYPES | _REGISTRATION_TYPES):
+            patterns.extend(_TOKEN_PATTERNS)
+            for rel in ((("token",), ("status", "token")) if names & _REGISTRATION_TYPES else ()):
+                value = _get(obj, rel)
+                if isinstance(value, str) and len(value) >= 8:
+                    embedded.add(value)  # the commands and URLs that embed it
+        for type_filter, pattern in self._paths:
+            if type_filter is None or type_filter in names or type_filter == obj.get("type"):
+                patterns.append(pattern)
+        for pattern in patterns:
+            for rel in _resolve(obj, pattern):
+                full.add((*path, *rel))
+        if embedded:
+            return _longest_first((*subs, *embedded))
+        return subs
+
+    def _scrub(self, text: str, subs: tuple[str, ...]) -> str:
+        """Replace embedded secrets (credentials, tokens, PEM keys) inside one string."""
+        out = _sub_all(text, subs, self.placeholder) if subs else text
+        if self.pem:
+            out = self._scrub_pem(out)
+        return out
+
+    def _scrub_pem(self, text: str) -> str:
+        if "PRIVATE KEY" in text:
+            text = _PEM.sub(lambda m: self.placeholder(m.group()), text)
+        if _B64_PEM_MARK in text:
+            text = _B64_PEM.sub(lambda m: self.placeholder(m.group()) if _is_b64_private_key(m.group()) else m.group(), text)
+        return text
+
+
+def _walk_plain(redactor: Redactor, value: Mapping[str, Any]) -> dict[str, Any]:
+    return redactor._walk(dict(value), (), set(), redactor._variants, {}, {})
+
+
+def _norm(value: Any) -> str:
+    return value.rsplit(".", 1)[-1].lower() if isinstance(value, str) else ""
+
+
+def _get(obj: Any, path: Path_) -> Any:
+    for part in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def _resolve(node: Any, pattern: Path_) -> Iterator[Path_]:
+    """Concrete paths in `node` that `pattern` (with `*` wildcards) names."""
+    if not pattern:
+        yield ()
+        return
+    head, rest = pattern[0], pattern[1:]
+    if isinstance(node, dict):
+        keys: Iterable[Any] = node.keys() if head == "*" else ((head,) if head in node else ())
+        for key in keys:
+            for tail in _resolve(node[key], rest):
+                yield (key, *tail)
+    elif isinstance(node, list):
+        if head == "*":
+            indexes: Iterable[int] = range(len(node))
+        elif isinstance(head, str) and head.isdigit() and int(head) < len(node):
+            indexes = (int(head),)
+        else:
+            indexes = ()
+        for i in indexes:
+            for tail in _resolve(node[i], rest):
+                yield (i, *tail)
+
+
+def _parse_extra_path(spec: str) -> tuple[str | None, Path_]:
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError("an extra redaction path looks like 'field.sub.*.name' or 'type:field.sub'")
+    type_filter, sep, dotted = spec.partition(":")
+    if not sep:
+        type_filter, dotted = "", spec
+    parts = tuple(p for p in dotted.split(".") if p)
+    if not parts:
+        raise ValueError(f"extra redaction path {spec!r} names no field")
+    return (type_filter or None), parts
+
+
+def _credential_variants(credentials: tuple[str, ...]) -> tuple[str, ...]:
+    """Each credential as it may appear in text: as is, its secret half, base64 (Basic auth), URL-quoted."""
+    out: set[str] = set()
+    for cred in credentials:
+        out.add(cred)
+        _, sep, secret = cred.partition(":")
+        if sep and len(secret) >= 6:
+            out.add(secret)
+        encoded = cred.encode("utf-8", "surrogatepass")
+        for b64 in (base64.b64encode(encoded), base64.urlsafe_b64encode(encoded)):
+            out.add(b64.decode("ascii"))
+            out.add(b64.decode("ascii").rstrip("="))
+        out.add(urllib.parse.quote(cred, safe=""))
+    return _longest_first(out)
+
+
+@lru_cache(maxsize=64)
+def _escaped_variants(variants: tuple[str, ...]) -> tuple[str, ...]:
+    """Variants plus their JSON-escaped forms, for searching raw text."""
+    out = set(variants)
+    for v in variants:
+        for encoded in (_go_literal(v), json.dumps(v), json.dumps(v, ensure_ascii=False)):
+            out.add(encoded[1:-1])
+    return _longest_first(out)
+
+
+def _longest_first(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({v for v in values if v}, key=lambda v: (-len(v), v)))
+
+
+@lru_cache(maxsize=256)
+def _alternation(subs: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(s) for s in subs))
+
+
+def _sub_all(text: str, subs: tuple[str, ...], placeholder: Any) -> str:
+    if not subs or not any(s in text for s in subs):
+        return text
+    return _alternation(subs).sub(lambda m: placeholder(m.group()), text)
+
+
+def _is_b64_private_key(text: str) -> bool:
+    try:
+        decoded = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if ("-" in text or "_" in text) else None)
+    except (binascii.Error, ValueError):
+        return False
+    return b"PRIVATE KEY" in decoded
+
+
+def _go_literal(value: str) -> str:
+    try:
+        return go_json(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value)
+
+
+def _encode_like(value: str, original: str) -> str:
+    """Encode `value` as a JSON string literal in the style of the literal it replaces."""
+    if any(ch in original for ch in "<>&"):
+        try:
+            return orjson.dumps(value).decode()  # an encoder that does not HTML-escape
+        except orjson.JSONEncodeError:
+            return json.dumps(value, ensure_ascii=False)
+    if _NON_ASCII_ESCAPE.search(original):
+        return json.dumps(value)  # an ASCII-only encoder (Python's json, JavaScript tools)
+    return _go_literal(value)  # Go's encoding/json: what Rancher sends
+
+
+def _apply_edits(raw: str, edits: Mapping[Path_, str], key_edits: Mapping[Path_, str]) -> str | None:
+    """Replace the string literals at the given paths in `raw`, leaving every other byte alone.
+
+    Returns None when the text has duplicate keys: a parser keeps only one of them, so the other
+    could hide a secret this pass never saw.
+    """
+    out: list[str] = []
+    pos = 0
+    # One entry per open container: [is_object, current key or index, expecting a key, keys seen]
+    stack: list[list[Any]] = []
+    for m in _JSON_TOKEN.finditer(raw):
+        tok = m.group()
+        first = tok[0]
+        if first == '"':
+            top = stack[-1] if stack else None
+            if top is not None and top[0] and top[2]:
+                key = json.loads(tok) if "\\" in tok else tok[1:-1]
+                if key in top[3]:
+                    return None
+                top[3].add(key)
+                top[1] = key
+                top[2] = False
+                if key_edits:
+                    where = tuple(entry[1] for entry in stack)
+                    if where in key_edits:
+                        out.append(raw[pos:m.start()])
+                        out.append(_encode_like(key_edits[where], tok))
+                        pos = m.end()
+            else:
+                where = tuple(entry[1] for entry in stack)
+                if where in edits:
+                    out.append(raw[pos:m.start()])
+                    out.append(_encode_like(edits[where], tok))
+                    pos = m.end()
+        elif first == "{":
+            stack.append([True, None, True, set()])
+        elif first == "[":
+            stack.append([False, 0, False, None])
+        elif first in "}]":
+            if not stack:
+                return None
+            stack.pop()
+        elif first == ",":
+            if not stack:
+                return None
+            top = stack[-1]
+            if top[0]:
+                top[2] = True
+            else:
+                top[1] += 1
+    out.append(raw[pos:])
+    return "".join(out)
