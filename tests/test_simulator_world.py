@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections import Counter
@@ -71,8 +72,6 @@ def test_initial_world_content() -> None:
     assert types >= {"Opaque", "kubernetes.io/tls", "kubernetes.io/dockerconfigjson", "kubernetes.io/basic-auth",
                      "kubernetes.io/ssh-auth"}
     tls = next(r for r in w.resources("secret") if r.obj["type"] == "kubernetes.io/tls")
-    import base64
-
     assert base64.b64decode(tls.obj["data"]["tls.key"]).startswith(b"-----BEGIN PRIVATE KEY-----\n")
     mnode = w.resources("management.cattle.io.node")[0]
     assert w.node_id(mnode.namespace or "", mnode.obj["status"]["nodeName"]) == f"{mnode.namespace}:{mnode.name}"
@@ -166,13 +165,14 @@ def test_pods_go_through_their_lifecycle(churned: World) -> None:
     assert sum(1 for s in seqs.values() if s[-2:] == ["Terminating", "DELETED"]) > 10
     assert any("CrashLoopBackOff" in s for s in seqs.values())
     crash = next(c for c in churned.history_for("pod") if F.pod_status(c.resource.obj) == "CrashLoopBackOff")
-    view = F.steve_view(churned, crash.resource, "pod", BASE, F_prefix(crash.resource))
+    view = F.steve_view(churned, crash.resource, "pod", BASE, steve_prefix(crash.resource))
     assert view is not None
     assert view["metadata"]["state"]["name"] == "crashLoopBackOff" and view["metadata"]["state"]["error"] is True
     assert int(view["metadata"]["fields"][3]) >= 1
 
 
-def F_prefix(res: Resource) -> str:
+def steve_prefix(res: Resource) -> str:
+    """The URL prefix of the Steve that serves this object's cluster."""
     return "" if res.cluster == "local" else f"/k8s/clusters/{res.cluster}"
 
 
@@ -335,7 +335,7 @@ def test_secrets_show_as_their_norman_subtype() -> None:
 def test_steve_objects_have_the_sample_keys(schema: str, sample: str, allowed: set[str]) -> None:
     w = World(0)
     res = next(r for r in w.resources(schema) if r.obj["metadata"].get("labels"))
-    mine = F.steve_view(w, res, schema, BASE, F_prefix(res))
+    mine = F.steve_view(w, res, schema, BASE, steve_prefix(res))
     assert mine is not None
     for real in _sample_items(sample):
         assert not (set(real) - set(mine) - allowed), sorted(set(real) - set(mine))
@@ -349,11 +349,11 @@ def test_steve_objects_have_the_sample_keys(schema: str, sample: str, allowed: s
 def test_steve_view_details() -> None:
     w = World(0)
     sec = w.resources("secret")[0]
-    v = F.steve_view(w, sec, "secret", BASE, F_prefix(sec))
+    v = F.steve_view(w, sec, "secret", BASE, steve_prefix(sec))
     assert v is not None and v["type"] == "secret" and v["_type"] == sec.obj["type"]  # k8s `type` is a reserved field
     assert v["metadata"]["fields"][:3] == [sec.name, sec.obj["type"], len(sec.obj["data"])]
     pod = next(p for p in w.resources("pod") if p.cluster != "local")
-    pv = F.steve_view(w, pod, "pod", BASE, F_prefix(pod))
+    pv = F.steve_view(w, pod, "pod", BASE, steve_prefix(pod))
     assert pv is not None
     assert pv["id"] == f"{pod.namespace}/{pod.name}"
     assert pv["links"]["self"] == f"{BASE}/k8s/clusters/{pod.cluster}/v1/pods/{pod.namespace}/{pod.name}"
@@ -361,7 +361,7 @@ def test_steve_view_details() -> None:
     for c in pv["status"]["conditions"]:
         assert {"error", "transitioning", "lastUpdateTime"} <= set(c)
     assert F.steve_view(w, pod, "pod", BASE, "") is None  # not in the local cluster's Steve
-    assert F.steve_view(w, pod, "secret", BASE, F_prefix(pod)) is None
+    assert F.steve_view(w, pod, "secret", BASE, steve_prefix(pod)) is None
     cl = w.resources("management.cattle.io.cluster")[0]
     cv = F.steve_view(w, cl, "management.cattle.io.cluster", BASE)
     assert cv is not None and cv["links"]["view"] == f"{BASE}/v1/management.cattle.io.clusters/{cl.name}"

@@ -313,7 +313,7 @@ class World:
                 "metadata": {
                     "name": cid,
                     "creationTimestamp": created,
-                    "labels": {"provider.cattle.io": provider} if not local else {"provider.cattle.io": provider},
+                    "labels": {"provider.cattle.io": provider},
                     "annotations": {
                         CREATOR_ANNOTATION: self.admin_id,
                         "lifecycle.cattle.io/create.cluster-agent-controller-cleanup": "true",
@@ -333,7 +333,7 @@ class World:
                 },
                 "status": {
                     "agentImage": f"rancher/rancher-agent:{self.server_version}",
-                    "apiEndpoint": f"https://10.43.0.1:443" if local else f"https://172.31.{rng.randint(1, 250)}.{rng.randint(2, 250)}:6443",
+                    "apiEndpoint": "https://10.43.0.1:443" if local else f"https://172.31.{rng.randint(1, 250)}.{rng.randint(2, 250)}:6443",
                     "caCert": self._b64(self._pem("CERTIFICATE", 480)),
                     "driver": "imported" if local else provider,
                     "provider": provider,
