@@ -69,6 +69,17 @@ def rebuild(events: list[Event]) -> dict[tuple[str, str], Any]:
     return state
 
 
+def comparable(state: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
+    """Objects without Steve's table cells: their Age column is computed when the object is formatted."""
+    out = {}
+    for key, obj in state.items():
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        if isinstance(meta, dict) and "fields" in meta:
+            obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "fields"}}
+        out[key] = obj
+    return out
+
+
 def truth(sim: Simulator, scope: str, *, types: tuple[str, ...] = (), watches: tuple[Watch, ...] = ()) -> dict[tuple[str, str], Any]:
     """What the server's REST lists now (the simulator formats its world for REST and streams alike)."""
     server = resolve_server(sim.url, Credentials.bearer(sim.token), env={}, cli_config=False)
