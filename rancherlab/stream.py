@@ -278,6 +278,24 @@ class Stream:
             raise StopAsyncIteration
         return item
 
+    async def next_batch(self, limit: int = 1000) -> list[Event]:
+        """Wait for one event, then take up to `limit` already queued ones without waiting (sinks batch)."""
+        batch = [await self.__anext__()]
+        assert self._queue is not None
+        while len(batch) < limit and not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, _End):
+                self._queue.put_nowait(item)  # ends the next call
+                break
+            batch.append(item)
+        return batch
+
+    def prepare_tls(self) -> ssl.SSLContext | None:
+        """Build the SSL context now, so an `insecure` warning shows where the caller can see it."""
+        if self._ssl is None:
+            self._ssl = self.server.ssl_context()
+        return self._ssl
+
     def start(self) -> None:
         """Start receiving on the running loop (iteration starts it too)."""
         if self._queue is not None:
@@ -375,7 +393,7 @@ class Stream:
 
     async def _main(self) -> None:
         opts = self.options
-        self._ssl = self.server.ssl_context()  # once: an insecure context warns once, not per reconnect
+        self.prepare_tls()  # once: an insecure context warns once, not per reconnect
         async with RestClient(self.server, ssl_context=self._ssl, timeout=opts.rest_timeout) as rest:
             self._rest = rest
             failures, quick_closes = 0, 0

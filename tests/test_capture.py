@@ -1,0 +1,133 @@
+"""`capture()`: runs on rancherlab's own loop thread, from sync code and inside a running loop; records."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rancherlab.capture import Capture, capture
+from rancherlab.errors import AuthenticationError
+from rancherlab.protocol.event import CONNECTED
+from rancherlab.recording import read_recording
+from rancherlab.simulator import Simulator
+
+from .test_stream_support import FAST, SECRET, SIM_FAST, TOKEN
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    with Simulator(seed=11, rate=20, token=TOKEN, **SIM_FAST) as s:
+        yield s
+
+
+def _start(sim: Simulator, scope: str = "steve", **kwargs: object) -> Capture:
+    kwargs.setdefault("types", ["pod", "configmap"] if scope.startswith("steve") else ["pod", "deployment"])
+    return capture(sim.url, scope, credentials=sim.token, env={}, cli_config=False, options=FAST, **kwargs)  # type: ignore[arg-type]
+
+
+def test_capture_returns_at_once_and_keeps_receiving(sim: Simulator) -> None:
+    started = time.monotonic()
+    cap = _start(sim, max_events=10)
+    assert time.monotonic() - started < 0.5
+    time.sleep(1.2)  # the caller does something else; nothing of ours runs in this thread
+    seen = cap.stats.events
+    time.sleep(0.6)
+    assert cap.stats.events > seen > 0
+    assert len(cap.events) == 10 < cap.stats.events  # bounded
+    assert cap.stats.connections == 1 and cap.stats.pings >= 2 and cap.stats.state == "running"
+    begun = time.monotonic()
+    cap.stop()
+    assert time.monotonic() - begun < 1.0  # immediate
+    assert not cap.running and cap.stats.state == "stopped"
+    assert cap.wait(0) is True
+
+
+def test_capture_inside_a_running_loop(sim: Simulator) -> None:
+    async def main() -> Capture:
+        async with _start(sim, "global", types=["cluster", "node"]) as cap:
+            ticks = 0
+            for _ in range(10):  # our own loop stays free while the capture receives
+                await asyncio.sleep(0.1)
+                ticks += 1
+            assert ticks == 10
+            assert cap.stats.pings >= 2
+        return cap
+
+    cap = asyncio.run(main())
+    assert cap.stats.state == "stopped"
+    assert next(iter(cap.events)).name == CONNECTED
+
+
+def test_record_count_and_header(sim: Simulator, tmp_path: Path) -> None:
+    path = tmp_path / "steve.jsonl"
+    cap = _start(sim, record=path, count=10)
+    assert cap.wait(20)
+    assert cap.stats.state == "done" and cap.stats.resource_frames == 10
+    rec = read_recording(path)
+    header = rec.header
+    assert (header.dialect, header.scope, header.server) == ("steve", "steve", sim.url)
+    assert header.server_version == sim.world.server_version
+    assert header.endpoint == "/v1/subscribe" and header.redaction["enabled"] is True
+    assert header.max_frame_bytes == FAST.max_frame_bytes
+    events = list(rec)
+    assert len(events) == cap.stats.recorded == cap.stats.events
+    assert sum(e.kind == "frame" and e.name.startswith("resource.") for e in events) == 10
+    assert [e.kind for e in events if e.kind == "snapshot"]
+    text = path.read_text()
+    assert SECRET not in text and TOKEN not in text
+    assert rec.summary is not None and rec.summary.get("stopped_by") == "count"
+
+
+def test_record_duration_norman_gz(sim: Simulator, tmp_path: Path) -> None:
+    path = tmp_path / "norman.jsonl.gz"
+    project = sim.world.projects("local")[0]
+    begun = time.monotonic()
+    cap = _start(sim, f"project:{project}", record=path, duration=0.8)
+    assert cap.wait(10)
+    assert 0.7 < time.monotonic() - begun < 3
+    rec = read_recording(path)
+    assert rec.header.scope == f"project:{project}" and rec.header.dialect == "norman"
+    assert rec.header.endpoint.startswith(f"/v3/projects/{project}/subscribe?resourceTypes=pod")
+    assert len(list(rec)) == cap.stats.events
+
+
+def test_final_error_is_raised_by_wait_and_await(tmp_path: Path) -> None:
+    with Simulator(seed=1, rate=0, **SIM_FAST) as other:  # does not know our token
+        cap = capture(other.url, "global", credentials=TOKEN, env={}, cli_config=False,
+                      options=replace(FAST, snapshot=False))
+        with pytest.raises(AuthenticationError) as err:
+            cap.wait(10)
+        assert SECRET not in str(err.value) and SECRET not in repr(cap)
+        assert cap.stats.state == "failed"
+
+        async def awaited() -> None:
+            await capture(other.url, "global", credentials=TOKEN, env={}, cli_config=False, options=FAST)
+
+        with pytest.raises(AuthenticationError):
+            asyncio.run(awaited())
+
+
+def test_sinks_never_block_receiving(sim: Simulator) -> None:
+    got: list[int] = []
+
+    def bad_sink(event: object) -> None:
+        got.append(1)
+        raise ValueError("a broken sink")
+
+    import logging
+
+    logging.getLogger("rancherlab.capture").disabled = True
+    try:
+        cap = _start(sim, on_event=bad_sink)
+        time.sleep(0.8)
+        cap.stop()
+    finally:
+        logging.getLogger("rancherlab.capture").disabled = False
+    assert len(got) == cap.stats.events > 3
