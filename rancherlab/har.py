@@ -1,0 +1,202 @@
+"""HAR import: Rancher subscribe sockets captured by Chrome DevTools or mitmproxy, as recordings.
+
+Browsers are where most people first see this API, and their network export (HAR) keeps every
+WebSocket message (`_webSocketMessages`). Each subscribe socket becomes one recording; request
+headers are never copied, and the `Authorization` / `Cookie` values found anywhere in the HAR are
+handed to the redactor as credentials, so they cannot leak through echoed frames either.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from http.cookies import CookieError, SimpleCookie
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .protocol.event import CONNECTED, Dialect, Event, marker
+from .protocol.frames import parse_frame, parse_sent
+from .recording import RecordingError, RecordingHeader, RecordingWriter, subscribe_scope
+from .redaction import Redactor
+
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization", "x-api-csrf"})
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class HarError(RecordingError):
+    """The HAR file cannot be read, or holds no Rancher subscribe socket."""
+
+
+@dataclass(frozen=True)
+class _Socket:
+    url: str
+    dialect: Dialect
+    scope: str
+    started: datetime
+    messages: list[dict[str, Any]]
+
+
+def import_har(har_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *,
+               redactor: Redactor | None = None, overwrite: bool = False) -> list[Path]:
+    """Write one recording per Rancher subscribe socket in the HAR; returns the files written.
+
+    One socket: `out_path` is the recording file (or, if it is an existing folder, goes into it).
+    Several: `out_path` is a folder (created if needed) with one file per socket, named after its scope.
+    Redaction is on unless a disabled `redactor` is given.
+    """
+    har = _load(Path(har_path))
+    entries = har["log"]["entries"]
+    sockets = list(_sockets(entries))
+    if not sockets:
+        websockets = sum(1 for e in entries if isinstance(e, dict) and "_webSocketMessages" in e)
+        raise HarError(
+            f"{Path(har_path).name} holds no Rancher subscribe WebSocket ({len(entries)} entries, {websockets} WebSocket(s)). "
+            "Record the page with the DevTools Network tab open from the start (reload it), then "
+            "'Save all as HAR with content'; the sockets are /v3/subscribe, /v3/clusters/<id>/subscribe, "
+            "/v3/projects/<c>:<p>/subscribe, /v1/subscribe or /k8s/clusters/<id>/v1/subscribe.")
+    base = redactor if redactor is not None else Redactor()
+    credentials = sorted(_credentials(entries))
+    out = Path(out_path)
+    if len(sockets) == 1 and not out.is_dir():
+        targets = [out]
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        targets = _names(out, [s.scope for s in sockets])
+    note = _creator(har)
+    written = []
+    for sock, target in zip(sockets, targets):
+        r = base.derive(credentials=credentials)  # a fresh key per recording
+        header = RecordingHeader.from_url(sock.url, redaction=r, started=sock.started, note=note)
+        with RecordingWriter(target, header, overwrite=overwrite) as writer:
+            writer.write_many(r.redact(e) for e in _events(sock))
+        written.append(target)
+    return written
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            har = json.load(fh)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, RecursionError) as exc:
+        raise HarError(f"{path.name} is not a readable HAR file (JSON expected): {type(exc).__name__}") from None
+    if not isinstance(har, dict) or not isinstance(har.get("log"), dict) or not isinstance(har["log"].get("entries"), list):
+        raise HarError(f"{path.name} is not a HAR file: it has no log.entries list")
+    return har
+
+
+def _sockets(entries: list[Any]) -> Iterator[_Socket]:
+    found = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("_webSocketMessages"), list):
+            continue
+        request = entry.get("request")
+        url = request.get("url") if isinstance(request, dict) else None
+        if not isinstance(url, str):
+            continue
+        try:
+            dialect, scope = subscribe_scope(url)
+        except ValueError:
+            continue  # another WebSocket (kubectl shell, logs, ...)
+        messages = [m for m in entry["_webSocketMessages"] if isinstance(m, dict) and m.get("type") in ("send", "receive")
+                    and isinstance(m.get("time"), (int, float)) and isinstance(m.get("data"), str)]
+        found.append(_Socket(url, dialect, scope, _started(entry, messages), messages))
+    yield from sorted(found, key=lambda s: s.started)
+
+
+def _started(entry: dict[str, Any], messages: list[dict[str, Any]]) -> datetime:
+    text = entry.get("startedDateTime")
+    if isinstance(text, str):
+        try:
+            started = datetime.fromisoformat(text)
+            return started if started.tzinfo else started.replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    first = min((m["time"] for m in messages), default=0.0)
+    return datetime.fromtimestamp(first, timezone.utc)
+
+
+def _events(sock: _Socket) -> Iterator[Event]:
+    """The socket as a stream: a `connected` marker, then every message in order; `t` counts from the upgrade."""
+    origin = sock.started.timestamp()
+    messages = sorted(sock.messages, key=lambda m: m["time"])
+    yield marker(CONNECTED, sock.dialect, seq=1, conn=0, t=0.0, ts=sock.started, source="har")
+    for seq, msg in enumerate(messages, start=2):
+        text = _text(msg)
+        event = parse_frame(text, sock.dialect) if msg["type"] == "receive" else parse_sent(text, sock.dialect)
+        when = float(msg["time"])
+        yield event.stamped(seq=seq, conn=0, t=round(max(when - origin, 0.0), 6),
+                            ts=datetime.fromtimestamp(when, timezone.utc))
+
+
+def _text(msg: dict[str, Any]) -> str:
+    data: str = msg["data"]
+    if msg.get("opcode") == 2:  # binary: DevTools stores it base64-encoded
+        try:
+            return base64.b64decode(data, validate=True).decode("utf-8", errors="replace")
+        except (binascii.Error, ValueError):
+            return data
+    return data
+
+
+def _credentials(entries: Iterable[Any]) -> set[str]:
+    """Every Authorization / Cookie value in the HAR (whole, and the token inside), for the redactor."""
+    out: set[str] = set()
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        for side in ("request", "response"):
+            part = entry.get(side)
+            if not isinstance(part, dict):
+                continue
+            for header in part.get("headers") or ():
+                if isinstance(header, dict) and str(header.get("name", "")).lower() in _CREDENTIAL_HEADERS:
+                    out.update(_header_secrets(str(header.get("name")).lower(), str(header.get("value", ""))))
+            for cookie in part.get("cookies") or ():
+                if isinstance(cookie, dict) and isinstance(cookie.get("value"), str) and cookie["value"]:
+                    out.add(cookie["value"])
+    return {c for c in out if len(c) >= 4}
+
+
+def _header_secrets(name: str, value: str) -> set[str]:
+    out = {value.strip()}
+    if name in ("authorization", "proxy-authorization"):
+        scheme, _, token = value.strip().partition(" ")
+        token = token.strip()
+        out.add(token)
+        if scheme.lower() == "basic":
+            try:
+                out.add(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("utf-8"))
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                pass
+    elif name in ("cookie", "set-cookie"):
+        try:
+            jar = SimpleCookie(value.split(";", 1)[0] if name == "set-cookie" else value)
+            out.update(m.value for m in jar.values() if m.value)
+        except CookieError:
+            out.update(p.split("=", 1)[1] for p in value.split(";") if "=" in p)
+    return {v for v in out if v}
+
+
+def _names(folder: Path, scopes: list[str]) -> list[Path]:
+    seen: dict[str, int] = {}
+    out = []
+    for scope in scopes:
+        stem = _SAFE_NAME.sub("-", scope.replace(":", "-")).strip("-") or "socket"
+        seen[stem] = seen.get(stem, 0) + 1
+        out.append(folder / (f"{stem}.jsonl" if seen[stem] == 1 else f"{stem}-{seen[stem]}.jsonl"))
+    return out
+
+
+def _creator(har: dict[str, Any]) -> str:
+    creator = har["log"].get("creator")
+    name = creator.get("name") if isinstance(creator, dict) else None
+    version = creator.get("version") if isinstance(creator, dict) else None
+    by = " ".join(str(x) for x in (name, version) if isinstance(x, str) and x and len(x) < 60)
+    return f"imported from a HAR file{f' ({by})' if by else ''}"
