@@ -6,14 +6,12 @@ script, a test or a notebook. `SimulatorServer` is the async core for code alrea
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import ssl
 import string
-import threading
-from concurrent.futures import Future
 from typing import Any, Callable, Coroutine, TypeVar
 
+from .._wsserver import LoopThread
 from .server import SimulatorConfig, SimulatorServer
 from .world import Change, Resource, World
 
@@ -51,8 +49,7 @@ class Simulator:
         ctx = tls_context(certfile, keyfile) if certfile and keyfile else None
         self.world = World(seed, server_version=server_version)
         self.config = SimulatorConfig(token=self._token, ssl_context=ctx, **options)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="rancherlab-simulator", daemon=True)
+        self._runner = LoopThread("rancherlab-simulator")
         self._server: SimulatorServer | None = None
 
     def __repr__(self) -> str:
@@ -74,18 +71,15 @@ class Simulator:
         return self._server.port if self._server else self.config.port
 
     def start(self) -> Simulator:
-        self._thread.start()
+        self._runner.start()
         self._server = SimulatorServer(self.world, self.config)
         self._call(self._server.start())
         return self
 
     def close(self) -> None:
-        if self._server is not None and self._thread.is_alive():
+        if self._server is not None and self._runner.alive:
             self._call(self._server.stop())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
-        if not self._thread.is_alive() and not self._loop.is_closed():
-            self._loop.close()
+        self._runner.stop()
         self._server = None
 
     def __enter__(self) -> Simulator:
@@ -96,19 +90,10 @@ class Simulator:
 
     # --- driving it from another thread --------------------------------------------------------
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        return self._runner.call(coro, timeout)
 
     def _run(self, fn: Callable[[], T]) -> T:
-        future: Future[T] = Future()
-
-        def call() -> None:
-            try:
-                future.set_result(fn())
-            except BaseException as exc:  # handed to the caller's thread
-                future.set_exception(exc)
-
-        self._loop.call_soon_threadsafe(call)
-        return future.result(30)
+        return self._runner.run(fn)
 
     def step(self, n: int = 1) -> list[Change]:
         """Apply `n` world changes now (with `rate=0` the world changes only through this)."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..protocol import norman
-from ._outbox import Outbox
+from .._wsserver import Outbox
 from .formats import NormanScopeKind, norman_views
 from .world import Change, World
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from ..protocol import steve
 from ..protocol.steve import Subscribe
-from ._outbox import Outbox
+from .._wsserver import Outbox
 from .formats import steve_lookup, steve_view
 from .world import Change, Resource, World
 

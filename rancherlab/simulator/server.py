@@ -12,19 +12,17 @@ import json
 import logging
 import re
 import ssl
-from http import HTTPStatus
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from .._wsserver import CredentialScrubbingLogger, Outbox, every, http_response, is_upgrade
 from ..protocol import auth, norman, steve
 from ._norman import NormanSession, SharedWatches
-from ._outbox import Outbox, every
 from ._steve import SteveConfig, SteveSession, Store
 from .formats import NormanScopeKind, norman_schemas
 from .rest import handle_rest
@@ -95,7 +93,7 @@ class SimulatorServer:
         self._server = await serve(
             self._handler, self.config.host, self.port, process_request=self._process_request,
             ping_interval=None,  # Rancher sends application pings only, never protocol-level ones
-            ssl=self.config.ssl_context, max_size=None, server_header=None, logger=log,
+            ssl=self.config.ssl_context, max_size=None, server_header=None, logger=CredentialScrubbingLogger(log),
         )
         self.port = self._server.sockets[0].getsockname()[1]
         if not self._tasks:
@@ -173,10 +171,10 @@ class SimulatorServer:
         parts = urlsplit(request.path)
         path, query = unquote(parts.path), parse_qs(parts.query, keep_blank_values=True)
         if auth.browser_origin_rejected(headers, host):
-            return _response(403, auth.ORIGIN_NOT_ALLOWED_BODY)
+            return http_response(403, auth.ORIGIN_NOT_ALLOWED_BODY)
         token = auth.token_from_request(headers.get("Authorization"), headers.get("Cookie"))
         if token != self.config.token:
-            return _response(401, auth.UNAUTHORIZED_BODY, extra={"X-API-Cattle-Auth": "false"})
+            return http_response(401, auth.UNAUTHORIZED_BODY, extra={"X-API-Cattle-Auth": "false"})
         base_url = f"{'https' if self.config.ssl_context else 'http'}://{host}"
         route = self._route(path, query, base_url)
         if route is None:
@@ -184,10 +182,9 @@ class SimulatorServer:
         if isinstance(route, Response):
             return route
         if auth.gorilla_origin_rejected(headers.get("Origin"), host):
-            return _response(403, auth.FORBIDDEN_BODY, content_type="text/plain; charset=utf-8")
-        if "upgrade" not in [t.strip().lower() for t in headers.get("Connection", "").split(",")] \
-                or headers.get("Upgrade", "").lower() != "websocket":
-            return _response(400, "Bad Request\n", content_type="text/plain; charset=utf-8")
+            return http_response(403, auth.FORBIDDEN_BODY, content_type="text/plain; charset=utf-8")
+        if not is_upgrade(headers):
+            return http_response(400, "Bad Request\n", content_type="text/plain; charset=utf-8")
         if route.dialect == "norman":
             connection.protocol.available_extensions = []  # gorilla's Upgrader{} offers no compression
         self._routes[connection] = route
@@ -201,7 +198,7 @@ class SimulatorServer:
         if m:
             cluster = m.group(1) or "local"
             if cluster not in self.world.clusters():
-                return _response(401, "")  # rancher's cluster proxy: the user cannot get that cluster
+                return http_response(401, "")  # rancher's cluster proxy: the user cannot get that cluster
             prefix = f"/k8s/clusters/{cluster}" if cluster != "local" else ""
             return _Route("steve", base_url, cluster=cluster, prefix=prefix)
         return None
@@ -212,7 +209,7 @@ class SimulatorServer:
         wanted = query.get("resourceTypes")
         schemas = frozenset(available if wanted is None else [t for t in wanted if t in available])
         if not schemas:
-            return _response(404, norman.NO_TYPES_BODY)
+            return http_response(404, norman.NO_TYPES_BODY)
         cluster = "local" if ident is None else ident.split(":", 1)[0]
         return _Route("norman", base_url, scope_kind, ident, schemas, cluster,
                       unknown_cluster=cluster not in self.world.clusters())
@@ -220,12 +217,12 @@ class SimulatorServer:
     def _rest(self, path: str, query: dict[str, list[str]], base_url: str) -> Response:
         m = _CLUSTER_PREFIX.match(path)
         if m and m.group(1) not in self.world.clusters():
-            return _response(401, "")
+            return http_response(401, "")
         answer = handle_rest(self.world, path, query, base_url)
         if answer is None:
-            return _response(404, '{"type":"error","status":"404","message":"not found"}\n')
+            return http_response(404, '{"type":"error","status":"404","message":"not found"}\n')
         status, body = answer
-        return _response(status, json.dumps(body, separators=(",", ":")) + "\n")
+        return http_response(status, json.dumps(body, separators=(",", ":")) + "\n")
 
     # --- upgraded sockets ---------------------------------------------------------------------
     async def _handler(self, connection: ServerConnection) -> None:
@@ -272,11 +269,4 @@ class SimulatorServer:
 async def _later(delay: float, fn: Any) -> None:
     await asyncio.sleep(delay)
     fn()
-
-
-def _response(status: int, body: str, *, content_type: str = "application/json",
-              extra: dict[str, str] | None = None) -> Response:
-    headers = Headers({"Content-Type": content_type, "Content-Length": str(len(body.encode())), **(extra or {})})
-    return Response(status, HTTPStatus(status).phrase, headers, body.encode())
-
 

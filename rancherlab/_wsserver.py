@@ -1,0 +1,196 @@
+"""Server plumbing the simulator and the replay server share, so both send, ping, drop and answer HTTP alike.
+
+`Outbox` is the per-connection send path (one writer task, a bounded buffer, stall and 1006 abort),
+`every` the per-connection ticker, `http_response` a plain HTTP answer from websockets' `process_request`
+hook, `LoopThread` the background event loop behind their synchronous handles, and `CredentialScrubbingLogger`
+keeps credentials out of websockets' DEBUG handshake logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import threading
+from collections import deque
+from concurrent.futures import Future
+from http import HTTPStatus
+from typing import Any, Callable, Coroutine, Mapping, TypeVar
+
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Response
+
+T = TypeVar("T")
+
+
+class Outbox:
+    """Everything a connection sends goes through here, in order, from one task.
+
+    Resource events are bounded like Rancher's per-subscriber channel (100 items): `offer` returns
+    False when the buffer is full, and the caller decides what a slow consumer costs (Norman drops
+    the socket, Steve stops the watch). Control messages (pings, start/stop/error) are never refused.
+    `put` waits for room instead, for senders that should slow down rather than lose anything (replay).
+    """
+
+    def __init__(self, connection: ServerConnection, *, capacity: int = 100) -> None:
+        self.connection = connection
+        self.capacity = capacity
+        self._queue: deque[tuple[str, bool]] = deque()
+        self._bounded = 0
+        self._wakeup = asyncio.Event()
+        self._room = asyncio.Event()
+        self.stalled = False
+        self.sent = 0
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def offer(self, text: str) -> bool:
+        """Queue a resource event unless the buffer is full."""
+        if self._bounded >= self.capacity:
+            return False
+        self._bounded += 1
+        self._queue.append((text, True))
+        self._wakeup.set()
+        return True
+
+    async def put(self, text: str) -> None:
+        """Queue a resource event, waiting while the buffer is full (back-pressure from a slow client)."""
+        while not self.offer(text):
+            if self._task.done():
+                raise ConnectionError("the connection is closed")
+            self._room.clear()
+            await self._room.wait()
+
+    def push(self, text: str) -> None:
+        """Queue a control message; never refused."""
+        self._queue.append((text, False))
+        self._wakeup.set()
+
+    @property
+    def full(self) -> bool:
+        return self._bounded >= self.capacity
+
+    def stall(self) -> None:
+        """Keep the TCP connection open and send nothing more, as a hung proxy or server would."""
+        self.stalled = True
+
+    def abort(self) -> None:
+        """Close the TCP connection without a close frame: the client sees 1006, as with gorilla's Close."""
+        self.stalled = True
+        transport = self.connection.transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+
+    async def _run(self) -> None:
+        try:
+            with contextlib.suppress(ConnectionClosed, asyncio.CancelledError, OSError):
+                while True:
+                    while not self._queue or self.stalled:
+                        self._wakeup.clear()
+                        await self._wakeup.wait()
+                    text, bounded = self._queue.popleft()
+                    if bounded:
+                        self._bounded -= 1
+                        self._room.set()
+                    await self.connection.send(text)
+                    self.sent += 1
+        finally:
+            self._room.set()  # release a `put` waiting on a connection that is gone
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+def every(interval: float, fn: Callable[[], None]) -> asyncio.Task[None]:
+    """Call `fn` every `interval` seconds (first call after one interval) until cancelled."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            fn()
+
+    return asyncio.get_running_loop().create_task(loop())
+
+
+def http_response(status: int, body: str | bytes, *, content_type: str = "application/json",
+                  extra: Mapping[str, str] | None = None) -> Response:
+    """A complete plain-HTTP answer for websockets' `process_request` hook."""
+    data = body.encode() if isinstance(body, str) else body
+    headers = Headers({"Content-Type": content_type, "Content-Length": str(len(data)), **(extra or {})})
+    return Response(status, HTTPStatus(status).phrase, headers, data)
+
+
+def is_upgrade(headers: Headers) -> bool:
+    """A WebSocket upgrade request, as gorilla's Upgrader checks it (anything else gets its 400)."""
+    connection = [t.strip().lower() for t in headers.get("Connection", "").split(",")]
+    return "upgrade" in connection and headers.get("Upgrade", "").lower() == "websocket"
+
+
+class LoopThread:
+    """An asyncio event loop on a daemon thread, so a synchronous handle works the same in a script,
+    a test or a notebook (whose own loop is already running)."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30) -> T:
+        """Run a coroutine on the loop and wait for its result from this (other) thread."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def run(self, fn: Callable[[], T], timeout: float | None = 30) -> T:
+        """Call `fn` on the loop's thread (where the server's state lives) and return its result."""
+        future: Future[T] = Future()
+
+        def call() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the caller's thread
+                future.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(call)
+        return future.result(timeout)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(5)
+        if not self._thread.is_alive() and not self.loop.is_closed():
+            self.loop.close()
+
+
+_CREDENTIAL_HEADER = re.compile(r"(?im)^([<>] )?(authorization|cookie|set-cookie):[^\r\n]*")
+_TOKEN_PARAM = re.compile(r"(?i)([?&](?:token|access_token|r_sess)=)[^&\s#]*")
+
+
+class CredentialScrubbingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """websockets logs request lines and headers at DEBUG; credentials there become `***`.
+
+    A server that accepts any credential cannot list the secrets to hide, so this hides by shape:
+    the Authorization and Cookie headers, and `token=` style query parameters.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__(logger, {})
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        try:
+            text = str(msg) % args if args else str(msg)
+        except (TypeError, ValueError):
+            text = " ".join(map(str, (msg, *args)))
+        text = _TOKEN_PARAM.sub(r"\1***", _CREDENTIAL_HEADER.sub(lambda m: f"{m.group(1) or ''}{m.group(2)}: ***", text))
+        kwargs.pop("stacklevel", None)
+        self.logger.log(level, "%s", text, **kwargs)
