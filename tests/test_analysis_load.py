@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 from rancherlab.analysis import COLUMNS, frame, load
 from rancherlab.cli import report as report_cmd
 from rancherlab.cli import schema as schema_cmd
-from rancherlab.protocol import CONNECTED, DISCONNECTED, Event, marker, norman, parse_frame, steve
+from rancherlab.protocol import ANOMALY, CONNECTED, DISCONNECTED, Event, marker, norman, parse_frame, steve
+from rancherlab.recording import RecordingCorruptError, RecordingHeader, RecordingWarning, RecordingWriter, read_recording
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "rancher-ws-samples"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -26,21 +28,12 @@ def sample(name: str) -> list[dict[str, Any]]:
     return [doc["responseBody"]] if "responseBody" in doc else doc.get("data", [])
 
 
-def write(path: Path, events: list[Event], dialect: str) -> Path:
-    """Write a recording with the project's writer; the line shape is the writer's business, not ours."""
-    try:
-        from rancherlab.recording import RecordingWriter
-    except ImportError:  # until the recording module lands: the interim line shape `load` reads
-        with path.open("w", encoding="utf-8") as fh:
-            fh.write(json.dumps({"format": "rancherlab", "dialect": dialect}) + "\n")
-            for e in events:
-                fh.write(json.dumps({"seq": e.seq, "conn": e.conn, "t": e.t, "ts": e.ts.isoformat() if e.ts else None,
-                                     "kind": e.kind, "name": e.name, "raw": e.raw, "info": dict(e.info)}) + "\n")
-        return path
-    w = RecordingWriter(path, {"dialect": dialect, "scope": "test", "server": "https://rancher.example"})
-    for e in events:
-        w.write(e)
-    w.close()
+def write(path: Path, events: list[Event], dialect: str, **kw: Any) -> Path:
+    endpoint = "/v3/subscribe" if dialect == "norman" else "/v1/subscribe"
+    header = RecordingHeader(dialect, "global" if dialect == "norman" else "steve",  # type: ignore[arg-type]
+                             "https://rancher.example", endpoint, {}, synthetic=True)
+    with RecordingWriter(path, header, **kw) as w:
+        w.write_many(events)
     return path
 
 
@@ -149,3 +142,61 @@ def test_report_command(recordings: Path, tmp_path: Path) -> None:
 def test_commands_report_missing_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(schema_cmd, ["schema", str(tmp_path / "nope.jsonl")]) == 4
     assert "no such recording" in capsys.readouterr().err
+
+
+def odd_events(dialect: str) -> list[Event]:
+    """Everything the fast path must hand to the parser, mixed with plain frames."""
+    pod = sample("steve-v1-pods-collection-qa-server-dashboard-blueprint.json")[0]
+    if dialect == "steve":
+        texts = [
+            steve.encode_event("resource.start", data={"type": "subscribe", "links": {}}, echo={"resourceType": "pod"}),
+            steve.encode_event("resource.change", data=pod, echo={"resourceType": "pod", "namespace": "default"}),
+            '{"name":"resource.change","resourceType":"pod","data":{"type":"pod","links":{},"message":"too old"}}\n',
+            steve.error_event("too old resource version: 1 (5)", echo={"resourceType": "pod"}),
+            steve.encode_event("resource.changes", revision="9", echo={"resourceType": "pod", "mode": "resource.changes"}),
+            '{"name":"resource.change","data":{"id":"x/huge","type":"pod","n":123456789012345678901234567890,"metadata":{}}}',
+            "{not json",
+        ]
+    else:
+        user = sample("norman-v3-users-collection-qa-server-dashboard-blueprint.json")[0]
+        texts = [
+            norman.change_frame(user),
+            '{"name":"resource.change","data":null}',
+            '{"name":"resource.change","resourceType":"pod","data":{"type":"pod"}}',
+            '{"name":"resource.change","resourceId":"1i1","data":null}',
+            norman.remove_frame(user),
+            '{"name":"logout","data":{}}',
+        ]
+    out = [marker(CONNECTED, dialect, url="wss://r/x")] + [parse_frame(t, dialect) for t in texts]  # type: ignore[arg-type]
+    out.append(dataclasses.replace(parse_frame(norman.change_frame(sample(
+        "norman-v3-tokens-collection-qa-server-dashboard-blueprint.json")[0]), "norman"), kind="snapshot", dialect=dialect))
+    out.append(marker(DISCONNECTED, dialect, code=1006))  # type: ignore[arg-type]
+    return [e.stamped(seq=n, conn=1, t=n * 1.0, ts=T0 + timedelta(seconds=n)) for n, e in enumerate(out, 1)]
+
+
+@pytest.mark.parametrize("dialect", ["norman", "steve"])
+def test_fast_path_equals_the_reader(tmp_path: Path, dialect: str) -> None:
+    path = write(tmp_path / "odd.jsonl.gz", odd_events(dialect), dialect)
+    df = load(path)
+    expected = frame(read_recording(path))
+    pd.testing.assert_frame_equal(df.drop(columns="recording"), expected)
+    assert ANOMALY in set(df["name"])
+
+
+def test_rotation_parts_are_one_recording(tmp_path: Path) -> None:
+    write(tmp_path / "cap.jsonl", norman_events(), "norman", rotate_bytes=4000)
+    assert len(list(tmp_path.iterdir())) > 2
+    df = load(tmp_path)
+    assert df["recording"].astype(str).unique().tolist() == ["cap.jsonl"]
+    assert df["seq"].tolist() == frame(norman_events())["seq"].tolist()
+
+
+def test_damaged_lines(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.jsonl", norman_events(), "norman")
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join([*lines[:4], b'{"seq": "x"}\n', *lines[4:-1], lines[-1][:10]]))
+    with pytest.raises(RecordingCorruptError, match="line 5"):
+        load(path)
+    with pytest.warns(RecordingWarning, match="skipped 2"):
+        df = load(path, strict=False)
+    assert len(df) == len(frame(norman_events()))

@@ -6,7 +6,9 @@ or normalising nested JSON per row is what makes naive JSONL loading slow (resea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import gc
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Final
 
 import numpy as np
@@ -72,32 +74,39 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def add_event(cols: dict[str, list[Any]], e: Event) -> None:
-    """Append one event's cells to the column lists (the only per-event work)."""
+Row = tuple[Any, ...]
+
+
+def event_row(e: Event) -> Row:
+    """One event's cells in `COLUMNS` order (the only per-event work)."""
     data = e.data
-    carries = e.kind in ("snapshot", "resync") or (e.kind == "frame" and e.name in RESOURCE_EVENTS)
-    if carries:
+    if e.kind in ("snapshot", "resync") or (e.kind == "frame" and e.name in RESOURCE_EVENTS):
         state, trans, ns, project = object_fields(e.dialect, data)
     else:
         state = trans = project = None
-        ns = e.watch.get("namespace") if e.watch else None
-    cols["seq"].append(e.seq)
-    cols["time"].append(e.ts)
-    cols["t"].append(e.t)
-    cols["conn"].append(e.conn)
-    cols["kind"].append(e.kind)
-    cols["dialect"].append(e.dialect)
-    cols["name"].append(e.name)
-    cols["type"].append(e.type)
-    cols["id"].append(e.id)
-    cols["revision"].append(e.revision)
-    cols["state"].append(state)
-    cols["transitioning"].append(trans)
-    cols["namespace"].append(ns or None)
-    cols["project"].append(project)
-    cols["raw"].append(e.raw)
-    cols["object"].append(data)
-    cols["info"].append(dict(e.info) if e.info else None)
+        ns = (e.watch.get("namespace") or None) if e.watch else None
+    return (e.seq, e.ts, e.t, e.conn, e.kind, e.dialect, e.name, e.type, e.id, e.revision,
+            state, trans, ns, project, e.raw, data, dict(e.info) if e.info else None)
+
+
+def columns(rows: list[Row]) -> dict[str, list[Any]]:
+    """Rows → column lists: one transpose at the end beats appending to 17 lists per event."""
+    if not rows:
+        return empty_columns()
+    return {c: list(v) for c, v in zip(COLUMNS, zip(*rows))}
+
+
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic GC while bulk-building: every parsed object is kept and no cycles are made, yet each
+    full collection would rescan them all, which costs more than the parsing itself."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def frame(events: Iterable[Event], *, pings: bool = False) -> pd.DataFrame:
@@ -110,12 +119,8 @@ def frame(events: Iterable[Event], *, pings: bool = False) -> pd.DataFrame:
     strings as sent; Steve's `metadata.state` maps `error: true` → "error", else `transitioning: true` →
     "yes", else "no"; missing → NA.
     """
-    cols = empty_columns()
-    for e in events:
-        if not pings and e.is_ping:
-            continue
-        add_event(cols, e)
-    return build(cols)
+    with no_gc():
+        return build(columns([event_row(e) for e in events if pings or not e.is_ping]))
 
 
 def build(cols: Mapping[str, list[Any]]) -> pd.DataFrame:

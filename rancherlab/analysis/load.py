@@ -1,134 +1,209 @@
-"""Recordings on disk → one event frame (several files or a folder → one frame with a `recording` column)."""
+"""Recordings on disk → one event frame (several files or a folder → one frame with a `recording` column).
+
+Fast path: a recording line of a resource frame is parsed with orjson and its cells go straight into the
+column lists, with no `Event` object in between. Anything unusual on a line (a marker, a snapshot, a frame
+the protocol parser would call an anomaly, a line orjson cannot read) goes through the recording module's
+own `decode_event` instead, so both paths give exactly the frame `frame(read_recording(path))` would.
+"""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import re
+import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
+import orjson
 import pandas as pd
 
-from ..protocol.event import Event
-from .frame import add_event, build, empty_columns
+from ..protocol.event import RESOURCE_EVENTS
+from ..recording import (
+    RecordingCorruptError,
+    RecordingWarning,
+    decode_event,
+    line_limit,
+    read_recording,
+    recording_files,
+)
+from .frame import Row, build, columns, event_row, no_gc, object_fields
 
 # Above this many bytes in total, `progress=None` shows a bar.
 PROGRESS_BYTES: Final = 50 * 1024 * 1024
-RECORDING_SUFFIXES: Final = (".jsonl", ".jsonl.gz", ".ndjson")
-_TICK: Final = 2000  # events between progress updates
+_TICK: Final = 4096  # lines between progress updates
+# `name.jsonl`, `name.1.jsonl.gz`, ...: rotation parts of one recording share the name without the part number.
+_PART: Final = re.compile(r"\A(?P<base>.+?)(?:\.(?P<part>\d+))?(?P<suffix>\.jsonl(?:\.gz)?)\Z")
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+# Top-level keys that make the protocol parser reject or re-read a frame: leave those to it.
+_LEGACY_KEYS: Final = frozenset({"resourceId", "replyTo", "publisher", "previousIds", "previousNames", "timeoutMillis"})
 
 PathLike = str | os.PathLike[str]
 
 
+def recording_name(path: Path) -> str:
+    """The name a file's rows get in the `recording` column: rotation parts share their first part's name."""
+    m = _PART.match(path.name)
+    return f"{m['base']}{m['suffix']}" if m else path.name
+
+
 def recording_paths(path_or_paths: PathLike | Iterable[PathLike]) -> list[Path]:
-    """Files to load, in order: a folder gives its recordings sorted by name."""
+    """Files to load, in order: a folder gives its recordings (rotation parts in order)."""
     items = [path_or_paths] if isinstance(path_or_paths, (str, os.PathLike)) else list(path_or_paths)
     out: list[Path] = []
     for item in items:
         p = Path(item)
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.name.endswith(RECORDING_SUFFIXES))
-            if not found:
-                raise FileNotFoundError(f"{p} has no recordings (files ending in {', '.join(RECORDING_SUFFIXES)})")
-            out.extend(found)
-        elif p.exists():
-            out.append(p)
-        else:
+        if not p.exists():
             raise FileNotFoundError(f"no such recording: {p}")
+        if p.is_dir() and not any(f.is_file() and _PART.match(f.name) for f in p.iterdir()):
+            raise FileNotFoundError(f"{p} has no recordings (*.jsonl or *.jsonl.gz files)")
+        out.extend(recording_files(p))
     return out
 
 
-def _events(path: Path) -> Iterator[Event]:
-    try:
-        from ..recording import read_recording  # type: ignore[import-not-found]
-    except ImportError:  # the recording module has not landed yet: read its line shape directly
-        yield from _read_lines(path)
-        return
-    yield from read_recording(path)
-
-
-def _read_lines(path: Path) -> Iterator[Event]:
-    """Interim reader: a JSONL file whose first line is a header object (`dialect`, ...) and whose other lines
-    are Event fields (`seq`, `conn`, `t`, `ts` ISO or epoch seconds, `kind`, `name`, `raw`, `info`, ...).
-    Frames are re-parsed from `raw`, so they come out exactly as the live client made them."""
-    import gzip
-    from datetime import datetime, timezone
-
-    import orjson
-
-    from ..protocol.frames import parse_frame, parse_sent
-
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        header: dict[str, Any] = {}
-        for n, line in enumerate(fh):
-            if not line.strip():
-                continue
-            doc = orjson.loads(line)
-            if n == 0 and "kind" not in doc:
-                header = doc
-                continue
-            dialect = doc.get("dialect") or header.get("dialect") or "norman"
-            ts = doc.get("ts")
-            when = (datetime.fromtimestamp(ts, timezone.utc) if isinstance(ts, (int, float))
-                    else datetime.fromisoformat(ts) if isinstance(ts, str) else None)
-            kind, raw = doc.get("kind", "frame"), doc.get("raw")
-            if kind == "frame" and isinstance(raw, str):
-                e = parse_frame(raw, dialect)
-            elif kind == "sent" and isinstance(raw, str):
-                e = parse_sent(raw, dialect)
-            else:
-                data = doc.get("data")
-                if data is None and isinstance(raw, str):
-                    data = orjson.loads(raw)
-                e = Event(0, 0, 0.0, None, dialect, kind, doc.get("name", ""), type=doc.get("type"), id=doc.get("id"),
-                          revision=doc.get("revision"), raw=raw, data=data, watch=doc.get("watch"), info=doc.get("info") or {})
-            yield e.stamped(seq=int(doc.get("seq", n)), conn=int(doc.get("conn", 0)), t=float(doc.get("t", 0.0)), ts=when)
-
-
-def load(path_or_paths: PathLike | Iterable[PathLike], *, pings: bool = False,
-         progress: bool | None = None) -> pd.DataFrame:
+def load(path_or_paths: PathLike | Iterable[PathLike], *, pings: bool = False, progress: bool | None = None,
+         strict: bool = True) -> pd.DataFrame:
     """Load one or more recordings (files or folders) as one event frame; see `frame` for the columns.
 
-    Adds `recording` (the file name, categorical) so rows from several files stay apart; `seq` restarts in
-    every recording. Pings are dropped unless `pings=True`. `progress=None` shows a tqdm bar when the input
-    is larger than 50 MB; True / False force it.
+    Adds `recording` (the file name, categorical) so rows from several files stay apart; `seq` is per
+    recording. Pings are dropped unless `pings=True`. `progress=None` shows a tqdm bar when the input is
+    larger than 50 MB; True / False force it. `strict=False` skips unreadable lines with one
+    `RecordingWarning`, as `read_recording(strict=False)` does.
     """
     paths = recording_paths(path_or_paths)
     sizes = [p.stat().st_size for p in paths]
     show = sum(sizes) > PROGRESS_BYTES if progress is None else progress
-    cols = empty_columns()
-    cols["recording"] = []
-    names = _names(paths)
+    rows: list[Row] = []
+    names: list[str] = []
     bar = _bar(sum(sizes)) if show else None
-    try:
-        for path, size, name in zip(paths, sizes, names):
-            before = len(cols["seq"])
-            done = 0
-            for i, e in enumerate(_events(path)):
-                if bar is not None and i % _TICK == _TICK - 1:
-                    step = min(size - done, _TICK * max(1, len(e.raw or "")))
-                    bar.update(step)
-                    done += step
-                if not pings and e.is_ping:
-                    continue
-                add_event(cols, e)
-            cols["recording"].extend([name] * (len(cols["seq"]) - before))
+    skipped: list[str] = []
+    with no_gc():
+        try:
+            for path in paths:
+                before = len(rows)
+                _load_file(path, rows, pings=pings, strict=strict, bar=bar, skipped=skipped)
+                names.extend([recording_name(path)] * (len(rows) - before))
+        finally:
             if bar is not None:
-                bar.update(size - done)
+                bar.close()
+        cols = columns(rows)
+        del rows
+        cols["recording"] = names
+        df = build(cols)
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable line(s); first: {skipped[0]}", RecordingWarning, stacklevel=2)
+    return df
+
+
+def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
+    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    if raw.read(2) == _GZIP_MAGIC:
+        raw.seek(0)
+        return raw, gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    raw.seek(0)
+    return raw, raw
+
+
+def _load_file(path: Path, rows: list[Row], *, pings: bool, strict: bool, bar: Any,
+               skipped: list[str]) -> None:
+    header = read_recording(path).header  # validates the header (format, version) with the reader's messages
+    dialect = header.dialect
+    limit = line_limit(header.max_frame_bytes)
+    raw, stream = _open(path)
+    done = 0
+    try:
+        stream.readline()  # the header
+        for lineno, line in enumerate(stream, 2):
+            if bar is not None and lineno % _TICK == 0:
+                pos = raw.tell()
+                bar.update(pos - done)
+                done = pos
+            problem = _line(line, lineno, dialect, limit, rows, pings)
+            if problem is None:
+                continue
+            if strict:
+                raise RecordingCorruptError(path, lineno, problem)
+            skipped.append(f"{path.name} line {lineno}: {problem}")
     finally:
         if bar is not None:
-            bar.close()
-    return build(cols)
+            bar.update(os.path.getsize(path) - done)
+        stream.close()
+        raw.close()
 
 
-def _names(paths: Sequence[Path]) -> list[str]:
-    """File names, or paths relative to the common folder when names repeat."""
-    names = [p.name for p in paths]
-    if len(set(names)) == len(names):
-        return names
-    root = Path(os.path.commonpath([p.resolve() for p in paths]))
-    return [str(p.resolve().relative_to(root)) for p in paths]
+def _line(line: bytes, lineno: int, dialect: str, limit: int, rows: list[Row], pings: bool) -> str | None:
+    """Add one line's event to the columns; returns what is wrong with it, or None."""
+    if len(line) > limit:
+        return f"line is longer than {limit} bytes"
+    if not line.strip():
+        return None
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        try:  # orjson refuses some valid JSON (integers past 64 bits); the standard library reads it
+            obj = json.loads(line)
+        except ValueError:
+            if not line.endswith(b"\n"):  # the writer ends every line: this one was cut short
+                return "the file was cut short (its last line is incomplete)"
+            return "not a JSON line"
+    if isinstance(obj, dict) and obj.keys() == {"summary"}:
+        return None
+    if isinstance(obj, dict) and obj.get("kind") == "frame" and obj.get("name") == "ping" and not pings:
+        return None
+    if isinstance(obj, dict) and _fast_frame(obj, dialect, rows):
+        return None
+    try:
+        event = decode_event(obj, dialect)  # type: ignore[arg-type]
+    except (ValueError, TypeError, RecursionError) as exc:
+        return f"not a valid event line ({exc})"
+    if not pings and event.is_ping:
+        return None
+    row = event_row(event)
+    # times stay ISO text until one vectorised parse at the end
+    rows.append((row[0], event.ts.isoformat() if event.ts is not None else None, *row[2:]))
+    return None
+
+
+def _fast_frame(obj: dict[str, Any], dialect: str, rows: list[Row]) -> bool:
+    """Columns straight from a resource-frame line, when it is the plain case; False leaves it to the parser."""
+    if obj.get("kind") != "frame":
+        return False
+    name, raw, seq, conn, t, ts = (obj.get(k) for k in ("name", "raw", "seq", "conn", "t", "ts"))
+    if name not in RESOURCE_EVENTS or not isinstance(raw, str):
+        return False
+    if not (type(seq) is int and type(conn) is int and type(t) in (int, float) and (ts is None or isinstance(ts, str))):
+        return False
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(doc, dict) or doc.get("name") != name or _LEGACY_KEYS & doc.keys():
+        return False
+    data = doc.get("data")
+    if not isinstance(data, dict):
+        return False
+    typ, oid = data.get("type"), data.get("id")
+    typ = typ if isinstance(typ, str) else None
+    oid = oid if isinstance(oid, str) else None
+    if dialect == "norman":
+        if typ is None or "resourceType" in doc or "revision" in doc:
+            return False
+        revision = None
+    else:
+        if oid is None and "message" in data:  # a watch error disguised as a change: the parser knows
+            return False
+        rev = doc.get("revision")
+        revision = str(rev) if rev not in (None, "") else None
+        if revision is None:
+            meta = data.get("metadata")
+            rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
+            revision = str(rv) if rv else None
+    state, trans, ns, project = object_fields(dialect, data)
+    rows.append((seq, ts, float(t), conn, "frame", dialect, name, typ, oid, revision,
+                 state, trans, ns, project, raw, data, None))
+    return True
 
 
 def _bar(total: int) -> Any:
