@@ -60,13 +60,16 @@ _SECRET_KEY: Final = re.compile(
 _PEM: Final = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S)
 _B64_PEM: Final = re.compile(r"LS0tLS1CRUdJT[A-Za-z0-9+/_=-]*")
 _B64_PEM_MARK: Final = "LS0tLS1CRUdJT"  # base64 of "-----BEGIN"
-# Words whose presence in raw text means the event may need redacting; a backslash means escaped text,
-# which a substring search cannot see through, so it also sends the event down the full path.
-_HINT_WORDS: Final = {"secrets": ("secret", "passw", "passwd", "privatekey", "spkey", "apikey", "accesstoken",
-                                  "refreshtoken", "last-applied", "basicauth", "sshauth", "certificate",
-                                  "dockercredential"),
-                      "tokens": ("token",),
-                      "pem": ("private key", _B64_PEM_MARK.lower())}
+# Cheap tests on the text of an event that let most events skip the full walk. Only objects whose type has
+# its own rules, and string-valued fields named like secrets, need it. The tests look for the endings of
+# those names and values with str.find (C speed), then check the few hits. An escape other than Go's
+# HTML ones could hide a name from them, so it sends the text down the full path.
+_TYPE_TAILS: Final = ('secret"', 'auth"', 'certificate"', 'credential"', 'token"')
+_KEY_TAILS: Final = ('password"', 'passwd"', 'secret"', 'key"', 'token"')
+_ALL_TAILS: Final = tuple(dict.fromkeys(_TYPE_TAILS + _KEY_TAILS))
+_STRING_VALUE_AFTER: Final = re.compile(r'\s*:\s*"(?!")')
+_TYPE_KEY_BEFORE: Final = re.compile(r'"(?:type|basetype|_type|kind)"\s*:\s*"\Z')
+_ESCAPE_HINT: Final = re.compile(r"\\(?:/|u(?!00(?:3[cCeE]|26)|202[89]))")
 _TEXT_HINT: Final = re.compile(r"secret|passw|private|token|authconfig|spkey|apikey", re.IGNORECASE)
 _JSON_TOKEN: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+', re.S)
 _NON_ASCII_ESCAPE: Final = re.compile(r"\\u(?!00[0-7])(?!202[89])[0-9a-fA-F]{4}")
@@ -82,7 +85,7 @@ class Redactor:
     """
 
     __slots__ = ("enabled", "secrets", "tokens", "pem", "extra_paths", "_credentials", "_variants", "_key",
-                 "_paths", "_hint", "_fallbacks")
+                 "_paths", "_forms", "_fallbacks")
 
     def __init__(
         self,
@@ -103,7 +106,7 @@ class Redactor:
         self._key = os.urandom(32)
         self._variants = _credential_variants(self._credentials)
         self._paths = tuple(_parse_extra_path(p) for p in self.extra_paths)
-        self._hint = self._build_hint()
+        self._forms = tuple((v, _escaped_variants((v,))) for v in self._variants)
         self._fallbacks = 0  # raw texts that had to be re-serialised (should stay 0; tests check it)
 
     # --- configuration --------------------------------------------------------------------------
@@ -175,7 +178,8 @@ class Redactor:
         """A redacted copy of a JSON-like value (a REST response, an object): same rules as events."""
         if not self._active:
             return value
-        return self._walk(value, (), set(), self._variants, {}, {})
+        plan = self._plan(_json_text(value))
+        return value if plan is None else _Walk(self, *plan).run(value)
 
     def redact_text(self, text: str) -> str:
         """Free text (URLs, error messages): the caller's credentials and PEM private keys only."""
@@ -192,57 +196,56 @@ class Redactor:
     def _active(self) -> bool:
         return self.enabled and (self.secrets or self.tokens or self.pem or bool(self._variants) or bool(self._paths))
 
-    def _build_hint(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-        if self._paths:
-            return None  # extra paths can match anything: always take the full path
-        words = tuple(w for flag, ws in _HINT_WORDS.items() if getattr(self, flag) for w in ws)
-        return words, (*_escaped_variants(self._variants), "\\")
+    def _plan(self, text: str) -> tuple[tuple[str, ...], bool] | None:
+        """None when `text` (an event's JSON) certainly holds nothing to redact; else what to look for.
 
-    def _may_need_work(self, raw: str) -> bool:
-        """A cheap, conservative test (substring searches run at C speed) that skips most events."""
-        if self._hint is None:
-            return True
-        words, exact = self._hint
-        if any(v in raw for v in exact):
-            return True
-        low = raw.lower()
-        return any(w in low for w in words)
+        Returns (the credential variants present, whether PEM keys may be present).
+        """
+        escaped = "\\" in text and _ESCAPE_HINT.search(text) is not None
+        if escaped:
+            subs = self._variants
+        else:
+            subs = tuple(v for v, forms in self._forms if any(f in text for f in forms))
+        pem = self.pem and (escaped or "PRIVATE KEY" in text or _B64_PEM_MARK in text)
+        if self._paths or subs or pem or escaped:
+            return subs, pem
+        if (self.secrets or self.tokens) and _hinted(text.lower(), keys=self.secrets):
+            return subs, pem
+        return None
 
     def _redact_fields(self, event: Event, changes: dict[str, Any], *, walk_data: bool) -> Event:
         if walk_data and event.data is not None:
-            data = self._walk(event.data, (), set(), self._variants, {}, {})
-            if data != event.data:
+            data = self.redact_value(event.data)
+            if data is not event.data and data != event.data:
                 changes["data"] = data
-        if event.info:
-            info = _walk_plain(self, event.info)
-            if info != event.info:
-                changes["info"] = info
-        if event.watch:
-            watch = _walk_plain(self, event.watch)
-            if watch != event.watch:
-                changes["watch"] = watch
+        for name in ("info", "watch"):
+            value = getattr(event, name)
+            if value:
+                new = self.redact_value(dict(value))
+                if new != value:
+                    changes[name] = new
         for name in ("id", "type", "revision", "name"):
             value = getattr(event, name)
-            if isinstance(value, str) and value:
-                new = self._scrub(value, self._variants)
+            if isinstance(value, str) and value and self._variants:
+                new = _sub_all(value, self._variants, self.placeholder)
                 if new != value:
                     changes[name] = new
         return replace(event, **changes) if changes else event
 
     def _redact_raw(self, raw: str) -> str:
         """Redacted raw text; the same object when nothing needed replacing."""
-        if not self._may_need_work(raw):
+        plan = self._plan(raw)
+        if plan is None:
             return raw
         try:
             doc = json.loads(raw)
         except (ValueError, RecursionError):
             return self._redact_unparsed(raw)
-        edits: dict[Path_, str] = {}
-        key_edits: dict[Path_, str] = {}
-        new_doc = self._walk(doc, (), set(), self._variants, edits, key_edits)
-        if not edits and not key_edits:
+        walk = _Walk(self, *plan)
+        new_doc = walk.run(doc)
+        if not walk.edits and not walk.key_edits:
             return raw
-        new_raw = _apply_edits(raw, edits, key_edits)
+        new_raw = _apply_edits(raw, walk.edits, walk.key_edits)
         if new_raw is not None:
             try:
                 if json.loads(new_raw) == new_doc:
@@ -259,38 +262,6 @@ class Redactor:
         if (self.secrets or self.tokens) and _TEXT_HINT.search(out):
             return self.placeholder(raw)
         return out if out != raw else raw
-
-    def _walk(self, node: Any, path: Path_, full: set[Path_], subs: tuple[str, ...],
-              edits: dict[Path_, str], key_edits: dict[Path_, str]) -> Any:
-        """Redacted copy of `node`; string edits are recorded under their original path."""
-        if isinstance(node, str):
-            if path in full and node:
-                new = self.placeholder(node)
-            else:
-                new = self._scrub(node, subs)
-            if new != node:
-                edits[path] = new
-                return new
-            return node
-        if isinstance(node, dict):
-            typ = node.get("type")
-            if isinstance(typ, str) or node.get("kind") == "Secret":
-                subs = self._resource_rules(node, path, full, subs)
-            out: dict[Any, Any] = {}
-            for key, value in node.items():
-                child = (*path, key)
-                if self.secrets and isinstance(value, str) and value and isinstance(key, str) and _SECRET_KEY.search(key):
-                    full.add(child)
-                new_key = key
-                if isinstance(key, str) and key:
-                    new_key = self._scrub(key, self._variants)
-                    if new_key != key:
-                        key_edits[child] = new_key
-                out[new_key] = self._walk(value, child, full, subs, edits, key_edits)
-            return out
-        if isinstance(node, list):
-            return [self._walk(v, (*path, i), full, subs, edits, key_edits) for i, v in enumerate(node)]
-        return node
 
     def _resource_rules(self, obj: Mapping[str, Any], path: Path_, full: set[Path_], subs: tuple[str, ...]) -> tuple[str, ...]:
         """Mark the secret fields of one resource object; returns the substrings to hide inside it."""
@@ -320,13 +291,6 @@ class Redactor:
             return _longest_first((*subs, *embedded))
         return subs
 
-    def _scrub(self, text: str, subs: tuple[str, ...]) -> str:
-        """Replace embedded secrets (credentials, tokens, PEM keys) inside one string."""
-        out = _sub_all(text, subs, self.placeholder) if subs else text
-        if self.pem:
-            out = self._scrub_pem(out)
-        return out
-
     def _scrub_pem(self, text: str) -> str:
         if "PRIVATE KEY" in text:
             text = _PEM.sub(lambda m: self.placeholder(m.group()), text)
@@ -335,8 +299,81 @@ class Redactor:
         return text
 
 
-def _walk_plain(redactor: Redactor, value: Mapping[str, Any]) -> dict[str, Any]:
-    return redactor._walk(dict(value), (), set(), redactor._variants, {}, {})
+class _Walk:
+    """One pass over a parsed document: a redacted copy, and each replaced string under its original path."""
+
+    __slots__ = ("r", "subs", "pem", "full", "edits", "key_edits")
+
+    def __init__(self, redactor: Redactor, subs: tuple[str, ...], pem: bool) -> None:
+        self.r = redactor
+        self.subs = subs  # credential variants that occur in this document
+        self.pem = pem
+        self.full: set[Path_] = set()  # paths whose whole string value is a secret
+        self.edits: dict[Path_, str] = {}
+        self.key_edits: dict[Path_, str] = {}
+
+    def run(self, node: Any) -> Any:
+        return self._node(node, (), self.subs)
+
+    def _node(self, node: Any, path: Path_, subs: tuple[str, ...]) -> Any:
+        if isinstance(node, str):
+            if node and path in self.full:
+                new = self.r.placeholder(node)
+            else:
+                new = self._scrub(node, subs)
+            if new is not node:
+                self.edits[path] = new
+            return new
+        if isinstance(node, dict):
+            r = self.r
+            if isinstance(node.get("type"), str) or node.get("kind") == "Secret":
+                subs = r._resource_rules(node, path, self.full, subs)
+            out: dict[Any, Any] = {}
+            for key, value in node.items():
+                child = (*path, key)
+                if r.secrets and isinstance(value, str) and value and isinstance(key, str) and _SECRET_KEY.search(key):
+                    self.full.add(child)
+                new_key = key
+                if isinstance(key, str) and (self.subs or self.pem):
+                    new_key = self._scrub(key, self.subs)
+                    if new_key is not key:
+                        self.key_edits[child] = new_key
+                out[new_key] = self._node(value, child, subs)
+            return out
+        if isinstance(node, list):
+            return [self._node(v, (*path, i), subs) for i, v in enumerate(node)]
+        return node
+
+    def _scrub(self, text: str, subs: tuple[str, ...]) -> str:
+        """Embedded secrets (credentials, registration tokens, PEM keys) inside one string; `text` itself if none."""
+        out = _sub_all(text, subs, self.r.placeholder) if subs else text
+        if self.pem:
+            out = self.r._scrub_pem(out)
+        return out if out != text else text
+
+
+def _hinted(low: str, *, keys: bool) -> bool:
+    """Does lower-cased JSON text have a sensitive object type, or (`keys`) a secret-named string field?"""
+    for tail in _ALL_TAILS if keys else _TYPE_TAILS:
+        i = low.find(tail)
+        while i >= 0:
+            end = i + len(tail)
+            start = low.rfind('"', 0, i) + 1  # the literal this tail ends
+            if start >= 2 and low[start - 2] == "\\":
+                return True  # an escaped quote: the literal is not what it seems, look closer
+            if tail in _TYPE_TAILS and _TYPE_KEY_BEFORE.search(low, max(0, start - 48), start):
+                return True
+            if keys and tail in _KEY_TAILS and _STRING_VALUE_AFTER.match(low, end) and _SECRET_KEY.search(low, start, end - 1):
+                return True
+            i = low.find(tail, end)
+    return False
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, default=str)
 
 
 def _norm(value: Any) -> str:
