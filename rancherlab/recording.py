@@ -14,7 +14,6 @@ import math
 import os
 import re
 import threading
-import time
 import warnings
 import weakref
 import zlib
@@ -170,7 +169,7 @@ class RecordingHeader:
             found = doc.get("format") if isinstance(doc, dict) else None
             raise RecordingFormatError(
                 f"{where} is not a rancherlab recording: its first line should be a header with "
-                f"\"format\": \"{FORMAT}\"" + (f" (found format {found!r})" if isinstance(found, str) else ""))
+                f"\"format\": \"{FORMAT}\"" + (f" (found format {found[:40]!r})" if isinstance(found, str) else ""))
         version = doc.get("version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise RecordingFormatError(f"{where}: the header has no valid format \"version\" (a positive integer)")

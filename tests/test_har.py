@@ -18,7 +18,7 @@ import pytest
 
 from rancherlab.cli import main
 from rancherlab.har import HarError, import_har
-from rancherlab.protocol import CONNECTED, Watch, norman, parse_frame, parse_sent, steve
+from rancherlab.protocol import CONNECTED, Watch, norman, parse_frame, steve
 from rancherlab.recording import RecordingExistsError, read_recording
 from rancherlab.redaction import Redactor
 from rancherlab.replay import replay

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from rancherlab.protocol import (
-    ANOMALY, CONNECTED, DISCONNECTED, RESYNC_FINISHED, RESYNC_STARTED, WATCH_STOPPED, Event, Watch, marker, norman,
+    CONNECTED, DISCONNECTED, RESYNC_FINISHED, RESYNC_STARTED, WATCH_STOPPED, Event, Watch, marker, norman,
     parse_frame, parse_sent, steve,
 )
 from rancherlab.recording import (

@@ -17,7 +17,7 @@ from rancherlab.recording import RecordingWriter, read_recording
 from rancherlab.redaction import PLACEHOLDER, Redactor
 
 from .conftest import SECRET_TOKEN, sample
-from .test_recording import TS0, make_header, stamp
+from .test_recording import make_header, stamp
 
 PLACEHOLDER_RE = re.compile(r"<redacted len=(\d+) hmac=([0-9a-f]{12})>")
 CA_CERT = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUPublicCertificateBodyKeepMe\n-----END CERTIFICATE-----\n"
