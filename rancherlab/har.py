@@ -15,7 +15,6 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -26,6 +25,7 @@ from .redaction import Redactor
 
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization", "x-api-csrf"})
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_MIN_COOKIE_SECRET = 12  # characters; session ids and CSRF tokens are longer than that
 
 
 class HarError(RecordingError):
@@ -146,7 +146,11 @@ def _text(msg: dict[str, Any]) -> str:
 
 
 def _credentials(entries: Iterable[Any]) -> set[str]:
-    """Every Authorization / Cookie value in the HAR (whole, and the token inside), for the redactor."""
+    """Every Authorization / Cookie value in the HAR (whole, and the token inside), for the redactor.
+
+    Short cookie values (a UI theme such as ``R_PCS=light``) are left out: replacing every occurrence of
+    a common word would damage the recording without protecting anything.
+    """
     out: set[str] = set()
     for entry in entries:
         if not isinstance(entry, dict):
@@ -159,14 +163,19 @@ def _credentials(entries: Iterable[Any]) -> set[str]:
                 if isinstance(header, dict) and str(header.get("name", "")).lower() in _CREDENTIAL_HEADERS:
                     out.update(_header_secrets(str(header.get("name")).lower(), str(header.get("value", ""))))
             for cookie in part.get("cookies") or ():
-                if isinstance(cookie, dict) and isinstance(cookie.get("value"), str) and cookie["value"]:
-                    out.add(cookie["value"])
-    return {c for c in out if len(c) >= 4}
+                if isinstance(cookie, dict) and isinstance(cookie.get("value"), str):
+                    out.update(_cookie_secret(str(cookie.get("name", "")), cookie["value"]))
+    return {c for c in out if len(c) >= 8}
+
+
+def _cookie_secret(name: str, value: str) -> set[str]:
+    return {value} if value and (name.upper() == "R_SESS" or len(value) >= _MIN_COOKIE_SECRET) else set()
 
 
 def _header_secrets(name: str, value: str) -> set[str]:
-    out = {value.strip()}
+    out: set[str] = set()
     if name in ("authorization", "proxy-authorization"):
+        out.add(value.strip())
         scheme, _, token = value.strip().partition(" ")
         token = token.strip()
         out.add(token)
@@ -176,11 +185,13 @@ def _header_secrets(name: str, value: str) -> set[str]:
             except (binascii.Error, UnicodeDecodeError, ValueError):
                 pass
     elif name in ("cookie", "set-cookie"):
-        try:
-            jar = SimpleCookie(value.split(";", 1)[0] if name == "set-cookie" else value)
-            out.update(m.value for m in jar.values() if m.value)
-        except CookieError:
-            out.update(p.split("=", 1)[1] for p in value.split(";") if "=" in p)
+        text = value.split(";", 1)[0] if name == "set-cookie" else value
+        for pair in text.split(";"):
+            cookie_name, sep, cookie_value = pair.strip().partition("=")
+            if sep:
+                out.update(_cookie_secret(cookie_name, cookie_value.strip().strip('"')))
+    else:
+        out.add(value.strip())
     return {v for v in out if v}
 
 
