@@ -1,0 +1,334 @@
+"""A recording prepared for serving: what each socket sends, when, and what REST lists at each moment.
+
+Pure data built once from the file (no sockets, no clocks), so every connection and every REST call
+reads the same immutable script. Times are seconds since the recording's first event (`t` made
+monotonic, so a folder of several recordings plays as one).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any, Final, Mapping
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..protocol import steve
+from ..protocol.event import ANOMALY, DISCONNECTED, RESOURCE_EVENTS, Dialect, Event
+from ..recording import RecordingHeader, RecordingWarning, read_recording
+
+log = logging.getLogger("rancherlab.replayserver")
+
+# Norman (and the Rancher UI) treat a change into one of these states as a removal.
+REMOVED_STATES: Final = frozenset({"removed", "purging", "purged"})
+# Steve messages that belong to a watch's recorded stream (start/stop/error are the server's own).
+STEVE_STREAM: Final = frozenset({*RESOURCE_EVENTS, "resource.changes"})
+_ECHO_FIELDS: Final = ("resourceType", "namespace", "id", "selector", "mode")
+# Rancher never sends a close frame, so a clean close code means the recording client closed: not a drop.
+_CLIENT_CLOSES: Final = (1000, 1001)
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One recorded server message, to be sent again byte for byte at `t`."""
+
+    t: float
+    raw: str
+    name: str
+    type: str | None = None
+    id: str | None = None
+    revision: str | None = None
+    namespace: str | None = None
+
+
+@dataclass
+class RecordedWatch:
+    """One Steve subscription as recorded: its key, the client's first message, and its stream."""
+
+    key: str
+    fields: dict[str, Any]
+    message: str | None = None
+    start: float | None = None
+    started: bool = False
+    schema: str | None = None
+    frames: list[Frame] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """An object appearing, changing or going away at `t`, for the REST lists."""
+
+    t: float
+    key: Key
+    obj: dict[str, Any] | None  # None: removed
+    revision: str | None
+
+
+@dataclass
+class Script:
+    header: RecordingHeader
+    path: str                                   # the endpoint's path, as served
+    query: dict[str, list[str]]                 # the endpoint's query as recorded
+    end: float                                  # time of the last event
+    norman: list[Frame]                         # Norman frames in order, pings left out, drops as `disconnected`
+    drops: list[float]                          # times of recorded drops (`disconnected` markers)
+    watches: dict[str, RecordedWatch]           # Steve, by full subscription key
+    base: dict[Key, dict[str, Any]]             # objects the recording started from (snapshots)
+    base_revision: int | str | None
+    changes: list[StateChange]
+    names: dict[str, str]                       # REST / watch type name → schema id
+    server_version: str | None
+    counts: dict[str, int] = field(default_factory=dict)  # recorded frames by name (pings excluded)
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.header.dialect
+
+    def lookup(self, name: str) -> str | None:
+        """Schema id for a type name: Steve takes ids or plurals in any case, Norman exact plurals."""
+        if self.dialect == "steve":
+            return self.names.get(name.lower())
+        return self.names.get(name)
+
+    def known_types(self) -> set[str]:
+        return set(self.names.values())
+
+
+def load_script(path: str | os.PathLike[str]) -> Script:
+    """Read a recording once and build its script; a damaged tail is skipped (and logged), not fatal."""
+    recording = read_recording(path, strict=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RecordingWarning)
+        events = list(recording)
+    for w in caught:
+        log.warning("%s", w.message)
+    return build_script(recording.header, events)
+
+
+def build_script(header: RecordingHeader, events: list[Event]) -> Script:
+    parts = urlsplit(header.endpoint)
+    path = normalize_path(unquote(parts.path))
+    query = parse_qs(parts.query, keep_blank_values=True)
+    times = _relative_times(events)
+    dialect = header.dialect
+    norman: list[Frame] = []
+    drops: list[float] = []
+    base: dict[Key, dict[str, Any]] = {}
+    base_revision: int | str | None = None
+    changes: list[StateChange] = []
+    names: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    server_version = header.server_version
+    steve_frames: list[tuple[Frame, Event]] = []
+    sent: list[tuple[float, Event]] = []
+
+    for event, t in zip(events, times):
+        if event.kind in ("snapshot", "resync") or (event.kind == "frame" and event.is_resource):
+            _learn_names(event.data, dialect, names)
+        if event.kind == "marker":
+            if event.name == DISCONNECTED and event.info.get("code") not in _CLIENT_CLOSES:
+                drops.append(t)
+                if dialect == "norman":
+                    norman.append(Frame(t, "", DISCONNECTED))
+            elif event.name == ANOMALY and dialect == "norman" and isinstance(event.raw, str):
+                norman.append(Frame(t, event.raw, ANOMALY))  # Rancher sent it: a faithful replay sends it too
+            continue
+        if event.kind == "sent":
+            if dialect == "steve" and event.name in ("subscribe", "unsubscribe"):
+                sent.append((t, event))
+            continue
+        change = _state_change(event, t)
+        if change is not None:
+            if event.kind == "snapshot":
+                if change.obj is not None:
+                    base[change.key] = change.obj
+                base_revision = _max_revision(base_revision, change.revision)
+            else:
+                changes.append(change)
+        if event.kind != "frame":
+            continue
+        if event.is_ping:
+            version = event.info.get("version")
+            if isinstance(version, str) and version and not header.server_version:
+                server_version = version
+            continue
+        counts[event.name] = counts.get(event.name, 0) + 1
+        frame = Frame(t, event.raw or "", event.name, event.type, event.id, event.revision, _namespace(event.data))
+        if dialect == "norman":
+            norman.append(frame)
+        else:
+            steve_frames.append((frame, event))
+
+    watches = _steve_watches(sent, steve_frames, names) if dialect == "steve" else {}
+    end = max(times, default=0.0)
+    return Script(header, path, query, end, norman, drops, watches, base, base_revision, changes, names,
+                  server_version, counts)
+
+
+def normalize_path(path: str) -> str:
+    """One spelling per endpoint: Norman's singular/plural scope paths, Steve's local-cluster prefix."""
+    path = "/" + path.strip("/")
+    for plural, singular in (("/v3/clusters/", "/v3/cluster/"), ("/v3/projects/", "/v3/project/")):
+        if path.startswith(plural):
+            path = singular + path[len(plural):]
+    if path.startswith("/k8s/clusters/local/"):
+        path = path[len("/k8s/clusters/local"):]
+    return path
+
+
+def echo_key(fields: Mapping[str, Any]) -> str:
+    """The part of a subscription key a server echoes on its messages (apiserver does not echo debounceMs)."""
+    return steve.subscription_key({k: fields.get(k) for k in _ECHO_FIELDS})
+
+
+def revision_after(revision: str | None, floor: str) -> bool:
+    """Is `revision` newer than `floor`? Kubernetes revisions are compared as numbers when both are."""
+    if revision is None:
+        return False
+    if revision.isdigit() and floor.isdigit():
+        return int(revision) > int(floor)
+    return True  # not comparable: nothing is skipped
+
+
+def _relative_times(events: list[Event]) -> list[float]:
+    out: list[float] = []
+    origin: float | None = None
+    last = 0.0
+    for event in events:
+        if origin is None:
+            origin = event.t
+        rel = event.t - origin
+        if rel < last:  # a later recording of a folder starts its clock again: continue from here
+            origin = event.t - last
+            rel = last
+        out.append(rel)
+        last = rel
+    return out
+
+
+def _namespace(data: Any) -> str | None:
+    if isinstance(data, dict):
+        meta = data.get("metadata")
+        if isinstance(meta, dict) and isinstance(meta.get("namespace"), str):
+            return meta["namespace"]
+    return None
+
+
+def _learn_names(obj: Any, dialect: Dialect, names: dict[str, str]) -> None:
+    """Type names a REST client may use: schema ids, and the plural from the object's own `links.self`."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+        return
+    typ: str = obj["type"]
+    links = obj.get("links")
+    self_url = links.get("self") if isinstance(links, dict) else None
+    segments = [unquote(s) for s in urlsplit(self_url).path.split("/") if s] if isinstance(self_url, str) else []
+    if dialect == "steve":
+        names.setdefault(typ.lower(), typ)
+        if "v1" in segments and segments.index("v1") + 1 < len(segments):
+            names.setdefault(segments[segments.index("v1") + 1].lower(), typ)
+        return
+    base_type = obj.get("baseType") if isinstance(obj.get("baseType"), str) else typ
+    names.setdefault(typ.lower() + "s", typ)
+    if len(segments) >= 2:
+        names.setdefault(segments[-2], base_type)  # a deployment's self link lives under `workloads`
+
+
+def _state_change(event: Event, t: float) -> StateChange | None:
+    if event.kind not in ("snapshot", "resync", "frame") or event.name not in RESOURCE_EVENTS:
+        return None
+    if event.info.get("disguised_error") or event.type is None or event.id is None:
+        return None
+    data = event.data if isinstance(event.data, dict) else None
+    removed = event.name == "resource.remove" or (
+        event.dialect == "norman" and data is not None and data.get("state") in REMOVED_STATES)
+    return StateChange(t, (event.type, event.id), None if removed else data, event.revision)
+
+
+def _max_revision(current: int | str | None, revision: str | None) -> int | str | None:
+    """The newer revision: numeric ones compare as numbers; a non-numeric one only replaces nothing or another."""
+    if revision is None:
+        return current
+    value: int | str = int(revision) if revision.isdigit() else revision
+    if isinstance(current, int) and isinstance(value, int):
+        return max(current, value)
+    if isinstance(current, int):
+        return current
+    return value
+
+
+def _steve_watches(sent: list[tuple[float, Event]], frames: list[tuple[Frame, Event]],
+                   names: dict[str, str]) -> dict[str, RecordedWatch]:
+    watches: dict[str, RecordedWatch] = {}
+    for t, event in sent:
+        doc = event.data if isinstance(event.data, dict) else {}
+        key = steve.subscription_key(doc)
+        if event.name == "subscribe" and key not in watches:
+            fields = {k: doc[k] for k in (*_ECHO_FIELDS, "debounceMs") if doc.get(k) not in (None, "", 0)}
+            watches[key] = RecordedWatch(key, fields, message=event.raw, start=t)
+    by_echo: dict[str, list[RecordedWatch]] = {}
+    for watch in watches.values():
+        by_echo.setdefault(echo_key(watch.fields), []).append(watch)
+    for frame, event in frames:
+        if event.watch and event.watch.get("resourceType"):
+            echo = echo_key(event.watch)
+            owners = by_echo.get(echo)
+            if owners is None:  # no subscribe message recorded (a partial capture): the echo tells the key
+                fields = {k: event.watch[k] for k in _ECHO_FIELDS if event.watch.get(k)}
+                owners = by_echo[echo] = [watches.setdefault(echo, RecordedWatch(echo, fields, start=frame.t))]
+        else:  # apiserver before v0.6.1 echoed nothing on object events: attribute by type (and namespace)
+            owners = [w for w in watches.values() if _same_type(w, frame, names)
+                      and (not w.fields.get("namespace") or w.fields["namespace"] == frame.namespace)][:1]
+        for watch in owners:
+            if frame.name == "resource.start" or frame.name in STEVE_STREAM:
+                watch.started = True
+            if frame.name in STEVE_STREAM:
+                watch.frames.append(frame)
+                if watch.schema is None and frame.type and frame.name in RESOURCE_EVENTS:
+                    watch.schema = frame.type
+            if watch.start is None:
+                watch.start = frame.t
+    for watch in watches.values():
+        asked = str(watch.fields.get("resourceType", ""))
+        if watch.schema is None:
+            # Rancher started it but sent no object: its schema exists, named as the client named it.
+            watch.schema = names.get(asked.lower()) or (asked if watch.started else None)
+        if watch.schema is not None and watch.started:
+            names.setdefault(asked.lower(), watch.schema)
+    return watches
+
+
+def _same_type(watch: RecordedWatch, frame: Frame, names: Mapping[str, str]) -> bool:
+    asked = str(watch.fields.get("resourceType", "")).lower()
+    return frame.type is not None and (names.get(asked) == frame.type or asked == frame.type.lower())
+
+
+class StateTimeline:
+    """The objects (and Steve revision) at a replay position: the snapshot, then every change up to it.
+
+    Positions usually only move forward, so the fold continues from the last answer instead of
+    starting over; a position before it (a loop starting over) folds again from the snapshot.
+    """
+
+    def __init__(self, script: Script) -> None:
+        self._script = script
+        self._times = [c.t for c in script.changes]
+        self._done = 0
+        self._state = dict(script.base)
+        self._revision = script.base_revision
+
+    def at(self, position: float) -> tuple[dict[Key, dict[str, Any]], str | None]:
+        upto = bisect_right(self._times, position)
+        if upto < self._done:
+            self._done, self._state, self._revision = 0, dict(self._script.base), self._script.base_revision
+        for change in self._script.changes[self._done:upto]:
+            if change.obj is None:
+                self._state.pop(change.key, None)
+            else:
+                self._state[change.key] = change.obj
+            self._revision = _max_revision(self._revision, change.revision)
+        self._done = upto
+        return self._state, None if self._revision is None else str(self._revision)
