@@ -657,8 +657,8 @@ class Stream:
                 self._steve_stopped(ws, w, helpers)
             elif event.name == "resource.changes":
                 w.revision = _newer(w.revision, event.revision)
-                if self.options.resync:
-                    self._spawn(helpers, self._steve_list(w))
+                if self.options.resync:  # notifications carry no object: the list does
+                    self._spawn(helpers, self._guarded(ws, self._steve_list(w)))
 
     async def _steve_list(self, w: _WatchState) -> None:
         """List what a watch covers: the snapshot the first time, a resync afterwards."""
@@ -685,8 +685,11 @@ class Stream:
 
     async def _send_watch(self, ws: ClientConnection, w: _WatchState) -> None:
         message = w.watch.subscribe_message(w.revision)
+        try:
+            await ws.send(message)
+        except ConnectionClosed:
+            return  # the reader reports the close; the next connection watches again
         self._emit(parse_sent(message, "steve"))
-        await ws.send(message)
 
     def _spawn(self, helpers: set[asyncio.Task[None]], coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
@@ -741,19 +744,22 @@ class Stream:
         w.retries += 1
         relist = w.too_old or w.revision is None
         w.too_old = w.started = False
-        self._spawn(helpers, self._rewatch(ws, w, delay, relist))
+        self._spawn(helpers, self._guarded(ws, self._rewatch(ws, w, delay, relist)))
 
     async def _rewatch(self, ws: ClientConnection, w: _WatchState, delay: float, relist: bool) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        if relist and (self.options.resync or self.options.snapshot):
+            w.revision = None
+            await self._steve_list(w)
+        await self._send_watch(ws, w)
+
+    async def _guarded(self, ws: ClientConnection, coro: Any) -> None:
+        """Run a helper; a transient failure closes the connection, so the next one re-lists and re-watches."""
         try:
-            if delay:
-                await asyncio.sleep(delay)
-            if relist and (self.options.resync or self.options.snapshot):
-                w.revision = None
-                await self._steve_list(w)
-            await self._send_watch(ws, w)
+            await coro
         except (ServerUnavailableError, ConnectionClosed) as exc:
-            # the next connection re-lists and re-watches; closing is how we get there
-            log.info("re-watching %s failed (%s); reconnecting", w.watch.type, exc)
+            log.info("a re-list on %s failed (%s); reconnecting", self.scope, exc)
             await ws.close()
 
     def _match(self, event: Event) -> _WatchState | None:

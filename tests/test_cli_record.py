@@ -138,11 +138,16 @@ def test_ctrl_c_flushes_and_exits_0(sim: Simulator, tmp_path: Path) -> None:
          "--token-file", _token_file(tmp_path), "--out", str(out)],
         stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
     )
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 2000):
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=20)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"record did not exit after Ctrl-C; stderr: {err}")
     assert proc.returncode == 0, err
     rec = read_recording(out)
     assert rec.summary is not None and rec.summary["stopped_by"] == "stop"

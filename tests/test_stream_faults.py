@@ -78,10 +78,10 @@ def _unequal(got: dict[Any, Any], want: dict[Any, Any]) -> list[Any]:
 
 
 def test_norman_drops_rebuild_state() -> None:
-    with Simulator(seed=5, rate=0, token=TOKEN, drop_every=0.8, **SIM_FAST) as sim:
+    with Simulator(seed=5, rate=0, token=TOKEN, drop_every=0.6, **SIM_FAST) as sim:
         scope = f"project:{busiest_project(sim)}"
         stream = stream_for(sim, scope)  # every type the project offers, workload aggregate included
-        events = _run_with_churn(sim, stream, churn_for=3.5, settle=2.0)
+        events = _run_with_churn(sim, stream, churn_for=2.5, settle=1.5)
         want = truth(sim, scope)
     drops = markers(events, DISCONNECTED)
     assert len(drops) >= 4 and all(d.info["code"] == 1006 for d in drops)
@@ -94,10 +94,10 @@ def test_norman_drops_rebuild_state() -> None:
 @pytest.mark.parametrize("store", ["sql", "proxy"])
 def test_steve_drops_resume_without_missing_a_revision(store: str) -> None:
     watches = (Watch("pod"), Watch("apps.deployment"), Watch("configmap", namespace="default"))
-    with Simulator(seed=6, rate=0, token=TOKEN, drop_every=0.8, steve_store=store, **SIM_FAST) as sim:
+    with Simulator(seed=6, rate=0, token=TOKEN, drop_every=0.6, steve_store=store, **SIM_FAST) as sim:
         start = sim.world.revision
         stream = stream_for(sim, "steve", watches=watches)
-        events = _run_with_churn(sim, stream, churn_for=3.5, settle=1.5)
+        events = _run_with_churn(sim, stream, churn_for=2.5, settle=1.2)
         want = truth(sim, "steve", watches=watches)
         history = [c for c in sim.history() if c.revision > start and c.resource.cluster == "local"
                    and (c.resource.kind in ("pod", "apps.deployment")
