@@ -318,3 +318,53 @@ def test_tls_error_on_the_socket_itself(tls_sim: tuple[Simulator, str]) -> None:
     error = _fail(stream)
     assert isinstance(error, TLSError) and stream.connection_attempts == 1
     assert "--cacert" in str(error)
+
+
+def test_environment_proxy_is_not_used_for_loopback(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    events = collect(stream_for(sim, "steve", types=["pod"]), _first_ping)
+    assert _first_ping(events) and any(e.kind == "snapshot" for e in events)
+
+
+def test_refused_watch_ends_with_a_marker_and_the_others_go_on() -> None:
+    """A purpose-built Steve server (the simulator has no RBAC): secrets are refused, pods are not."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    from rancherlab.protocol import steve
+    from rancherlab.protocol.event import WATCH_STOPPED
+
+    async def handler(conn: ServerConnection) -> None:
+        async for message in conn:
+            sub = steve.decode_subscribe(message)
+            echo = sub.echo()
+            if sub.resource_type == "secret":
+                await conn.send(steve.error_event("PermissionDenied 403: can not list secrets", echo))
+                await conn.send(steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA, echo=echo))
+            else:
+                await conn.send(steve.encode_event("resource.start", data=steve.SUBSCRIBE_DATA, echo=echo))
+                for _ in range(3):
+                    await asyncio.sleep(0.05)
+                    await conn.send(steve.ping("v2.12.0"))
+
+    async def run() -> list[Event]:
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            stream = Stream(f"http://127.0.0.1:{port}", "steve", types=["secret", "pod"], credentials=TOKEN, env={},
+                            cli_config=False, options=replace(FAST, snapshot=False))
+            events: list[Event] = []
+            async for event in stream:
+                events.append(event)
+                if sum(e.is_ping for e in events) >= 3:
+                    break
+            await stream.aclose()
+            return events
+
+    events = asyncio.run(run())
+    stopped = [e for e in events if e.kind == "marker" and e.name == WATCH_STOPPED]
+    assert len(stopped) == 1 and stopped[0].watch == {"resourceType": "secret"}
+    assert "can not list" in stopped[0].info["error"]
+    assert any(e.name == "resource.start" and e.type == "pod" for e in events)
+    assert [e.type for e in events if e.kind == "sent"] == ["secret", "pod"]  # the refused watch is not retried
