@@ -382,3 +382,19 @@ def test_steve_proxy_watch_expiry_stops_and_keeps_the_socket():
                 await until(conn, lambda m: m["name"] == "ping")  # still open
 
         asyncio.run(go())
+
+
+def test_forbidden_types_are_refused_like_rancher_rbac():
+    with Simulator(seed=5, token=SECRET_TOKEN, rate=0, steve_ping=10, forbid=("secret", "namespacedSecret")) as sim:
+        cluster, project = downstream(sim)
+        response = asyncio.run(refused(ws(sim, f"/v3/projects/{project}/subscribe?resourceTypes=namespacedSecret"), bearer()))
+        assert response.status_code == 404
+
+        async def go() -> list[dict[str, Any]]:
+            async with connect(steve_url(sim), additional_headers=bearer()) as conn:
+                await conn.send('{"resourceType":"secrets"}')
+                return await until(conn, lambda m: m["name"] == "resource.stop")
+
+        msgs = asyncio.run(go())
+        assert [m["name"] for m in msgs] == ["resource.error", "resource.stop"]
+        assert msgs[0]["data"]["error"] == "PermissionDenied 403: can not list secrets"

@@ -24,6 +24,7 @@ class SteveConfig:
     retain: int = 1000            # events kept per type (SQL ring; also the proxy store's etcd window)
     watch_timeout: float | None = None  # proxy store only: CATTLE_WATCH_TIMEOUT_SECONDS
     base_revision: int = 0        # the revision the server started at: nothing older can be resumed
+    forbid: frozenset[str] = frozenset()  # schema ids the caller may list but not watch
 
 
 @dataclass(eq=False)
@@ -72,6 +73,10 @@ class SteveSession:
         schema = steve_lookup(sub.resource_type)
         if schema is None:
             self.outbox.push(steve.error_event(f"failed to find schema {sub.resource_type}", echo))
+            self.outbox.push(steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA, echo=echo))
+            return
+        if schema in self.config.forbid:
+            self.outbox.push(steve.error_event(f"PermissionDenied 403: can not list {sub.resource_type}", echo))
             self.outbox.push(steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA, echo=echo))
             return
         watch = SteveWatch(sub, schema, echo)

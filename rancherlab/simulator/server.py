@@ -51,6 +51,7 @@ class SimulatorConfig:
     drop_every: float | None = None     # abort every socket (1006) this often
     stall_after: float | None = None    # each new socket goes silent this long after connecting
     buffer: int = 100                   # per-subscriber event buffer before the slow-consumer drop
+    forbid: tuple[str, ...] = ()        # types the caller may see but not watch (Norman or Steve schema ids)
     ssl_context: ssl.SSLContext | None = None
 
 
@@ -84,7 +85,8 @@ class SimulatorServer:
         self._conns: set[_Conn] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self._watches = SharedWatches(config.watch_timeout, self._drop_session)
-        self._steve = SteveConfig(config.steve_store, config.steve_retain, config.watch_timeout, world.revision)
+        self._steve = SteveConfig(config.steve_store, config.steve_retain, config.watch_timeout, world.revision,
+                                  frozenset(config.forbid))
         self._unlisten = world.add_listener(self._on_change)
         self.port = config.port
 
@@ -205,7 +207,8 @@ class SimulatorServer:
 
     def _norman_route(self, kind: str | None, ident: str | None, query: dict[str, list[str]], base_url: str) -> _Route | Response:
         scope_kind: NormanScopeKind = "global" if kind is None else ("cluster" if kind.startswith("cluster") else "project")
-        available = norman_schemas(scope_kind)
+        # RBAC: a type the caller may not watch is not among the caller's schemas at all
+        available = [t for t in norman_schemas(scope_kind) if t not in self.config.forbid]
         wanted = query.get("resourceTypes")
         schemas = frozenset(available if wanted is None else [t for t in wanted if t in available])
         if not schemas:
