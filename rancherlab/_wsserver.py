@@ -13,12 +13,13 @@ import contextlib
 import logging
 import re
 import threading
+import weakref
 from collections import deque
 from concurrent.futures import Future
 from http import HTTPStatus
 from typing import Any, Callable, Coroutine, Mapping, TypeVar
 
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import Server, ServerConnection
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
@@ -163,11 +164,52 @@ class LoopThread:
         return future.result(timeout)
 
     def stop(self) -> None:
+        """Cancel what still runs (so no coroutine is left to die with the loop), then stop and close the loop."""
         if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                self.call(_cancel_others(), timeout=5)
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(5)
         if not self._thread.is_alive() and not self.loop.is_closed():
             self.loop.close()
+
+
+async def _cancel_others() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=4)
+
+
+_ACCEPTED: weakref.WeakKeyDictionary[Server, weakref.WeakSet[ServerConnection]] = weakref.WeakKeyDictionary()
+
+
+class TrackedConnection(ServerConnection):
+    """A connection that registers itself on accept (`serve(create_connection=TrackedConnection)`).
+
+    websockets only lists connections once their handshake is done; a socket still waiting for its
+    HTTP request could not be dropped on shutdown and would outlive the event loop.
+    """
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        _ACCEPTED.setdefault(self.server, weakref.WeakSet()).add(self)
+
+
+async def close_server(server: Server) -> None:
+    """Stop listening and drop every connection as Rancher going away would (no close frame: 1006).
+
+    That includes sockets still waiting for their HTTP request (browsers open spare ones; they are
+    known when the server was made with `TrackedConnection`), which websockets' own close would wait
+    out until its open timeout.
+    """
+    server.close(close_connections=False)
+    for connection in {*server.all_connections, *_ACCEPTED.get(server, ())}:
+        if connection.transport is not None:
+            connection.transport.abort()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(server.wait_closed(), 5)
 
 
 _CREDENTIAL_HEADER = re.compile(r"(?im)^([<>] )?(authorization|cookie|set-cookie):[^\r\n]*")

@@ -16,7 +16,6 @@ list-then-watch pattern sees one seamless stream, as against a live Rancher.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -33,7 +32,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from .._wsserver import CredentialScrubbingLogger, Outbox, every, http_response, is_upgrade
+from .._wsserver import (CredentialScrubbingLogger, Outbox, TrackedConnection, close_server, every, http_response,
+                         is_upgrade)
 from ..protocol import auth, norman, steve
 from ..protocol.event import DISCONNECTED
 from ..protocol.steve import Subscribe
@@ -104,16 +104,14 @@ class AsyncReplayServer:
         self._server = await serve(
             self._handler, self.options.host, self.port, process_request=self._process_request,
             ping_interval=None,  # Rancher sends application pings only
-            max_size=None, server_header=None, logger=CredentialScrubbingLogger(log),
+            max_size=None, server_header=None, logger=CredentialScrubbingLogger(log), create_connection=TrackedConnection,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._clock_start = loop.time()
 
     async def stop(self) -> None:
         if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
+            await close_server(self._server)
             self._server = None
 
     async def __aenter__(self) -> AsyncReplayServer:
