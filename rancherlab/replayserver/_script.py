@@ -43,6 +43,7 @@ class Frame:
     id: str | None = None
     revision: str | None = None
     namespace: str | None = None
+    base_type: str | None = None  # Norman: the schema a subtype streams under (a replicaset is a `workload`)
 
 
 @dataclass
@@ -157,7 +158,9 @@ def build_script(header: RecordingHeader, events: list[Event]) -> Script:
                 server_version = version
             continue
         counts[event.name] = counts.get(event.name, 0) + 1
-        frame = Frame(t, event.raw or "", event.name, event.type, event.id, event.revision, _namespace(event.data))
+        base_type = event.data.get("baseType") if isinstance(event.data, dict) else None
+        frame = Frame(t, event.raw or "", event.name, event.type, event.id, event.revision, _namespace(event.data),
+                      base_type if isinstance(base_type, str) else None)
         if dialect == "norman":
             norman.append(frame)
         else:

@@ -297,7 +297,8 @@ class AsyncReplayServer:
 
     async def _norman(self, outbox: Outbox, wanted: frozenset[str] | None) -> None:
         """This socket's own replay from the start: frames byte for byte at the recorded pace."""
-        frames = [f for f in self.script.norman if wanted is None or f.type is None or f.type in wanted]
+        frames = [f for f in self.script.norman
+                  if wanted is None or f.type is None or f.type in wanted or f.base_type in wanted]
         if not self.options.reproduce_drops:
             frames = [f for f in frames if f.name != DISCONNECTED]
         loop = asyncio.get_running_loop()
