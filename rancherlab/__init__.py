@@ -11,6 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
+# These share their module's name; binding them eagerly keeps `rl.capture` / `rl.replay` the functions
+# even after some code imports the submodules `rancherlab.capture` / `rancherlab.replay`.
+from .capture import capture
+from .replay import replay
+
 # public name -> the module that defines it
 _EXPORTS: dict[str, str] = {
     # one Event model and the protocol's own values

@@ -31,3 +31,11 @@ def test_import_is_light():
     code = "import sys, rancherlab, rancherlab.cli; print(sorted(m for m in ('pandas', 'matplotlib', 'ipywidgets') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_functions_named_like_their_modules_stay_functions():
+    import rancherlab.capture  # noqa: F401  (binds the submodule on the package the first time)
+    import rancherlab.replay  # noqa: F401
+
+    assert callable(rl.capture) and callable(rl.replay)
+    assert rl.capture.__module__ == "rancherlab.capture" and rl.replay.__module__ == "rancherlab.replay"
