@@ -380,6 +380,30 @@ def test_committed_samples_are_served_byte_for_byte(sample):
     assert by_key == recorded
 
 
+def test_steve_reproduce_drops_closes_the_socket_where_recorded():
+    sample = SAMPLES_DIR / "steve-cluster.jsonl"
+    if not sample.exists():
+        pytest.skip("the committed Steve sample with a drop is not here")
+    evs = events(sample)
+    first = next(e for e in evs if e.kind == "sent")
+    drop = next(e for e in evs if e.name == "disconnected")
+    speed = 10.0
+    with ReplayServer(sample, speed=speed, reproduce_drops=True, steve_ping=60) as server:
+        async def go() -> tuple[float, ConnectionClosed]:
+            async with connect(ws_url(server)) as conn:
+                await conn.send(json.dumps({"resourceType": first.type}))
+                began = time.monotonic()
+                with pytest.raises(ConnectionClosed) as info:
+                    while True:
+                        await asyncio.wait_for(conn.recv(), WAIT)
+                return time.monotonic() - began, info.value
+
+        elapsed, closed = asyncio.run(go())
+    assert closed.rcvd is None and closed.sent is None
+    expected = (drop.t - first.t) / speed
+    assert expected * 0.7 - 0.05 <= elapsed <= expected * 1.3 + 0.3, (elapsed, expected)
+
+
 # --- Steve --------------------------------------------------------------------------------------------
 
 def recorded_watch(path: Path, resource_type: str) -> tuple[Event, list[Event]]:
@@ -427,6 +451,19 @@ def test_steve_resume_from_a_revision_skips_frames_at_or_below_it(steve_recordin
         got = asyncio.run(go())
     assert json.loads(got[0])["name"] == "resource.start"
     assert got[1:] == after
+
+
+def test_steve_watch_loops_with_the_recording(steve_recording):
+    _, frames = recorded_watch(steve_recording, "pods")
+    raws = [e.raw for e in frames]
+    with ReplayServer(steve_recording, speed=20, loop=True, steve_ping=60) as server:
+        async def go() -> list[str]:
+            async with connect(ws_url(server)) as conn:
+                await conn.send('{"resourceType":"pods"}')
+                return await receive(conn, 1 + 2 * len(raws))
+
+        got = asyncio.run(go())
+    assert got[1:] == raws + raws
 
 
 def test_steve_unknown_type_is_refused_as_rancher_does(steve_recording):
