@@ -716,3 +716,27 @@ def test_cli_registers_serve() -> None:
     args = build_parser().parse_args(["serve", "x.jsonl", "--speed", "2", "--loop", "--reproduce-drops", "--port", "0"])
     assert (args.speed, args.loop, args.reproduce_drops, args.port) == (2.0, True, True, 0)
 
+
+
+@pytest.mark.parametrize("sample", sorted(SAMPLES_DIR.glob("norman-*.jsonl*")), ids=lambda p: p.name)
+def test_a_client_discovers_the_types_lists_and_watches_a_norman_replay(sample):
+    """The replay answers the scope's /schemas, so a client not told the types finds them as on Rancher."""
+    import rancherlab as rl
+
+    header = rl.read_recording(sample).header
+    with ReplayServer(sample, speed=float("inf")) as server:
+        cap = rl.capture(server.url, header.scope, credentials="token-any:value", duration=1.5, env={}, cli_config=False)
+        cap.wait()
+    assert cap.error is None
+    assert cap.stats.snapshot > 0 and cap.stats.resource_frames > 0
+
+
+def test_steve_replay_offers_its_schemas_and_server_version():
+    sample = SAMPLES_DIR / "steve-cluster.jsonl"
+    header = read_recording(sample).header
+    with ReplayServer(sample, speed=float("inf")) as server:
+        prefix = header.endpoint[: -len("/subscribe")]
+        schemas = httpx.get(server.url + prefix + "/schemas").json()
+        version = httpx.get(server.url + "/v3/settings/server-version").json()
+    assert {s["id"] for s in schemas["data"]} >= {"pod", "apps.deployment", "secret"}
+    assert version["value"] == header.server_version

@@ -219,6 +219,11 @@ class AsyncReplayServer:
     def _rest(self, path: str, query: dict[str, list[str]], base_url: str) -> Response:
         script = self.script
         assert self._timeline is not None
+        if path in ("/v3/settings/server-version", "/v1/management.cattle.io.settings/server-version"):
+            return http_response(200, _json({"id": "server-version", "type": "setting", "name": "server-version",
+                                             "value": script.server_version or ""}))
+        if path in self._schema_paths():
+            return http_response(200, _json(self._schemas(base_url + path)))
         state, revision = self._timeline.at(self.position())
         if script.dialect == "steve":
             prefix = script.path[: -len("/v1/subscribe")]
@@ -266,6 +271,25 @@ class AsyncReplayServer:
             "pagination": {"limit": max(1000, len(items)), "total": len(items)},
             "resourceType": schema, "data": items,
         }))
+
+    def _schema_paths(self) -> set[str]:
+        """Where a client looks for the types a scope offers: the recorded types are all this replay has."""
+        path = self.script.path
+        if self.script.dialect == "steve":
+            return {path[: -len("/subscribe")] + "/schemas"}
+        scope = path[: -len("/subscribe")]
+        version = re.sub(r"^/v3/(cluster|project)s?/.*$", r"/v3/\1", scope)
+        return {scope + "/schemas", version + "/schemas"}
+
+    def _schemas(self, url: str) -> dict[str, Any]:
+        names: dict[str, str] = {}
+        for name, schema in sorted(self.script.names.items()):
+            if name != schema:
+                names.setdefault(schema, name)  # a plural the recording used for it
+        data = [{"id": schema, "type": "schema", "links": {"self": f"{url}/{schema}"},
+                 "pluralName": names.get(schema, schema + "s"), "collectionMethods": ["GET"], "resourceMethods": ["GET"]}
+                for schema in sorted(self.script.known_types())]
+        return {"type": "collection", "resourceType": "schema", "links": {"self": url}, "data": data}
 
     # --- upgraded sockets ---------------------------------------------------------------------
     async def _handler(self, connection: ServerConnection) -> None:
