@@ -121,7 +121,9 @@ def http_response(status: int, body: str | bytes, *, content_type: str = "applic
                   extra: Mapping[str, str] | None = None) -> Response:
     """A complete plain-HTTP answer for websockets' `process_request` hook."""
     data = body.encode() if isinstance(body, str) else body
-    headers = Headers({"Content-Type": content_type, "Content-Length": str(len(data)), **(extra or {})})
+    # websockets closes the connection after any answer that is not an upgrade: say so, so clients don't reuse it
+    headers = Headers({"Content-Type": content_type, "Content-Length": str(len(data)), "Connection": "close",
+                       **(extra or {})})
     return Response(status, HTTPStatus(status).phrase, headers, data)
 
 

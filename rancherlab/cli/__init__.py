@@ -14,7 +14,7 @@ from typing import Sequence
 from .._version import __version__
 
 # Subcommand modules, in the order `--help` lists them.
-COMMANDS: tuple[str, ...] = ("demo", "simulate", "schema", "report", "import_har", "record", "serve")
+COMMANDS: tuple[str, ...] = ("demo", "simulate", "record", "serve", "import_har", "schema", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
