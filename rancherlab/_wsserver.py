@@ -2,8 +2,8 @@
 
 `Outbox` is the per-connection send path (one writer task, a bounded buffer, stall and 1006 abort),
 `every` the per-connection ticker, `http_response` a plain HTTP answer from websockets' `process_request`
-hook, `LoopThread` the background event loop behind their synchronous handles, and `CredentialScrubbingLogger`
-keeps credentials out of websockets' DEBUG handshake logs.
+hook, and `CredentialScrubbingLogger` keeps credentials out of websockets' DEBUG handshake logs. The
+background event loop behind their synchronous handles is `rancherlab._loop.LoopThread`.
 """
 
 from __future__ import annotations
@@ -12,20 +12,15 @@ import asyncio
 import contextlib
 import logging
 import re
-import threading
 import weakref
 from collections import deque
-from concurrent.futures import Future
 from http import HTTPStatus
-from typing import Any, Callable, Coroutine, Mapping, TypeVar
+from typing import Any, Callable, Mapping
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
-
-T = TypeVar("T")
-
 
 class Outbox:
     """Everything a connection sends goes through here, in order, from one task.
@@ -131,57 +126,6 @@ def is_upgrade(headers: Headers) -> bool:
     """A WebSocket upgrade request, as gorilla's Upgrader checks it (anything else gets its 400)."""
     connection = [t.strip().lower() for t in headers.get("Connection", "").split(",")]
     return "upgrade" in connection and headers.get("Upgrade", "").lower() == "websocket"
-
-
-class LoopThread:
-    """An asyncio event loop on a daemon thread, so a synchronous handle works the same in a script,
-    a test or a notebook (whose own loop is already running)."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30) -> T:
-        """Run a coroutine on the loop and wait for its result from this (other) thread."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def run(self, fn: Callable[[], T], timeout: float | None = 30) -> T:
-        """Call `fn` on the loop's thread (where the server's state lives) and return its result."""
-        future: Future[T] = Future()
-
-        def call() -> None:
-            try:
-                future.set_result(fn())
-            except BaseException as exc:  # handed to the caller's thread
-                future.set_exception(exc)
-
-        self.loop.call_soon_threadsafe(call)
-        return future.result(timeout)
-
-    def stop(self) -> None:
-        """Cancel what still runs (so no coroutine is left to die with the loop), then stop and close the loop."""
-        if self._thread.is_alive():
-            with contextlib.suppress(Exception):
-                self.call(_cancel_others(), timeout=5)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(5)
-        if not self._thread.is_alive() and not self.loop.is_closed():
-            self.loop.close()
-
-
-async def _cancel_others() -> None:
-    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        await asyncio.wait(tasks, timeout=4)
 
 
 _ACCEPTED: weakref.WeakKeyDictionary[Server, weakref.WeakSet[ServerConnection]] = weakref.WeakKeyDictionary()

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final
 
+from . import _loop
 from .credentials import Credentials
 from .errors import RancherlabError
 from .protocol.event import ANOMALY, CONNECTED, DISCONNECTED, RESYNC_STARTED, WATCH_STOPPED, Event
@@ -41,39 +42,9 @@ DEFAULT_MAX_EVENTS: Final = 10_000
 _STOP_TIMEOUT: Final = 30.0
 
 
-class _LoopThread:
-    """rancherlab's private event loop, started on first use, in one daemon thread for the process."""
-
-    _lock = threading.Lock()
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
-
-    @classmethod
-    def get(cls) -> asyncio.AbstractEventLoop:
-        with cls._lock:
-            if cls._loop is None or cls._thread is None or not cls._thread.is_alive():
-                loop = asyncio.new_event_loop()
-                ready = threading.Event()
-
-                def run() -> None:
-                    asyncio.set_event_loop(loop)
-                    loop.call_soon(ready.set)
-                    loop.run_forever()
-
-                thread = threading.Thread(target=run, name="rancherlab-loop", daemon=True)
-                thread.start()
-                ready.wait()
-                cls._loop, cls._thread = loop, thread
-            return cls._loop
-
-    @classmethod
-    def is_current(cls) -> bool:
-        return cls._thread is not None and threading.current_thread() is cls._thread
-
-
 def event_loop() -> asyncio.AbstractEventLoop:
     """The loop rancherlab's background work runs on (widgets schedule their work on it too)."""
-    return _LoopThread.get()
+    return _loop.shared().loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +116,7 @@ class Capture:
 
     def stop(self, timeout: float = _STOP_TIMEOUT) -> Capture:
         """Stop now: the socket closes, what was received is written, the recording is closed."""
-        if _LoopThread.is_current():
+        if _loop.on_shared():
             raise RuntimeError("stop() from rancherlab's own loop would deadlock; use `await capture.astop()`")
         asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout)
         self._done.wait(timeout)
@@ -170,7 +141,7 @@ class Capture:
     # --- public, async -----------------------------------------------------------------------------
 
     async def astop(self) -> Capture:
-        if _LoopThread.is_current():
+        if _loop.on_shared():
             await self._shutdown()
         else:
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop))
@@ -178,7 +149,7 @@ class Capture:
         return self
 
     async def _finished(self) -> None:
-        if _LoopThread.is_current():
+        if _loop.on_shared():
             if self._task is not None:
                 await asyncio.shield(self._task)
             return

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .._wsserver import LoopThread
+from .._loop import LoopThread
 from ..protocol import norman, steve
 from ._script import Script
 from .server import AsyncReplayServer, ReplayOptions

@@ -11,7 +11,7 @@ import ssl
 import string
 from typing import Any, Callable, Coroutine, TypeVar
 
-from .._wsserver import LoopThread
+from .._loop import LoopThread
 from .server import SimulatorConfig, SimulatorServer
 from .world import Change, Resource, World
 
