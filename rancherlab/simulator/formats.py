@@ -640,7 +640,8 @@ def _norman_workload(res: Resource, d: dict[str, Any], schema: str, self_url: st
     status = obj.get("status") or {}
     tmpl = spec.get("template") or {}
     tspec = tmpl.get("spec") or {}
-    kind = res.kind.split(".")[1]
+    # the concrete schema id ("replicaSet"); only the id's prefix is lower case ("replicaset:ns:name")
+    kind = {"apps.deployment": "deployment", "apps.replicaset": "replicaSet"}[res.kind]
     # Norman shows a workload as its pod template: labels/annotations are the template's, the workload's own
     # metadata moves to workloadLabels/workloadAnnotations.
     d["type"] = kind
