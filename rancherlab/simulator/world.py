@@ -1022,16 +1022,20 @@ class World:
         pod = self._add_pod(rs)
         self._sync(dep)
         yield
-        if pod.key not in self._objs:
+        if not self._advance(pod, "creating"):
             return
-        self._pod_stage(pod.cluster, pod.obj, "creating")
-        self._modified(pod)
         yield
-        if pod.key not in self._objs:
+        if not self._advance(pod, "running"):
             return
-        self._pod_stage(pod.cluster, pod.obj, "running")
-        self._modified(pod)
         self._sync(dep)
+
+    def _advance(self, pod: Resource, stage: str) -> bool:
+        """Move a pod that still exists to `stage` and announce the change; False if it is gone."""
+        if pod.key not in self._objs:
+            return False
+        self._pod_stage(pod.cluster, pod.obj, stage)
+        self._modified(pod)
+        return True
 
     def _tear_down(self, pod: Resource, dep: Resource) -> Iterator[None]:
         md = pod.obj["metadata"]
@@ -1109,21 +1113,15 @@ class World:
         try:
             good = dep.obj["spec"]["template"]["spec"]["containers"][0]["image"]
             for _ in range(self._rng.randint(2, 4)):
-                if pod.key not in self._objs:
+                if not self._advance(pod, "error"):
                     return
-                self._pod_stage(pod.cluster, pod.obj, "error")
-                self._modified(pod)
                 self._sync(dep)
                 yield
-                if pod.key not in self._objs:
+                if not self._advance(pod, "crash"):
                     return
-                self._pod_stage(pod.cluster, pod.obj, "crash")
-                self._modified(pod)
                 yield
-                if pod.key not in self._objs:
+                if not self._advance(pod, "running"):
                     return
-                self._pod_stage(pod.cluster, pod.obj, "running")
-                self._modified(pod)
                 self._sync(dep)
                 yield
         finally:
