@@ -4,6 +4,8 @@ gap must be in the stream."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -22,6 +24,7 @@ from .test_stream_support import (
     busiest_project,
     churning,
     comparable,
+    consume_during,
     markers,
     rebuild,
     stream_for,
@@ -33,26 +36,15 @@ pytestmark = pytest.mark.timeout(60)
 
 def _run_with_churn(sim: Simulator, stream: Stream, churn_for: float, settle: float) -> list[Event]:
     """Collect while the world changes for `churn_for` s, then for `settle` s of quiet."""
-    import asyncio
 
-    async def run() -> list[Event]:
-        events: list[Event] = []
-
-        async def consume() -> None:
-            async for event in stream:
-                events.append(event)
-
-        task = asyncio.get_running_loop().create_task(consume())
+    async def scenario(events: list[Event]) -> None:
         await asyncio.sleep(0.3)
         with churning(sim):
             await asyncio.sleep(churn_for)
         await asyncio.sleep(settle)
-        await stream.aclose()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        return events
 
-    return asyncio.run(run())
+    events, _ = consume_during(stream, scenario, drain=False)
+    return events
 
 
 def _check_gaps_are_marked(events: list[Event]) -> None:
@@ -117,26 +109,15 @@ def test_steve_too_old_relists_and_recovers() -> None:
     with Simulator(seed=7, rate=0, token=TOKEN, steve_retain=3, **SIM_FAST) as sim:
         watches = (Watch("pod"), Watch("apps.replicaset"))
         stream = stream_for(sim, "steve", watches=watches)
-        import asyncio
 
-        async def run() -> list[Event]:
-            events: list[Event] = []
-
-            async def consume() -> None:
-                async for event in stream:
-                    events.append(event)
-
-            task = asyncio.get_running_loop().create_task(consume())
+        async def scenario(events: list[Event]) -> None:
             await asyncio.sleep(0.4)
             for _ in range(3):
                 sim.drop_now()
                 sim.step(40)  # far more than the 3 retained events per type happen in the gap
                 await asyncio.sleep(0.8)
-            await stream.aclose()
-            await asyncio.gather(task, return_exceptions=True)
-            return events
 
-        events = asyncio.run(run())
+        events, _ = consume_during(stream, scenario)
         want = truth(sim, "steve", watches=watches)
     errors = [e for e in events if e.name == "resource.error"]
     assert errors and all("too old" in e.info["error"] for e in errors)
@@ -169,16 +150,8 @@ def test_stall_is_detected_within_the_liveness_timeout(scope: str) -> None:
     options = replace(FAST, liveness=0.8)
     with Simulator(seed=9, rate=0, token=TOKEN, **SIM_FAST) as sim:
         stream = stream_for(sim, scope, types=["cluster"] if scope == "global" else ["pod"], options=options)
-        import asyncio
 
-        async def run() -> tuple[list[Event], float]:
-            events: list[Event] = []
-
-            async def consume() -> None:
-                async for event in stream:
-                    events.append(event)
-
-            task = asyncio.get_running_loop().create_task(consume())
+        async def scenario(events: list[Event]) -> float:
             await asyncio.sleep(0.6)
             stalled = time.monotonic()
             sim.stall()
@@ -186,11 +159,9 @@ def test_stall_is_detected_within_the_liveness_timeout(scope: str) -> None:
                 await asyncio.sleep(0.02)
             detected = time.monotonic() - stalled
             await asyncio.sleep(0.8)
-            await stream.aclose()
-            await asyncio.gather(task, return_exceptions=True)
-            return events, detected
+            return detected
 
-        events, detected = asyncio.run(run())
+        events, detected = consume_during(stream, scenario)
     down = markers(events, DISCONNECTED)[0]
     assert down.info["liveness_timeout"] is True and "liveness" in down.info["reason"]
     assert detected < 0.8 + 0.2 + 0.5  # the timeout, one ping interval, and slack for a busy machine
@@ -202,17 +173,8 @@ def test_stall_is_detected_within_the_liveness_timeout(scope: str) -> None:
 def test_restart_refused_then_back() -> None:
     with Simulator(seed=10, rate=0, token=TOKEN, **SIM_FAST) as sim:
         stream = stream_for(sim, "global", types=["cluster", "node"])
-        import asyncio
-        import threading
 
-        async def run() -> list[Event]:
-            events: list[Event] = []
-
-            async def consume() -> None:
-                async for event in stream:
-                    events.append(event)
-
-            task = asyncio.get_running_loop().create_task(consume())
+        async def scenario(events: list[Event]) -> None:
             await asyncio.sleep(0.4)
             worker = threading.Thread(target=sim.restart, kwargs={"down": 0.8})
             worker.start()
@@ -220,11 +182,8 @@ def test_restart_refused_then_back() -> None:
             sim.step(20)  # changes while the server is away are recovered by the resync
             await asyncio.to_thread(worker.join)
             await asyncio.sleep(1.5)
-            await stream.aclose()
-            await asyncio.gather(task, return_exceptions=True)
-            return events
 
-        events = asyncio.run(run())
+        events, _ = consume_during(stream, scenario)
         want = truth(sim, "global", types=("cluster", "node"))
     connected = markers(events, CONNECTED)
     assert len(connected) >= 2 and connected[-1].info["attempts"] >= 2  # refused at least once while down

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from rancherlab.credentials import Credentials, resolve_server
 from rancherlab.protocol.event import Event
@@ -24,6 +24,8 @@ TOKEN = f"token-zzzzz:{SECRET}"
 FAST = StreamOptions(liveness=1.5, backoff_initial=0.05, backoff_max=0.3, too_old_backoff=0.02, open_timeout=3,
                      rest_timeout=5, quick_close=1.0, ws_ping_interval=None)
 SIM_FAST: dict[str, Any] = {"norman_ping": 0.2, "steve_ping": 0.2}
+
+T = TypeVar("T")
 
 
 def test_support_module_has_no_tests() -> None:
@@ -48,6 +50,31 @@ def collect(stream: Stream, until: Callable[[list[Event]], bool], timeout: float
         finally:
             await stream.aclose()
         return events
+
+    return asyncio.run(run())
+
+
+def consume_during(stream: Stream, scenario: Callable[[list[Event]], Awaitable[T]], *,
+                   drain: bool = True) -> tuple[list[Event], T]:
+    """Run `stream` on a fresh loop, appending its events to a list, while `scenario(events)` runs; then close it.
+
+    With `drain=False` the consumer is cancelled right after the close instead of taking what is still queued.
+    """
+
+    async def run() -> tuple[list[Event], T]:
+        events: list[Event] = []
+
+        async def consume() -> None:
+            async for event in stream:
+                events.append(event)
+
+        task = asyncio.get_running_loop().create_task(consume())
+        result = await scenario(events)
+        await stream.aclose()
+        if not drain:
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return events, result
 
     return asyncio.run(run())
 
