@@ -3,49 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any
+from datetime import timedelta
 
 import pandas as pd
 import pytest
 
 from rancherlab.analysis import COLUMNS, flatten, frame
-from rancherlab.protocol import CONNECTED, DISCONNECTED, Event, marker, norman, parse_frame, steve
+from rancherlab.protocol import CONNECTED, DISCONNECTED, marker, norman, parse_frame
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "rancher-ws-samples"
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-
-
-def sample(name: str) -> list[dict[str, Any]]:
-    doc = json.loads((SAMPLES / name).read_text(encoding="utf-8"))
-    return [doc["responseBody"]] if "responseBody" in doc else doc.get("data", [])
-
-
-class Stream:
-    """Real objects wrapped in frames the way each server sends them, stamped like a live stream."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def add(self, e: Event, conn: int = 1) -> Stream:
-        n = len(self.events) + 1
-        self.events.append(e.stamped(seq=n, conn=conn, t=n * 0.5, ts=T0 + timedelta(seconds=n)))
-        return self
-
-    def norman(self, obj: dict[str, Any], name: str = "resource.change") -> Stream:
-        return self.add(parse_frame(norman.resource_frame(name, obj), "norman"))
-
-    def steve(self, obj: dict[str, Any], name: str = "resource.change") -> Stream:
-        text = steve.encode_event(name, data=obj, revision=obj["metadata"].get("resourceVersion"),
-                                  echo={"resourceType": obj["type"]})
-        return self.add(parse_frame(text, "steve"))
+from .conftest import T0, EventLog, sample_objects
 
 
 def test_columns_and_dtypes() -> None:
-    s = Stream().add(marker(CONNECTED, "norman"))
-    for obj in sample("norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json"):
+    s = EventLog(step=0.5).add(marker(CONNECTED, "norman"))
+    for obj in sample_objects("norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json"):
         s.norman(obj)
     s.add(parse_frame(norman.PING, "norman")).add(marker(DISCONNECTED, "norman", code=1006))
     df = frame(s.events)
@@ -67,7 +38,7 @@ def test_columns_and_dtypes() -> None:
 
 
 def test_pings_kept_on_request() -> None:
-    s = Stream().add(parse_frame(norman.PING, "norman"))
+    s = EventLog(step=0.5).add(parse_frame(norman.PING, "norman"))
     assert len(frame(s.events)) == 0
     assert frame(s.events, pings=True)["name"].tolist() == ["ping"]
 
@@ -78,12 +49,12 @@ def test_empty_frame_has_the_columns() -> None:
 
 
 def test_norman_fields_from_real_objects() -> None:
-    s = Stream()
+    s = EventLog(step=0.5)
     for f in ("norman-v3-workload-deployment-audit-response-rancher2.0-docs.json",
               "norman-v3-clusters-collection-rancher2.0.6-zabbix-rancher.json",
               "norman-v3-users-collection-qa-server-dashboard-blueprint.json",
               "norman-v3-tokens-collection-qa-server-dashboard-blueprint.json"):
-        for obj in sample(f):
+        for obj in sample_objects(f):
             s.norman(obj)
     df = frame(s.events)
     dep = df.iloc[0]
@@ -95,10 +66,10 @@ def test_norman_fields_from_real_objects() -> None:
 
 
 def test_steve_fields_from_real_objects() -> None:
-    s = Stream()
-    for obj in sample("steve-v1-pods-collection-qa-server-dashboard-blueprint.json"):
+    s = EventLog(step=0.5)
+    for obj in sample_objects("steve-v1-pods-collection-qa-server-dashboard-blueprint.json"):
         s.steve(obj, "resource.create")
-    for obj in sample("steve-v1-secrets-collection-rancher-integration-testdata.json"):
+    for obj in sample_objects("steve-v1-secrets-collection-rancher-integration-testdata.json"):
         s.steve(obj)
     ns = {"id": "calico-system", "type": "namespace", "metadata": {
         "name": "calico-system", "resourceVersion": "4411",
@@ -121,12 +92,12 @@ def test_steve_fields_from_real_objects() -> None:
 def test_steve_error_state_maps_to_error() -> None:
     obj = {"id": "x/y", "type": "pod", "metadata": {"namespace": "x", "resourceVersion": "1",
            "state": {"name": "crashLoopBackOff", "error": True, "transitioning": False}}}
-    df = frame(Stream().steve(obj).events)
+    df = frame(EventLog(step=0.5).steve(obj).events)
     assert df["transitioning"].tolist() == ["error"]
 
 
 def test_flatten_wide_frame_keeps_conflicts_and_late_keys() -> None:
-    s = Stream()
+    s = EventLog(step=0.5)
     objs = [
         {"type": "thing", "id": "a", "size": 1, "spec": {"owner": "u-1"}},
         {"type": "thing", "id": "b", "size": "big", "spec": {"owner": None}},
@@ -149,8 +120,8 @@ def test_flatten_wide_frame_keeps_conflicts_and_late_keys() -> None:
 
 
 def test_flatten_real_pods() -> None:
-    s = Stream()
-    for obj in sample("steve-v1-pods-collection-qa-server-dashboard-blueprint.json"):
+    s = EventLog(step=0.5)
+    for obj in sample_objects("steve-v1-pods-collection-qa-server-dashboard-blueprint.json"):
         s.steve(obj)
     wide = flatten(frame(s.events), "pod")
     assert wide["metadata.state.name"].tolist() == ["running"] * 3
@@ -159,7 +130,7 @@ def test_flatten_real_pods() -> None:
 
 @pytest.mark.parametrize("kind", ["snapshot", "resync"])
 def test_snapshot_and_resync_rows_carry_objects(kind: str) -> None:
-    obj = sample("norman-v3-users-collection-qa-server-dashboard-blueprint.json")[0]
+    obj = sample_objects("norman-v3-users-collection-qa-server-dashboard-blueprint.json")[0]
     e = dataclasses.replace(parse_frame(norman.change_frame(obj), "norman"), kind=kind)
-    df = frame(Stream().add(e).events)
+    df = frame(EventLog(step=0.5).add(e).events)
     assert df["kind"].tolist() == [kind] and df["state"].tolist() == ["active"]

@@ -19,13 +19,10 @@ from rancherlab.cli import schema as schema_cmd
 from rancherlab.protocol import ANOMALY, CONNECTED, DISCONNECTED, Event, marker, norman, parse_frame, steve
 from rancherlab.recording import RecordingCorruptError, RecordingHeader, RecordingWarning, RecordingWriter, read_recording
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "rancher-ws-samples"
+from .conftest import sample_objects
+
+
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-
-
-def sample(name: str) -> list[dict[str, Any]]:
-    doc = json.loads((SAMPLES / name).read_text(encoding="utf-8"))
-    return [doc["responseBody"]] if "responseBody" in doc else doc.get("data", [])
 
 
 def write(path: Path, events: list[Event], dialect: str, **kw: Any) -> Path:
@@ -38,13 +35,13 @@ def write(path: Path, events: list[Event], dialect: str, **kw: Any) -> Path:
 
 
 def norman_events() -> list[Event]:
-    dep = sample("norman-v3-workload-deployment-audit-response-rancher2.0-docs.json")[0]
+    dep = sample_objects("norman-v3-workload-deployment-audit-response-rancher2.0-docs.json")[0]
     texts = [norman.change_frame({**copy.deepcopy(dep), "scale": s}) for s in (2, 2, 3)]
     texts += [norman.change_frame(o) for f in ("norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json",
                                                "norman-v3-clusters-collection-rancher2.0.6-zabbix-rancher.json",
                                                "norman-v3-users-collection-qa-server-dashboard-blueprint.json",
                                                "norman-v3-tokens-collection-qa-server-dashboard-blueprint.json")
-              for o in sample(f)]
+              for o in sample_objects(f)]
     out = [marker(CONNECTED, "norman")] + [parse_frame(t, "norman") for t in texts]
     out.insert(3, parse_frame(norman.PING, "norman"))
     out.append(marker(DISCONNECTED, "norman", code=1006))
@@ -52,8 +49,8 @@ def norman_events() -> list[Event]:
 
 
 def steve_events() -> list[Event]:
-    objs = [*sample("steve-v1-pods-collection-qa-server-dashboard-blueprint.json"),
-            *sample("steve-v1-secrets-collection-rancher-integration-testdata.json")]
+    objs = [*sample_objects("steve-v1-pods-collection-qa-server-dashboard-blueprint.json"),
+            *sample_objects("steve-v1-secrets-collection-rancher-integration-testdata.json")]
     out = [marker(CONNECTED, "steve")] + [
         parse_frame(steve.encode_event("resource.create", data=o, revision=o["metadata"]["resourceVersion"],
                                        echo={"resourceType": o["type"]}), "steve") for o in objs]
@@ -146,7 +143,7 @@ def test_commands_report_missing_files(tmp_path: Path, capsys: pytest.CaptureFix
 
 def odd_events(dialect: str) -> list[Event]:
     """Everything the fast path must hand to the parser, mixed with plain frames."""
-    pod = sample("steve-v1-pods-collection-qa-server-dashboard-blueprint.json")[0]
+    pod = sample_objects("steve-v1-pods-collection-qa-server-dashboard-blueprint.json")[0]
     if dialect == "steve":
         texts = [
             steve.encode_event("resource.start", data={"type": "subscribe", "links": {}}, echo={"resourceType": "pod"}),
@@ -158,7 +155,7 @@ def odd_events(dialect: str) -> list[Event]:
             "{not json",
         ]
     else:
-        user = sample("norman-v3-users-collection-qa-server-dashboard-blueprint.json")[0]
+        user = sample_objects("norman-v3-users-collection-qa-server-dashboard-blueprint.json")[0]
         texts = [
             norman.change_frame(user),
             '{"name":"resource.change","data":null}',
@@ -168,7 +165,7 @@ def odd_events(dialect: str) -> list[Event]:
             '{"name":"logout","data":{}}',
         ]
     out = [marker(CONNECTED, dialect, url="wss://r/x")] + [parse_frame(t, dialect) for t in texts]  # type: ignore[arg-type]
-    out.append(dataclasses.replace(parse_frame(norman.change_frame(sample(
+    out.append(dataclasses.replace(parse_frame(norman.change_frame(sample_objects(
         "norman-v3-tokens-collection-qa-server-dashboard-blueprint.json")[0]), "norman"), kind="snapshot", dialect=dialect))
     out.append(marker(DISCONNECTED, dialect, code=1006))  # type: ignore[arg-type]
     return [e.stamped(seq=n, conn=1, t=n * 1.0, ts=T0 + timedelta(seconds=n)) for n, e in enumerate(out, 1)]

@@ -6,7 +6,6 @@ import copy
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyarrow.dataset as ds
@@ -15,14 +14,11 @@ from matplotlib.figure import Figure
 from rancherlab.analysis import frame, plot_rate, plot_states, read_parquet, to_parquet, write_report
 from rancherlab.protocol import ANOMALY, CONNECTED, DISCONNECTED, Event, marker, norman, parse_frame, steve
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "rancher-ws-samples"
+from .conftest import sample_objects
+
+
 T0 = datetime(2024, 5, 1, 23, 58, tzinfo=timezone.utc)
 IMG = '<img src="data:image/png;base64,'
-
-
-def sample(name: str) -> list[dict[str, Any]]:
-    doc = json.loads((SAMPLES / name).read_text(encoding="utf-8"))
-    return [doc["responseBody"]] if "responseBody" in doc else doc.get("data", [])
 
 
 def capture() -> pd.DataFrame:
@@ -34,15 +30,15 @@ def capture() -> pd.DataFrame:
         out.append(e.stamped(seq=n, conn=conn, t=n * 20.0, ts=T0 + timedelta(seconds=20 * n)))
 
     add(marker(CONNECTED, "norman"))
-    dep = sample("norman-v3-workload-deployment-audit-response-rancher2.0-docs.json")[0]
+    dep = sample_objects("norman-v3-workload-deployment-audit-response-rancher2.0-docs.json")[0]
     for scale, st, tr in ((1, "active", "no"), (2, "updating", "yes"), (2, "active", "no")):
         add(parse_frame(norman.change_frame({**copy.deepcopy(dep), "scale": scale, "state": st, "transitioning": tr}), "norman"))
-    for o in sample("norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json"):
+    for o in sample_objects("norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json"):
         add(parse_frame(norman.change_frame(o), "norman"))
     add(marker(DISCONNECTED, "norman", code=1006, reason=""))
     add(marker(CONNECTED, "norman"), conn=2)
     add(parse_frame("{not json", "norman"), conn=2)
-    for p in sample("steve-v1-pods-collection-qa-server-dashboard-blueprint.json"):
+    for p in sample_objects("steve-v1-pods-collection-qa-server-dashboard-blueprint.json"):
         add(parse_frame(steve.encode_event("resource.create", data=p, revision=p["metadata"]["resourceVersion"],
                                            echo={"resourceType": "pod"}), "steve"), conn=3)
     add(parse_frame(norman.remove_frame(dep), "norman"), conn=2)

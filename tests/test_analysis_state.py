@@ -3,49 +3,19 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
-import json
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
 
-from rancherlab.analysis import diffs, frame, state
-from rancherlab.protocol import RESYNC_FINISHED, RESYNC_STARTED, Event, marker, norman, parse_frame, steve
+from rancherlab.analysis import diffs, state
+from rancherlab.protocol import RESYNC_FINISHED, RESYNC_STARTED, marker
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "rancher-ws-samples"
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-
-
-def sample(name: str) -> list[dict[str, Any]]:
-    doc = json.loads((SAMPLES / name).read_text(encoding="utf-8"))
-    return [doc["responseBody"]] if "responseBody" in doc else doc.get("data", [])
-
-
-class Stream:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def add(self, e: Event, conn: int = 1) -> Stream:
-        n = len(self.events) + 1
-        self.events.append(e.stamped(seq=n, conn=conn, t=float(n), ts=T0 + timedelta(seconds=n)))
-        return self
-
-    def norman(self, obj: dict[str, Any], name: str = "resource.change", kind: str = "frame") -> Stream:
-        return self.add(dataclasses.replace(parse_frame(norman.resource_frame(name, obj), "norman"), kind=kind))
-
-    def steve(self, obj: dict[str, Any], name: str = "resource.change") -> Stream:
-        text = steve.encode_event(name, data=obj, revision=obj["metadata"].get("resourceVersion"),
-                                  echo={"resourceType": obj["type"]})
-        return self.add(parse_frame(text, "steve"))
-
-    def frame(self) -> pd.DataFrame:
-        return frame(self.events)
+from .conftest import T0, EventLog, sample_objects
 
 
 def deployment(scale: int) -> dict[str, Any]:
-    obj = copy.deepcopy(sample("norman-v3-workload-deployment-audit-response-rancher2.0-docs.json")[0])
+    obj = copy.deepcopy(sample_objects("norman-v3-workload-deployment-audit-response-rancher2.0-docs.json")[0])
     obj["scale"] = scale
     return obj
 
@@ -55,7 +25,7 @@ def keys(df: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def test_norman_double_delivery_is_one_object_and_no_diff() -> None:
-    s = Stream().norman(deployment(2)).norman(deployment(2)).norman(deployment(3)).norman(deployment(3))
+    s = EventLog().norman(deployment(2)).norman(deployment(2)).norman(deployment(3)).norman(deployment(3))
     df = s.frame()
     now = state(df)
     assert keys(now) == [("deployment", "deployment:default:nginx")]
@@ -66,10 +36,10 @@ def test_norman_double_delivery_is_one_object_and_no_diff() -> None:
 
 
 def test_removes_in_both_dialects() -> None:
-    nodes = sample("norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json")
-    users = sample("norman-v3-users-collection-qa-server-dashboard-blueprint.json")
-    pods = sample("steve-v1-pods-collection-qa-server-dashboard-blueprint.json")
-    s = Stream()
+    nodes = sample_objects("norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json")
+    users = sample_objects("norman-v3-users-collection-qa-server-dashboard-blueprint.json")
+    pods = sample_objects("steve-v1-pods-collection-qa-server-dashboard-blueprint.json")
+    s = EventLog()
     for o in (*nodes, *users):
         s.norman(o)
     for p in pods:
@@ -84,7 +54,7 @@ def test_removes_in_both_dialects() -> None:
 
 
 def test_state_at_a_point() -> None:
-    s = Stream().norman(deployment(1)).norman(deployment(2)).norman(deployment(3), "resource.remove")
+    s = EventLog().norman(deployment(1)).norman(deployment(2)).norman(deployment(3), "resource.remove")
     df = s.frame()
     assert state(df).empty
     assert state(df, at=2)["object"].iloc[0]["scale"] == 2
@@ -93,9 +63,9 @@ def test_state_at_a_point() -> None:
 
 
 def test_resync_drops_objects_not_relisted() -> None:
-    users = sample("norman-v3-users-collection-qa-server-dashboard-blueprint.json")
-    tokens = sample("norman-v3-tokens-collection-qa-server-dashboard-blueprint.json")
-    s = Stream()
+    users = sample_objects("norman-v3-users-collection-qa-server-dashboard-blueprint.json")
+    tokens = sample_objects("norman-v3-tokens-collection-qa-server-dashboard-blueprint.json")
+    s = EventLog()
     for o in (*users, *tokens):
         s.norman(o)
     s.add(marker(RESYNC_STARTED, "norman"))
@@ -111,8 +81,8 @@ def test_resync_drops_objects_not_relisted() -> None:
 
 
 def test_resync_of_an_empty_type_named_in_the_marker() -> None:
-    tokens = sample("norman-v3-tokens-collection-qa-server-dashboard-blueprint.json")
-    s = Stream()
+    tokens = sample_objects("norman-v3-tokens-collection-qa-server-dashboard-blueprint.json")
+    s = EventLog()
     for o in tokens:
         s.norman(o)
     s.add(marker(RESYNC_STARTED, "norman", types=["token"])).add(marker(RESYNC_FINISHED, "norman"))
@@ -127,7 +97,7 @@ def test_steve_scaled_deployment_diff() -> None:
                 "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "web", "image": "nginx:1"}]}}}}
     changed = dep(3, "12")
     changed["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:2"
-    s = Stream().steve(dep(2, "10"), "resource.create").steve(changed)
+    s = EventLog().steve(dep(2, "10"), "resource.create").steve(changed)
     d = diffs(s.frame())
     assert d[["path", "old", "new"]].values.tolist() == [
         ["spec.replicas", 2, 3], ["spec.template.spec.containers[0].image", "nginx:1", "nginx:2"]]
@@ -139,6 +109,6 @@ def test_steve_scaled_deployment_diff() -> None:
 def test_diffs_added_and_removed_fields() -> None:
     a = {"type": "thing", "id": "x", "spec": {"a": 1, "b": [1, 2]}}
     b = {"type": "thing", "id": "x", "spec": {"b": [1], "c": None}}
-    d = diffs(Stream().norman(a).norman(b).frame())
+    d = diffs(EventLog().norman(a).norman(b).frame())
     assert d[["path", "old", "new", "change"]].values.tolist() == [
         ["spec.a", 1, None, "removed"], ["spec.b[1]", 2, None, "removed"], ["spec.c", None, None, "added"]]
