@@ -7,27 +7,27 @@ import json
 import sys
 from pathlib import Path
 
+from ..errors import EXIT_NOT_FOUND
+from ._recordings import add_files_argument, load_recordings
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schema", help="generate a reference of the event stream (fields, types, examples) from recordings",
                        description="Read recordings and write, per resource type, its fields with their JSON types, "
                                    "presence, examples, the events that carry it and how often each field changes.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="recordings or folders of recordings")
+    add_files_argument(p)
     p.add_argument("--format", choices=("md", "json"), default="md", help="Markdown, or JSON with a JSON Schema per type (default: md)")
     p.add_argument("--out", metavar="F", help="write here instead of standard output")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis import load
     from ..analysis.reference import reference, reference_markdown
 
-    try:
-        df = load(args.files)
-    except FileNotFoundError as exc:
-        print(f"rancherlab schema: {exc}", file=sys.stderr)
-        return 4
-    sources = [str(r) for r in df["recording"].cat.categories]
+    loaded = load_recordings("schema", args.files)
+    if loaded is None:
+        return EXIT_NOT_FOUND
+    df, sources = loaded
     if args.format == "json":
         text = json.dumps(reference(df, sources=sources), indent=2, ensure_ascii=False, default=str) + "\n"
     else:
