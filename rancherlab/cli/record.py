@@ -106,6 +106,15 @@ def _say(args: argparse.Namespace, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
+def _failed(exc: FileExistsError | RancherlabError) -> int:
+    """Say why recording failed (an existing file is a usage error: --overwrite); return the exit code."""
+    if isinstance(exc, FileExistsError):  # first: RecordingExistsError is a RancherlabError too
+        print(f"rancherlab record: {exc}; pass --overwrite to replace it", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"rancherlab record: {exc}", file=sys.stderr)
+    return exc.exit_code
+
+
 def run(args: argparse.Namespace) -> int:
     from ..capture import Capture
     from ..stream import Stream, StreamOptions
@@ -138,12 +147,8 @@ def run(args: argparse.Namespace) -> int:
             stream.prepare_tls()
         cap = Capture(stream, record=args.out, redactor=None, max_events=1000, count=args.count,
                       duration=args.duration, overwrite=args.overwrite, on_event=None)
-    except FileExistsError as exc:
-        print(f"rancherlab record: {exc}; pass --overwrite to replace it", file=sys.stderr)
-        return EXIT_USAGE
-    except RancherlabError as exc:
-        print(f"rancherlab record: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except (FileExistsError, RancherlabError) as exc:
+        return _failed(exc)
 
     _say(args, f"recording {stream.scope} from {server.base} ({server.source}) to {args.out}; Ctrl-C to stop")
     started = time.monotonic()
@@ -152,12 +157,8 @@ def run(args: argparse.Namespace) -> int:
             pass
     except KeyboardInterrupt:
         cap.stop()
-    except FileExistsError as exc:
-        print(f"rancherlab record: {exc}; pass --overwrite to replace it", file=sys.stderr)
-        return EXIT_USAGE
-    except RancherlabError as exc:
-        print(f"rancherlab record: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except (FileExistsError, RancherlabError) as exc:
+        return _failed(exc)
     s = cap.stats
     _say(args, f"recorded {s.recorded} events ({s.resource_frames} resource frames, {s.connections} connections, "
                f"{s.gap_seconds:g} s disconnected) in {time.monotonic() - started:.1f} s to {args.out}")
