@@ -10,7 +10,7 @@ import pytest
 from rancherlab.protocol import (
     ANOMALY, LegacyFrameError, ProtocolError, Watch, auth, decode_frame, go_json, norman, parse_frame, parse_sent, steve,
 )
-from rancherlab.protocol.steve import decode_subscribe, subscription_key
+from rancherlab.protocol.steve import client_request, decode_subscribe, subscription_key
 
 from .conftest import SAMPLES, sample
 
@@ -163,6 +163,19 @@ def test_decode_subscribe_has_go_semantics():
     for bad, text in [("nope", "invalid character"), ('{"debounceMs":"x"}', "Subscribe.debounceMs"), ("[1]", "array")]:
         with pytest.raises(ValueError, match=text):
             decode_subscribe(bad)
+
+
+def test_client_request_follows_apiserver_rules():
+    active = {"pod/////0"}
+    assert client_request('{"resourceType":"node"}', active).action == "start"
+    assert client_request('{"resourceType":"pod","resourceVersion":"9"}', active).action == "ignore"  # already watched
+    stop = client_request('{"resourceType":"pod","stop":true}', active)
+    assert (stop.action, stop.sub.key) == ("stop", "pod/////0")
+    assert steve.stop_event(stop.sub.echo()) == steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA,
+                                                                   echo=stop.sub.echo())
+    assert client_request('{"resourceType":"node","stop":true}', active).action == "ignore"
+    bad = client_request("nope", active)
+    assert bad.action == "invalid" and decode_frame(bad.reply, "steve").name == "resource.error"
 
 
 def test_auth_reads_credentials_like_rancher():

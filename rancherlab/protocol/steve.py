@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Final, Mapping
+from typing import Any, Container, Final, Literal, Mapping
 
 from .gojson import go_json, go_json_ordered
 
@@ -127,6 +127,31 @@ def decode_subscribe(raw: str | bytes) -> Subscribe:
     return Subscribe(**kwargs)
 
 
+@dataclass(frozen=True, slots=True)
+class ClientRequest:
+    """What apiserver's subscribe handler makes of one client message, given the socket's active keys.
+
+    `action` is "start" (a key not active yet), "stop" (an active key: remove it first, then send exactly
+    one `stop_event`), "ignore" (a start for an active key, its new revision included, or a stop for a key
+    that is not active) or "invalid" (not a `Subscribe`: send `reply`, a `resource.error`, and keep the socket).
+    """
+
+    action: Literal["start", "stop", "ignore", "invalid"]
+    sub: Subscribe = Subscribe()  # Go's zero value when invalid
+    reply: str = ""
+
+
+def client_request(raw: str | bytes, active: Container[str]) -> ClientRequest:
+    """Decode a client message and decide, like apiserver, what the server does with it."""
+    try:
+        sub = decode_subscribe(raw)
+    except ValueError as exc:
+        return ClientRequest("invalid", reply=error_event(str(exc)))
+    if sub.stop:
+        return ClientRequest("stop" if sub.key in active else "ignore", sub)
+    return ClientRequest("ignore" if sub.key in active else "start", sub)
+
+
 def _go_kind(value: Any) -> str:
     return {bool: "bool", int: "number", float: "number", str: "string", list: "array", dict: "object"}.get(type(value), "null")
 
@@ -148,3 +173,11 @@ def ping(version: str | None) -> str:
 
 def error_event(text: str, echo: Mapping[str, str] | None = None) -> str:
     return encode_event("resource.error", data={"error": text}, echo=echo)
+
+
+def start_event(echo: Mapping[str, str]) -> str:
+    return encode_event("resource.start", data=SUBSCRIBE_DATA, echo=echo)
+
+
+def stop_event(echo: Mapping[str, str]) -> str:
+    return encode_event("resource.stop", data=SUBSCRIBE_DATA, echo=echo)

@@ -374,20 +374,18 @@ class _SteveSession:
         self._drop: asyncio.TimerHandle | None = None
 
     def receive(self, message: str | bytes) -> None:
-        try:
-            sub = steve.decode_subscribe(message)
-        except ValueError as exc:
-            self.outbox.push(steve.error_event(str(exc)))
-            return
+        request = steve.client_request(message, self.watches)
+        if request.action == "invalid":
+            self.outbox.push(request.reply)
+        elif request.action == "stop":
+            _, task = self.watches.pop(request.sub.key)  # the key goes first, then exactly one stop
+            task.cancel()
+            self.outbox.push(steve.stop_event(request.sub.echo()))
+        elif request.action == "start":
+            self._start(request.sub)
+
+    def _start(self, sub: Subscribe) -> None:
         echo = sub.echo()
-        if sub.stop:
-            active = self.watches.pop(sub.key, None)
-            if active is not None:  # the key goes first, then exactly one stop
-                active[1].cancel()
-                self.outbox.push(steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA, echo=echo))
-            return
-        if sub.key in self.watches:
-            return  # an active key is silently ignored, and so is its new revision
         script = self.server.script
         recorded = script.watches.get(sub.key)
         if recorded is not None and recorded.started:
@@ -396,9 +394,9 @@ class _SteveSession:
             frames, start, restamp = _derived(script, schema, sub), 0.0, echo
         else:
             self.outbox.push(steve.error_event(f"failed to find schema {sub.resource_type}", echo))
-            self.outbox.push(steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA, echo=echo))
+            self.outbox.push(steve.stop_event(echo))
             return
-        self.outbox.push(steve.encode_event("resource.start", data=steve.SUBSCRIBE_DATA, echo=echo))
+        self.outbox.push(steve.start_event(echo))
         resume = None if sub.resource_version in _NO_REVISION else sub.resource_version
         if restamp is not None and resume is None and frames:
             start = frames[0].t

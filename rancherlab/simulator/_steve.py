@@ -54,34 +54,28 @@ class SteveSession:
 
     # --- client messages -----------------------------------------------------------------------
     def receive(self, message: str | bytes) -> None:
-        try:
-            sub = steve.decode_subscribe(message)
-        except ValueError as exc:
-            self.outbox.push(steve.error_event(str(exc)))
-            return
-        if sub.stop:
-            watch = self.watches.get(sub.key)
-            if watch is not None:
-                self._end(watch)
-            return
-        if sub.key in self.watches:
-            return  # an active key is silently ignored, and so is its new revision
-        self._start(sub)
+        request = steve.client_request(message, self.watches)
+        if request.action == "invalid":
+            self.outbox.push(request.reply)
+        elif request.action == "stop":
+            self._end(self.watches[request.sub.key])
+        elif request.action == "start":
+            self._start(request.sub)
 
     def _start(self, sub: Subscribe) -> None:
         echo = sub.echo()
         schema = steve_lookup(sub.resource_type)
         if schema is None:
             self.outbox.push(steve.error_event(f"failed to find schema {sub.resource_type}", echo))
-            self.outbox.push(steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA, echo=echo))
+            self.outbox.push(steve.stop_event(echo))
             return
         if schema in self.config.forbid:
             self.outbox.push(steve.error_event(f"PermissionDenied 403: can not list {sub.resource_type}", echo))
-            self.outbox.push(steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA, echo=echo))
+            self.outbox.push(steve.stop_event(echo))
             return
         watch = SteveWatch(sub, schema, echo)
         self.watches[sub.key] = watch
-        self.outbox.push(steve.encode_event("resource.start", data=steve.SUBSCRIBE_DATA, echo=echo))
+        self.outbox.push(steve.start_event(echo))
         rv = sub.resource_version
         proxy = self.config.store == "proxy"
         if proxy and rv in ("", "0", "-1"):
@@ -122,7 +116,7 @@ class SteveSession:
             return
         if watch.timer:
             watch.timer.cancel()
-        self.outbox.push(steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA, echo=watch.echo))
+        self.outbox.push(steve.stop_event(watch.echo))
 
     def close(self) -> None:
         for watch in self.watches.values():
