@@ -1,10 +1,12 @@
 """Shared test helpers: where the reference samples live, a distinctive token to grep for, and a builder of
-stamped event streams from real objects."""
+stamped event streams from real objects, and what the server tests read off a socket."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +17,7 @@ from rancherlab.protocol import Event, Kind, norman, parse_frame, steve
 
 if TYPE_CHECKING:
     import pandas as pd
+    from websockets.asyncio.client import ClientConnection
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SAMPLES = SHARED / "rancher-ws-samples"
@@ -67,3 +70,15 @@ class EventLog:
 def frames_index() -> list[dict[str, Any]]:
     lines = (SAMPLES / "frames-index.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+async def received_within(conn: ClientConnection, seconds: float) -> list[str]:
+    """Whatever arrives in the next `seconds` (pings included)."""
+    out = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            out.append(await asyncio.wait_for(conn.recv(), left))
+        except TimeoutError:
+            break
+    return out

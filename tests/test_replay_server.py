@@ -23,7 +23,7 @@ from rancherlab.recording import RecordingHeader, RecordingWriter, read_recordin
 from rancherlab.replayserver import ReplayServer
 from rancherlab.simulator import Simulator
 
-from .conftest import SECRET_TOKEN
+from .conftest import SECRET_TOKEN, received_within
 
 WAIT = 5.0
 SERVER_VERSION = "v2.9.9-replay"
@@ -171,18 +171,6 @@ async def receive(conn: ClientConnection, n: int, *, skip_pings: bool = True, ti
     return out
 
 
-async def quiet(conn: ClientConnection, seconds: float) -> list[str]:
-    """Whatever arrives in the next `seconds` (pings included)."""
-    out = []
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            out.append(await asyncio.wait_for(conn.recv(), left))
-        except TimeoutError:
-            break
-    return out
-
-
 # --- Norman -------------------------------------------------------------------------------------------
 
 def test_the_recordings_hold_what_the_tests_rely_on(norman_recording, steve_recording):
@@ -209,7 +197,7 @@ def test_norman_frames_byte_for_byte_at_the_recorded_pace(norman_recording):
                 began = time.monotonic()
                 got = await receive(conn, len(recorded), skip_pings=False)
                 elapsed = time.monotonic() - began
-                assert await quiet(conn, 0.3) == []  # nothing more: recorded pings and snapshots are not frames
+                assert await received_within(conn, 0.3) == []  # nothing more: recorded pings and snapshots are not frames
                 return got, elapsed
 
         got, elapsed = asyncio.run(go())
@@ -224,7 +212,7 @@ def test_norman_own_pings_and_the_socket_stays_open_at_the_end(norman_recording)
         async def go() -> list[str]:
             async with connect(ws_url(server)) as conn:
                 await receive(conn, n)
-                return await quiet(conn, 0.7)
+                return await received_within(conn, 0.7)
 
         after = asyncio.run(go())
     assert len(after) >= 3 and set(after) == {norman.PING}
@@ -446,7 +434,7 @@ def test_steve_resume_from_a_revision_skips_frames_at_or_below_it(steve_recordin
             async with connect(ws_url(server)) as conn:
                 await conn.send(json.dumps({"resourceType": "pods", "resourceVersion": cut.revision}))
                 got = await receive(conn, 1 + len(after))
-                return got + await quiet(conn, 0.3)
+                return got + await received_within(conn, 0.3)
 
         got = asyncio.run(go())
     assert json.loads(got[0])["name"] == "resource.start"
@@ -471,7 +459,7 @@ def test_steve_unknown_type_is_refused_as_rancher_does(steve_recording):
         async def go() -> list[str]:
             async with connect(ws_url(server)) as conn:
                 await conn.send('{"resourceType":"nosuchtype","namespace":"default"}')
-                return await receive(conn, 2) + await quiet(conn, 0.2)
+                return await receive(conn, 2) + await received_within(conn, 0.2)
 
         got = asyncio.run(go())
     echo = {"resourceType": "nosuchtype", "namespace": "default"}
@@ -488,7 +476,7 @@ def test_steve_exact_key_stop_gets_exactly_one_stop(steve_recording):
                 await conn.send('{"resourceType":"namespace","namespace":"x","stop":true}')  # not the key
                 await conn.send('{"resourceType":"namespace","stop":true}')
                 await conn.send('{"resourceType":"namespace","stop":true}')  # no longer active
-                return [json.loads(m) for m in await quiet(conn, 0.4)]
+                return [json.loads(m) for m in await received_within(conn, 0.4)]
 
         got = asyncio.run(go())
     names = [m["name"] for m in got]
@@ -521,7 +509,7 @@ def test_steve_pings_carry_the_recorded_server_version(steve_recording):
     with ReplayServer(steve_recording, speed=1, steve_ping=0.15) as server:
         async def go() -> list[str]:
             async with connect(ws_url(server)) as conn:
-                return await quiet(conn, 0.5)
+                return await received_within(conn, 0.5)
 
         got = asyncio.run(go())
     assert len(got) >= 2 and set(got) == {steve.ping(SERVER_VERSION)}

@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from rancherlab.protocol import auth, go_json, norman, steve
 from rancherlab.simulator import Simulator
 
-from .conftest import SECRET_TOKEN
+from .conftest import SECRET_TOKEN, received_within
 
 WAIT = 5.0
 
@@ -44,17 +44,6 @@ async def recv_json(conn: ClientConnection, timeout: float = WAIT) -> tuple[str,
     raw = await asyncio.wait_for(conn.recv(), timeout)
     assert isinstance(raw, str), "Rancher sends text frames only"
     return raw, json.loads(raw)
-
-
-async def collect(conn: ClientConnection, seconds: float) -> list[str]:
-    out: list[str] = []
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            out.append(await asyncio.wait_for(conn.recv(), left))
-        except TimeoutError:
-            break
-    return out
 
 
 async def until(conn: ClientConnection, pred: Any, timeout: float = WAIT) -> list[dict[str, Any]]:
@@ -203,8 +192,8 @@ def test_norman_shared_watch_replays_only_to_the_first_subscriber(sim):
         async with connect(url, additional_headers=bearer()) as first:
             await asyncio.sleep(0.1)
             async with connect(url, additional_headers=bearer()) as second:
-                a = [f for f in await collect(first, 0.3) if f != norman.PING]
-                b = [f for f in await collect(second, 0.3) if f != norman.PING]
+                a = [f for f in await received_within(first, 0.3) if f != norman.PING]
+                b = [f for f in await received_within(second, 0.3) if f != norman.PING]
                 return len(a), len(b)
 
     first, second = asyncio.run(go())
@@ -288,7 +277,7 @@ def test_steve_exact_key_stop(sim):
             await conn.send('{"resourceType":"pod","namespace":"default","selector":"app","stop":true}')
             await conn.send('{"resourceType":"pod","namespace":"default","selector":"app","stop":true}')  # already ended
             names = [m["name"] for m in await until(conn, lambda m: m["name"] == "resource.stop")]
-            names += [json.loads(f)["name"] for f in await collect(conn, 0.6)]
+            names += [json.loads(f)["name"] for f in await received_within(conn, 0.6)]
             return names
 
     names = [n for n in asyncio.run(go()) if n != "ping"]
@@ -303,7 +292,7 @@ def test_steve_initial_replay_depends_on_the_store(store):
             async with connect(steve_url(sim), additional_headers=bearer()) as conn:
                 await conn.send('{"resourceType":"pod"}')
                 await until(conn, lambda m: m["name"] == "resource.start")
-                return [json.loads(f) for f in await collect(conn, 0.4)]
+                return [json.loads(f) for f in await received_within(conn, 0.4)]
 
         msgs = asyncio.run(go())
         pods = sim.world.resources("pod", "local")
@@ -345,7 +334,7 @@ def test_steve_resume_from_a_retained_revision_replays_exactly_the_changes_after
             async with connect(steve_url(sim), additional_headers=bearer()) as conn:
                 await conn.send(json.dumps({"resourceType": "pods", "resourceVersion": str(start_rev)}))
                 await until(conn, lambda m: m["name"] == "resource.start")
-                return [json.loads(f) for f in await collect(conn, 0.4)]
+                return [json.loads(f) for f in await received_within(conn, 0.4)]
 
         msgs = asyncio.run(go())
         assert expected and [m["revision"] for m in msgs] == expected
