@@ -9,6 +9,7 @@ The format is specified in docs/recording-format.md (JSON Schema: docs/recording
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import math
 import os
@@ -21,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Final, Iterable, Iterator, Mapping
+from typing import IO, Any, Final, Iterable, Iterator, Mapping, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import orjson
@@ -760,12 +761,12 @@ class _open_stream:
         self.path = path
         self._raw: IO[bytes] | None = None
 
-    def __enter__(self) -> IO[bytes]:
+    def __enter__(self) -> io.BufferedIOBase:
         raw = open(self.path, "rb")  # noqa: SIM115
         self._raw = raw
         if raw.read(2) == _GZIP_MAGIC:
             raw.seek(0)
-            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+            return gzip.GzipFile(fileobj=raw, mode="rb")
         raw.seek(0)
         return raw
 
@@ -774,7 +775,7 @@ class _open_stream:
             self._raw.close()
 
 
-def _lines(stream: IO[bytes], limit: int, *, first_only: bool = False) -> Iterator[tuple[int, bytes | None, str | None]]:
+def _lines(stream: io.BufferedIOBase, limit: int, *, first_only: bool = False) -> Iterator[tuple[int, bytes | None, str | None]]:
     """(line number, bytes without newline, problem) in bounded memory.
 
     problem: None; "long" (data None: the line passed `limit` and was skipped, unread);
@@ -847,5 +848,5 @@ def _iso(ts: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)

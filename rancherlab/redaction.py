@@ -277,8 +277,8 @@ class Redactor:
         embedded: set[str] = set()
         if self.tokens and names & (_TOKEN_TYPES | _REGISTRATION_TYPES):
             patterns.extend(_TOKEN_PATTERNS)
-            for rel in ((("token",), ("status", "token")) if names & _REGISTRATION_TYPES else ()):
-                value = _get(obj, rel)
+            for token_path in ((("token",), ("status", "token")) if names & _REGISTRATION_TYPES else ()):
+                value = _get(obj, token_path)
                 if isinstance(value, str) and len(value) >= 8:
                     embedded.add(value)  # the commands and URLs that embed it
         for type_filter, pattern in self._paths:

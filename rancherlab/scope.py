@@ -182,8 +182,8 @@ def parse_server_url(url: str) -> ServerURL:
 
     segments = [s for s in parts.path.split("/") if s]
     if "dashboard" in segments:
-        prefix = "/".join(segments[: segments.index("dashboard")])
-        server = f"{scheme}://{netloc}" + (f"/{prefix}" if prefix else "")
+        before = "/".join(segments[: segments.index("dashboard")])
+        server = f"{scheme}://{netloc}" + (f"/{before}" if before else "")
         raise DashboardURLError(
             f"{_shown(parts)!r} is a page of the Rancher dashboard (a browser app), not the API: pass the server "
             f"URL instead, e.g. {server}"

@@ -625,13 +625,13 @@ class Stream:
 
     async def _steve(self, ws: ClientConnection, inbox: asyncio.Queue[str | bytes | _Closed],
                      helpers: set[asyncio.Task[None]]) -> _Closed:
-        for w in self._wstates:
-            if w.ended:
+        for state in self._wstates:
+            if state.ended:
                 continue
-            w.started = w.too_old = False
-            if w.revision is None and (self.options.snapshot if not w.listed else self.options.resync):
-                await self._steve_list(w)
-            await self._send_watch(ws, w)
+            state.started = state.too_old = False
+            if state.revision is None and (self.options.snapshot if not state.listed else self.options.resync):
+                await self._steve_list(state)
+            await self._send_watch(ws, state)
         while True:
             item = await inbox.get()
             if isinstance(item, _Closed):

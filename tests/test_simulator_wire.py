@@ -123,7 +123,7 @@ def test_gorilla_origin_403_for_any_client(sim):
 
 @pytest.mark.parametrize("query", ["?resourceTypes=nosuchtype", "?resourceTypes=", "?resourceTypes=Pod"])
 def test_norman_unmatched_resource_types_404_before_upgrade(sim, query):
-    cluster, project = downstream(sim)
+    _, project = downstream(sim)
     response = asyncio.run(refused(ws(sim, f"/v3/projects/{project}/subscribe{query}"), bearer()))
     assert response.status_code == 404
     assert response.body.decode() == norman.NO_TYPES_BODY
@@ -153,7 +153,7 @@ def test_unknown_steve_cluster_is_401_with_empty_body(sim):
 # --- Norman wire format -----------------------------------------------------------------------------
 
 def test_norman_bytes_pings_and_filter(sim):
-    cluster, project = downstream(sim)
+    _, project = downstream(sim)
     url = ws(sim, f"/v3/projects/{project}/subscribe?resourceTypes=pod&resourceTypes=deployment&sockId=3")
 
     async def go() -> tuple[list[str], list[float], Any]:
@@ -375,7 +375,7 @@ def test_steve_proxy_watch_expiry_stops_and_keeps_the_socket():
 
 def test_forbidden_types_are_refused_like_rancher_rbac():
     with Simulator(seed=5, token=SECRET_TOKEN, rate=0, steve_ping=10, forbid=("secret", "namespacedSecret")) as sim:
-        cluster, project = downstream(sim)
+        _, project = downstream(sim)
         response = asyncio.run(refused(ws(sim, f"/v3/projects/{project}/subscribe?resourceTypes=namespacedSecret"), bearer()))
         assert response.status_code == 404
 

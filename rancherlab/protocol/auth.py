@@ -53,7 +53,9 @@ def browser_origin_rejected(headers: Mapping[str, str], host: str | None) -> boo
     if "mozilla" not in headers.get("User-Agent", "").lower():
         return False
     origin = headers.get("Origin")
-    return bool(origin) and _origin_host(origin) != (host or "")
+    if not origin:
+        return False
+    return _origin_host(origin) != (host or "")
 
 
 def gorilla_origin_rejected(origin: str | None, host: str | None) -> bool:

@@ -234,7 +234,8 @@ def _learn_names(obj: Any, dialect: Dialect, names: dict[str, str]) -> None:
         if "v1" in segments and segments.index("v1") + 1 < len(segments):
             names.setdefault(segments[segments.index("v1") + 1].lower(), typ)
         return
-    base_type = obj.get("baseType") if isinstance(obj.get("baseType"), str) else typ
+    declared = obj.get("baseType")
+    base_type = declared if isinstance(declared, str) else typ
     names.setdefault(typ.lower() + "s", typ)
     if len(segments) >= 2:
         names.setdefault(segments[-2], base_type)  # a deployment's self link lives under `workloads`

@@ -184,14 +184,15 @@ def summarize(res: Resource) -> Summary:
             return Summary("updating", transitioning=True)
         return Summary("active")
     if kind in ("node", "management.cattle.io.node"):
-        ready = _cond(obj, "Ready")
-        if ready is not None and ready["status"] != "True":
-            return Summary("unavailable", error=True, message=ready.get("message") or "Kubelet stopped posting node status.")
+        condition = _cond(obj, "Ready")
+        if condition is not None and condition["status"] != "True":
+            return Summary("unavailable", error=True,
+                           message=condition.get("message") or "Kubelet stopped posting node status.")
         return Summary("active")
     if kind == "management.cattle.io.cluster":
-        ready = _cond(obj, "Ready")
-        if ready is None or ready["status"] != "True":
-            return Summary("unavailable", error=True, message=(ready or {}).get("message", ""))
+        condition = _cond(obj, "Ready")
+        if condition is None or condition["status"] != "True":
+            return Summary("unavailable", error=True, message=(condition or {}).get("message", ""))
         return Summary("active")
     if kind in ("configmap", "secret"):
         return Summary("active", message="Resource is always ready")
@@ -729,8 +730,8 @@ def _fields(world: World, res: Resource) -> list[Any]:
     if kind == "namespace":
         return [md["name"], status.get("phase", "Active"), age]
     if kind == "node":
-        ready = _cond(obj, "Ready")
-        st = "Ready" if ready and ready["status"] == "True" else "NotReady"
+        condition = _cond(obj, "Ready")
+        st = "Ready" if condition and condition["status"] == "True" else "NotReady"
         if spec.get("unschedulable"):
             st += ",SchedulingDisabled"
         roles = sorted(k.split("/", 1)[1] for k in md.get("labels", {}) if k.startswith("node-role.kubernetes.io/"))
