@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from websockets.asyncio.client import ClientConnection
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SAMPLES = SHARED / "rancher-ws-samples"
+# Real frames and objects from public Rancher sources (see its SOURCES.md), kept with the tests so a
+# fresh clone tests itself.
+SAMPLES = Path(__file__).resolve().parent / "fixtures" / "rancher-ws-samples"
 # A credential distinctive enough that finding it anywhere it should not be is unambiguous.
 SECRET_TOKEN = "token-zq9xk:Zq9SecretNeverLeaksAnywhere0123456789abcdefghijklmnop"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,7 +11,8 @@ import pandas as pd
 from rancherlab.analysis import event_names, frame, json_schema, schema, schema_diff
 from rancherlab.protocol import Event, norman, parse_frame, steve
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "rancher-ws-samples"
+from .conftest import SAMPLES
+
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 
 

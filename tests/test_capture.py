@@ -16,7 +16,7 @@ from rancherlab.protocol.event import CONNECTED
 from rancherlab.recording import read_recording
 from rancherlab.simulator import Simulator
 
-from .test_stream_support import FAST, SECRET, SIM_FAST, TOKEN
+from ._stream_support import FAST, SECRET, SIM_FAST, TOKEN
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,7 +12,7 @@ from nbclient import NotebookClient
 
 from rancherlab.simulator import Simulator
 
-from .test_stream_support import SIM_FAST, TOKEN
+from ._stream_support import SIM_FAST, TOKEN
 
 pytestmark = [pytest.mark.notebook, pytest.mark.timeout(90)]
 

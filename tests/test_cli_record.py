@@ -18,7 +18,7 @@ from rancherlab.cli import main
 from rancherlab.recording import read_recording
 from rancherlab.simulator import Simulator
 
-from .test_stream_support import SECRET, SIM_FAST, TOKEN
+from ._stream_support import SECRET, SIM_FAST, TOKEN
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -204,4 +204,4 @@ def test_go_json_escapes_like_go():
 
 
 def test_samples_folder_is_there():
-    assert (SAMPLES / "frames-index.jsonl").exists(), "tests read ../shared/rancher-ws-samples beside the clone"
+    assert (SAMPLES / "frames-index.jsonl").exists(), "the samples are kept in tests/fixtures"

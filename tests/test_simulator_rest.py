@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,7 +12,8 @@ from rancherlab.simulator import formats as F
 from rancherlab.simulator.rest import handle_rest
 from rancherlab.simulator.world import World
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "rancher-ws-samples"
+from .conftest import SAMPLES
+
 BASE = "https://rancher.test"
 
 

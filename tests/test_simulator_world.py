@@ -6,7 +6,6 @@ import base64
 import json
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +13,8 @@ import pytest
 from rancherlab.simulator import formats as F
 from rancherlab.simulator.world import Change, Resource, World
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "rancher-ws-samples"
+from .conftest import SAMPLES
+
 BASE = "https://rancher.test"
 
 

@@ -33,7 +33,7 @@ from rancherlab.protocol.event import CONNECTED, Event
 from rancherlab.rest import status_error
 from rancherlab.simulator import Simulator
 from rancherlab.stream import Stream, StreamOptions, subscribe
-from .test_stream_support import FAST, SECRET, SIM_FAST, TOKEN, collect, stream_for, truth
+from ._stream_support import FAST, SECRET, SIM_FAST, TOKEN, collect, stream_for, truth
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -17,7 +17,7 @@ from rancherlab.protocol.steve import Watch
 from rancherlab.simulator import Simulator
 from rancherlab.stream import Stream
 
-from .test_stream_support import (
+from ._stream_support import (
     FAST,
     SIM_FAST,
     TOKEN,

@@ -3,17 +3,18 @@
 Layer 4: imports only `protocol` and `recording`. Matplotlib is used through `Figure` objects only.
 """
 
-from .diffs import DEFAULT_IGNORE, diffs
-from .flatten import flatten
-from .frame import COLUMNS, frame
-from .load import load
-from .parquet import read_parquet, to_parquet
-from .plots import plot_rate, plot_states
-from .report import write_report
-from .schema import event_names, json_schema, schema, schema_diff
-from .state import REMOVED_STATES, state
+from ._diffs import DEFAULT_IGNORE, diffs
+from ._flatten import flatten
+from ._frame import COLUMNS, frame
+from ._load import load
+from ._parquet import read_parquet, to_parquet
+from ._plots import plot_rate, plot_states
+from ._reference import reference, reference_markdown
+from ._report import write_report
+from ._schema import event_names, json_schema, schema, schema_diff
+from ._state import REMOVED_STATES, state
 
 __all__ = [
     "COLUMNS", "DEFAULT_IGNORE", "REMOVED_STATES", "diffs", "event_names", "flatten", "frame", "json_schema", "load",
-    "plot_rate", "plot_states", "read_parquet", "schema", "schema_diff", "state", "to_parquet", "write_report",
+    "plot_rate", "plot_states", "read_parquet", "reference", "reference_markdown", "schema", "schema_diff", "state", "to_parquet", "write_report",
 ]

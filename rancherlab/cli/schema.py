@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis.reference import reference, reference_markdown
+    from ..analysis import reference, reference_markdown
 
     loaded = load_recordings("schema", args.files)
     if loaded is None:

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from .frame import COLUMNS, build
+from ._frame import COLUMNS, build
 
 JSON_COLUMNS: Final = ("object", "info")
 PARTITIONS: Final = ("type", "day")

@@ -28,10 +28,6 @@ SIM_FAST: dict[str, Any] = {"norman_ping": 0.2, "steve_ping": 0.2}
 T = TypeVar("T")
 
 
-def test_support_module_has_no_tests() -> None:
-    """Collected by pytest because of its name; the helpers live here."""
-
-
 def collect(stream: Stream, until: Callable[[list[Event]], bool], timeout: float = 10.0) -> list[Event]:
     """Run `stream` on a fresh loop until `until(events)` holds (or the time is up); exceptions propagate."""
 

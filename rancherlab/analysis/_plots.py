@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..protocol.event import CONNECTED, DISCONNECTED
-from .state import is_removal, object_rows
+from ._state import is_removal, object_rows
 
 TOP_TYPES: Final = 8
 

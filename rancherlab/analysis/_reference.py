@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 
 from .. import _version
-from .diffs import diffs
-from .schema import event_names, generic_path, json_schema, schema
+from ._diffs import diffs
+from ._schema import event_names, generic_path, json_schema, schema
 
 
 def _changes(df: pd.DataFrame) -> dict[tuple[str, str], int]:

@@ -13,7 +13,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from .frame import STRING
+from ._frame import STRING
 
 JSON_TYPES: Final = ("array", "boolean", "integer", "null", "number", "object", "string")
 

@@ -14,9 +14,9 @@ from typing import Any, Final
 import orjson
 import pandas as pd
 
-from .flatten import is_conflict, json_type
-from .frame import STRING
-from .state import object_rows
+from ._flatten import is_conflict, json_type
+from ._frame import STRING
+from ._state import object_rows
 
 ITEMS: Final = "[]"  # the path step for "any element of this array"
 MAX_EXAMPLES: Final = 3

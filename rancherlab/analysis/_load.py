@@ -29,7 +29,7 @@ from ..recording import (
     read_recording,
     recording_files,
 )
-from .frame import Row, build, columns, event_row, no_gc, object_fields
+from ._frame import Row, build, columns, event_row, no_gc, object_fields
 
 # Above this many bytes in total, `progress=None` shows a bar.
 PROGRESS_BYTES: Final = 50 * 1024 * 1024

@@ -17,10 +17,10 @@ from matplotlib.figure import Figure
 
 from .. import _version
 from ..protocol.event import ANOMALY
-from .diffs import diffs
-from .plots import plot_rate, plot_states
-from .schema import event_names, schema
-from .state import object_rows, state
+from ._diffs import diffs
+from ._plots import plot_rate, plot_states
+from ._schema import event_names, schema
+from ._state import object_rows, state
 
 _STYLE: Final = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}

@@ -7,9 +7,9 @@ from typing import Any, Final
 
 import pandas as pd
 
-from .flatten import leaves
-from .frame import STRING, categorical, objects
-from .state import object_rows
+from ._flatten import leaves
+from ._frame import STRING, categorical, objects
+from ._state import object_rows
 
 # Bookkeeping that changes on (nearly) every event without saying anything about the object:
 # the revision counter, kubectl's table cells (age ticks), and server-side-apply field ownership.
