@@ -307,12 +307,11 @@ class Stream:
     async def aclose(self) -> None:
         """Stop at once: cancels the receive loop (and any wait or backoff) and closes the socket."""
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        while task is not None and not task.done():
+            task.cancel()  # again if a library swallowed the previous cancellation
+            await asyncio.wait({task}, timeout=1.0)
+        if task is not None and not task.cancelled():
+            task.exception()  # retrieved; `_run` hands any error to the consumer through the queue
         if self._queue is not None:
             self._queue.put_nowait(_End())
 
@@ -569,7 +568,10 @@ class Stream:
         try:
             while True:
                 try:
-                    raw = await asyncio.wait_for(ws.recv(), timeout)
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+                    # races with a received frame, and with pings arriving the reader would then never end
+                    async with asyncio.timeout(timeout):
+                        raw = await ws.recv()
                 except TimeoutError:
                     inbox.put_nowait(_Closed(None, f"no frame for {timeout:g} s: connection presumed dead (liveness timeout)",
                                              liveness=True))
