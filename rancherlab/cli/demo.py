@@ -40,10 +40,11 @@ def run(args: argparse.Namespace) -> int:
         cluster = next(c for c in sim.world.clusters() if c != "local")
         project = next(p for p in sim.world.projects(cluster))
         norman_scope, steve_scope, watch = f"project:{project}", f"steve:{cluster}", Watch("pod")
+        credentials = rl.Credentials.bearer(sim.token)
         captures = {
-            "norman": rl.capture(sim.url, norman_scope, types=["pod", "deployment"], credentials=sim.token,
+            "norman": rl.capture(sim.url, norman_scope, types=["pod", "deployment"], credentials=credentials,
                                  record=paths["norman"], overwrite=True, duration=args.seconds, env={}, cli_config=False),
-            "steve": rl.capture(sim.url, steve_scope, watches=[watch], credentials=sim.token,
+            "steve": rl.capture(sim.url, steve_scope, watches=[watch], credentials=credentials,
                                 record=paths["steve"], overwrite=True, duration=args.seconds, env={}, cli_config=False),
         }
         section("Endpoints and authentication")
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         for dialect, cap in captures.items():
             print(f"{dialect:13} {cap.stream.scope!s:28} {sim.url.replace('http', 'ws', 1)}{cap.stream.scope.subscribe_path}")
         print(f"  Steve sends {watch.subscribe_message('<list revision>')}")
-        print(f"credential    Authorization: Bearer {captures['norman'].stream.server.credentials.masked}")
+        print(f"credential    Authorization: Bearer {credentials.masked}")
         print(f"listening     {args.seconds:g} s ...", flush=True)
         for cap in captures.values():
             cap.wait()
@@ -99,9 +100,9 @@ def run(args: argparse.Namespace) -> int:
 
         section("Event schema highlights (rl.schema)")
         catalog = rl.schema(df)
-        for (dialect, typ), fields in catalog.groupby(["dialect", "type"], observed=True):
+        for (api, typ), fields in catalog.groupby(["dialect", "type"], observed=True):
             top = fields[(fields["presence"] >= 100) & ~fields["path"].str.contains(r"\.|\[", regex=True)]
-            print(f"{dialect} {typ}: {len(fields)} fields, {int(fields['conflict'].sum())} with conflicting types, "
+            print(f"{api} {typ}: {len(fields)} fields, {int(fields['conflict'].sum())} with conflicting types, "
                   f"{int(fields['late'].sum())} appearing late; always there: {', '.join(top['path'].head(8))}")
 
     report = rl.write_report(df, out / "demo-report.html", title="rancherlab demo", sources=[str(p) for p in paths.values()])
