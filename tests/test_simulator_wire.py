@@ -387,3 +387,23 @@ def test_forbidden_types_are_refused_like_rancher_rbac():
         msgs = asyncio.run(go())
         assert [m["name"] for m in msgs] == ["resource.error", "resource.stop"]
         assert msgs[0]["data"]["error"] == "PermissionDenied 403: can not list secrets"
+
+
+def test_steve_count_resource_sends_the_whole_map_then_changed_types_only():
+    with Simulator(seed=5, token=SECRET_TOKEN, rate=0, steve_ping=10, count_interval=0.3) as sim:
+        pods = sim.world.resources("pod", "local")  # rate=0: the world changes only when stepped below
+
+        async def go() -> list[dict[str, Any]]:
+            async with connect(steve_url(sim), additional_headers=bearer()) as conn:
+                await conn.send('{"resourceType":"count"}')
+                first = await until(conn, lambda m: m["name"] == "resource.change")
+                await asyncio.get_running_loop().run_in_executor(None, sim.step, 3)
+                later = await until(conn, lambda m: m["name"] == "resource.change")
+                return [first[0], first[-1], later[-1]]
+
+        start, full, update = asyncio.run(go())
+        assert start["name"] == "resource.start" and start["resourceType"] == "count"
+        assert full["data"]["id"] == "count" and full["data"]["type"] == "count"
+        summary = full["data"]["counts"]["pod"]["summary"]
+        assert summary["count"] == len(pods) and sum(summary["states"].values()) == len(pods)
+        assert set(update["data"]["counts"]) < set(full["data"]["counts"])  # partial: only what changed

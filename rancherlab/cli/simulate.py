@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="end shared Norman watches (sockets close) and Steve proxy watches (resource.stop) after S")
     p.add_argument("--drop-every", type=float, metavar="S", help="close every socket without close frame (1006) every S")
     p.add_argument("--stall-after", type=float, metavar="S", help="each socket goes silent S seconds after connecting")
+    p.add_argument("--count-interval", type=float, default=5.0, metavar="S",
+                   help="Steve's count resource: merged updates at most every S (Rancher: 5 s)")
     p.add_argument("--forbid", action="append", default=[], metavar="TYPE",
                    help="a type the caller may not watch (Norman: not among its schemas; Steve: PermissionDenied)")
     p.add_argument("--certfile", help="serve TLS with this certificate (PEM)")
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         args.seed, token=args.token, certfile=args.certfile, keyfile=args.keyfile, host=args.host, port=args.port,
         rate=args.rate, norman_ping=args.norman_ping, steve_ping=args.steve_ping, steve_store=args.steve_store,
         steve_retain=args.steve_retain, watch_timeout=args.watch_timeout, drop_every=args.drop_every,
-        stall_after=args.stall_after, forbid=tuple(args.forbid),
+        stall_after=args.stall_after, forbid=tuple(args.forbid), count_interval=args.count_interval,
     )
     with sim:
         print(f"rancherlab simulator listening on {sim.url}", flush=True)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from ..protocol import steve
 from ..protocol.steve import Subscribe
 from .._wsserver import Outbox
-from .formats import steve_lookup, steve_view
+from .formats import Summary, steve_lookup, steve_schemas, steve_view, summarize
 from .world import Change, Resource, World
 
 Store = Literal["sql", "proxy"]
@@ -25,6 +25,7 @@ class SteveConfig:
     watch_timeout: float | None = None  # proxy store only: CATTLE_WATCH_TIMEOUT_SECONDS
     base_revision: int = 0        # the revision the server started at: nothing older can be resumed
     forbid: frozenset[str] = frozenset()  # schema ids the caller may list but not watch
+    count_interval: float = 5.0   # the `count` resource sends merged updates at most this often
 
 
 @dataclass(eq=False)
@@ -38,6 +39,7 @@ class SteveWatch:
     first: bool = True
     armed: bool = False
     latest: str = ""
+    dirty: set[str] = field(default_factory=set)  # `count` watch: types changed since the last update
 
 
 class SteveSession:
@@ -64,6 +66,9 @@ class SteveSession:
 
     def _start(self, sub: Subscribe) -> None:
         echo = sub.echo()
+        if sub.resource_type.lower() == "count":
+            self._start_count(SteveWatch(sub, "count", echo))
+            return
         schema = steve_lookup(sub.resource_type)
         if schema is None:
             self.outbox.push(steve.error_event(f"failed to find schema {sub.resource_type}", echo))
@@ -124,6 +129,30 @@ class SteveSession:
                 watch.timer.cancel()
         self.watches.clear()
 
+    # --- the `count` resource ---------------------------------------------------------------------
+    def _start_count(self, watch: SteveWatch) -> None:
+        """Steve's counts: the whole map at once, then only the types that changed, at most every interval."""
+        self.watches[watch.sub.key] = watch
+        self.outbox.push(steve.start_event(watch.echo))
+        self._send_counts(watch, None)
+        self._arm_counts(watch)
+
+    def _arm_counts(self, watch: SteveWatch) -> None:
+        watch.timer = asyncio.get_running_loop().call_later(self.config.count_interval, self._flush_counts, watch)
+
+    def _flush_counts(self, watch: SteveWatch) -> None:
+        if self.watches.get(watch.sub.key) is not watch:
+            return
+        if watch.dirty:
+            self._send_counts(watch, set(watch.dirty))
+            watch.dirty.clear()
+        self._arm_counts(watch)
+
+    def _send_counts(self, watch: SteveWatch, only: set[str] | None) -> None:
+        data = {"id": "count", "type": "count", "links": {"self": f"{self.base_url}{self.prefix}/v1/counts/count"},
+                "counts": counts(self.world, self.cluster, only)}
+        self._offer(watch, steve.encode_event("resource.change", data=data, echo=watch.echo))
+
     # --- server events ---------------------------------------------------------------------------
     def deliver(self, change: Change) -> None:
         if change.resource.cluster != self.cluster:
@@ -131,6 +160,8 @@ class SteveSession:
         for watch in list(self.watches.values()):
             if watch.schema == change.resource.kind:
                 self.deliver_to(watch, change)
+            elif watch.schema == "count":
+                watch.dirty.add(change.resource.kind)
 
     def deliver_to(self, watch: SteveWatch, change: Change) -> None:
         res = change.resource
@@ -181,6 +212,34 @@ class SteveSession:
                 self._end(watch)
                 return
             watch.pending.pop(0)
+
+
+def counts(world: World, cluster: str, only: set[str] | None = None) -> dict[str, Any]:
+    """Steve's `count` map per schema: summary (count, states, errors, transitioning) and per namespace.
+
+    Zero values are left out, as Go's `omitempty` does.
+    """
+    def add(into: dict[str, Any], state: Summary) -> None:
+        into["count"] = into.get("count", 0) + 1
+        states = into.setdefault("states", {})
+        states[state.state] = states.get(state.state, 0) + 1
+        if state.error:
+            into["errors"] = into.get("errors", 0) + 1
+        if state.transitioning:
+            into["transitioning"] = into.get("transitioning", 0) + 1
+
+    out: dict[str, Any] = {}
+    for res in world.resources(cluster=cluster):
+        if res.kind not in steve_schemas() or (only is not None and res.kind not in only):
+            continue
+        entry = out.setdefault(res.kind, {"summary": {}})
+        state = summarize(res)
+        add(entry["summary"], state)
+        if res.namespace:
+            add(entry.setdefault("namespaces", {}).setdefault(res.namespace, {}), state)
+    for kind in only or ():
+        out.setdefault(kind, {"summary": {}})  # a type whose last object went away
+    return out
 
 
 def _selected(sub: Subscribe, res: Resource) -> bool:

@@ -52,6 +52,7 @@ class SimulatorConfig:
     stall_after: float | None = None    # each new socket goes silent this long after connecting
     buffer: int = 100                   # per-subscriber event buffer before the slow-consumer drop
     forbid: tuple[str, ...] = ()        # types the caller may see but not watch (Norman or Steve schema ids)
+    count_interval: float = 5.0         # Steve's `count` resource: merged updates at most this often
     ssl_context: ssl.SSLContext | None = None
 
 
@@ -86,7 +87,7 @@ class SimulatorServer:
         self._tasks: list[asyncio.Task[Any]] = []
         self._watches = SharedWatches(config.watch_timeout, self._drop_session)
         self._steve = SteveConfig(config.steve_store, config.steve_retain, config.watch_timeout, world.revision,
-                                  frozenset(config.forbid))
+                                  frozenset(config.forbid), config.count_interval)
         self._unlisten = world.add_listener(self._on_change)
         self.port = config.port
 
