@@ -8,10 +8,25 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "rancherlab needs Python 3.11 or newer on PATH" >&2; exit 1; }
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || $(MAKE) --no-print-directory venv
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@
+
+# Debian's python3 has no ensurepip until python3-venv is installed: install it when we may, else say how.
+.PHONY: venv
+venv:
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  rm -rf $(VENV); \
+	  pkg=python$$($(PYTHON) -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')-venv; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $$pkg (Python's venv support) with apt-get"; \
+	    export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; \
+	    apt-get install -y -qq python3-venv >/dev/null; apt-get install -y -qq $$pkg >/dev/null 2>&1; \
+	    $(PYTHON) -m venv $(VENV); \
+	  else \
+	    echo "cannot create $(VENV): $(PYTHON) lacks venv support; install it (e.g. 'sudo apt-get install $$pkg') and run make again" >&2; exit 1; \
+	  fi; }
 
 demo: $(STAMP)
 	$(PY) -m rancherlab demo

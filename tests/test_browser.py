@@ -27,7 +27,8 @@ from rancherlab.replayserver import ReplayServer
 from .conftest import SECRET_TOKEN
 from .test_replay_server import norman_recording, steve_recording  # noqa: F401 - session fixtures
 
-pytestmark = pytest.mark.browser
+# The first run on a clean machine installs chromium inside the fixture, which pytest-timeout counts too.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(1200)]
 
 CHROMIUM = "/usr/bin/chromium"
 PAGE_TIMEOUT = 20.0
