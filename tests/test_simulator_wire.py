@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from rancherlab.protocol import auth, go_json, norman, steve
 from rancherlab.simulator import Simulator
+from rancherlab.simulator.world import PROJECT_ANNOTATION
 
 from .conftest import SECRET_TOKEN, received_within
 
@@ -407,3 +408,108 @@ def test_steve_count_resource_sends_the_whole_map_then_changed_types_only():
         summary = full["data"]["counts"]["pod"]["summary"]
         assert summary["count"] == len(pods) and sum(summary["states"].values()) == len(pods)
         assert set(update["data"]["counts"]) < set(full["data"]["counts"])  # partial: only what changed
+
+
+# --- REST list + socket events == a fresh list == the ground truth -------------------------------------
+
+REMOVEDISH = ("removed", "purging", "purged")  # the dashboard drops a Norman object whose change carries one
+
+
+async def churn(sim: Simulator, steps: int) -> None:
+    """Step the world from another thread while the caller's loop keeps reading, so events race the churn."""
+    def run() -> None:
+        for _ in range(steps):
+            sim.step(1)
+            time.sleep(0.001)
+
+    await asyncio.get_running_loop().run_in_executor(None, run)
+
+
+async def quiet_resources(conn: ClientConnection, quiet: float = 0.4, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Every non-ping message until none has come for `quiet` seconds (pings keep arriving: they do not count)."""
+    out: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
+    while time.monotonic() - last < quiet:
+        assert time.monotonic() < deadline, "the stream never went quiet"
+        try:
+            _, msg = await recv_json(conn, quiet)
+        except TimeoutError:
+            break
+        if msg["name"] != "ping":
+            out.append(msg)
+            last = time.monotonic()
+    return out
+
+
+def _steve_apply(state: dict[str, dict[str, Any]], msgs: list[dict[str, Any]]) -> None:
+    for m in msgs:
+        assert m["name"] in ("resource.create", "resource.change", "resource.remove"), m
+        if m["name"] == "resource.remove":
+            state.pop(m["data"]["id"], None)
+        else:
+            state[m["data"]["id"]] = m["data"]
+
+
+def _norman_apply(state: dict[str, dict[str, Any]], msgs: list[dict[str, Any]]) -> None:
+    for m in msgs:
+        assert m["name"] in ("resource.change", "resource.remove"), m
+        if m["name"] == "resource.remove" or m["data"].get("state") in REMOVEDISH:
+            state.pop(m["data"]["id"], None)
+        else:
+            state[m["data"]["id"]] = m["data"]
+
+
+@pytest.mark.parametrize("flavour", ["sql", "proxy", "norman"])
+def test_rest_list_then_socket_events_converge_on_the_ground_truth(flavour: str) -> None:
+    """The robust client pattern, over real HTTP and WebSocket connections while the world churns: what a client
+    builds from a list plus the events after it is exactly a fresh list, and exactly the simulator's objects."""
+    store = "proxy" if flavour == "proxy" else "sql"
+    with Simulator(seed=9, token=SECRET_TOKEN, rate=0, steve_store=store, norman_ping=0.2, steve_ping=0.2,
+                   buffer=100_000) as sim:
+        sim.step(20)
+        cluster, project = downstream(sim) if flavour == "norman" else ("local", "")
+        list_url = sim.url + (f"/v3/project/{project}/pods" if flavour == "norman" else "/v1/pods")
+
+        def listed() -> tuple[str | None, dict[str, dict[str, Any]]]:
+            body = httpx.get(list_url, headers=bearer(), timeout=WAIT).raise_for_status().json()
+            return body.get("revision"), {o["id"]: o for o in body.get("data", [])}
+
+        async def go() -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+            loop = asyncio.get_running_loop()
+            revision, state = await loop.run_in_executor(None, listed)
+            if flavour == "norman":
+                url = ws(sim, f"/v3/projects/{project}/subscribe?resourceTypes=pod")
+                async with connect(url, additional_headers=bearer()) as conn:
+                    await recv_json(conn)  # replay or ping: the socket has joined the watch, so no change is missed
+                    await churn(sim, 400)
+                    msgs = await quiet_resources(conn)
+                _norman_apply(state, msgs)
+                return state, msgs
+            assert revision is not None and int(revision) == sim.world.revision
+            await churn(sim, 60)  # changes between the list and the watch come back from the revision
+            gap = sim.world.revision
+            async with connect(ws(sim, "/v1/subscribe"), additional_headers=bearer()) as conn:
+                await conn.send(json.dumps({"resourceType": "pod", "resourceVersion": revision}))
+                await until(conn, lambda m: m["name"] == "resource.start")
+                await churn(sim, 340)
+                msgs = await quiet_resources(conn)
+            assert any(int(m["revision"]) <= gap for m in msgs), "nothing changed between the list and the watch"
+            _steve_apply(state, msgs)
+            return state, msgs
+
+        state, msgs = asyncio.run(go())
+        names = {m["name"] for m in msgs}
+        assert "resource.remove" in names and "resource.change" in names, names  # the churn reached this list
+        _, fresh = listed()
+        truth = {k: o for k, o in sim.ground_truth().items() if k[0] == "pod" and k[1] == cluster}
+        if flavour == "norman":
+            annotations = {k[3]: o["metadata"].get("annotations") or {} for k, o in sim.ground_truth().items()
+                           if k[:2] == ("namespace", cluster)}
+            truth = {k: o for k, o in truth.items() if annotations.get(k[2], {}).get(PROJECT_ANNOTATION) == project}
+            assert sorted(state) == sorted(fresh) == sorted(f"{ns}:{name}" for _, _, ns, name in truth)
+        else:
+            assert sorted(state) == sorted(fresh) == sorted(f"{ns}/{name}" for _, _, ns, name in truth)
+            versions = {i: o["metadata"]["resourceVersion"] for i, o in state.items()}
+            assert versions == {i: o["metadata"]["resourceVersion"] for i, o in fresh.items()}
+            assert versions == {f"{ns}/{name}": o["metadata"]["resourceVersion"] for (_, _, ns, name), o in truth.items()}
