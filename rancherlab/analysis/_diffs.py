@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any, Final
+from urllib.parse import unquote, urlsplit
 
 import pandas as pd
 
@@ -13,12 +14,36 @@ from ._state import object_rows
 
 # Bookkeeping that changes on (nearly) every event without saying anything about the object:
 # the revision counter, kubectl's table cells (age ticks), and server-side-apply field ownership.
+# A path is ignored when it equals an entry or lies under it (`p.…` or `p[…]`), never by plain prefix:
+# "metadata.fields" hides "metadata.fields[3]", not "metadata.fieldsV2".
 DEFAULT_IGNORE: Final = ("metadata.resourceVersion", "metadata.fields", "metadata.managedFields")
+# URLs the server derives from the schema that delivered the object (`actionLinks` with X-API-Action-Links).
+URL_FIELDS: Final = ("links", "actions", "actionLinks")
 _MISSING: Final = object()
+
+Key = tuple[str, str]
+Leaves = dict[str, Any]
 
 
 def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
     return any(path == p or path.startswith((p + ".", p + "[")) for p in ignore)
+
+
+def delivering_stream(obj: dict[str, Any]) -> str | None:
+    """The collection an object came through: the path of its `links.self` without the id.
+
+    Norman sends a deployment from its `deployment` schema (`…/deployments/<id>`) and from the `workload`
+    aggregate (`…/workloads/<id>`) with the same type and id; this tells the two deliveries apart.
+    """
+    links = obj.get("links")
+    url = links.get("self") if isinstance(links, dict) else None
+    if not isinstance(url, str):
+        return None
+    path = unquote(urlsplit(url).path).rstrip("/")
+    oid = obj.get("id")
+    if isinstance(oid, str) and oid and path.endswith("/" + oid):
+        return path[: -len(oid) - 1]
+    return path.rpartition("/")[0]
 
 
 def diffs(df: pd.DataFrame, *, ignore: Iterable[str] = DEFAULT_IGNORE) -> pd.DataFrame:
@@ -27,14 +52,23 @@ def diffs(df: pd.DataFrame, *, ignore: Iterable[str] = DEFAULT_IGNORE) -> pd.Dat
     Columns: type, id, seq, time (of the newer version), path (dotted, list items as `[i]`), old, new,
     change ("changed" / "added" / "removed"; `old`/`new` are None on the missing side). The first version
     of an object has nothing to compare with and yields no rows; a version identical to the previous one
-    (e.g. Norman's double delivery) yields none either. A remove compares its last state with the one
-    before, and a later re-create starts over. `ignore` drops paths equal to or under the given ones; the
-    default is `DEFAULT_IGNORE`, pass `ignore=()` to see everything.
+    yields none either. A remove compares its last state with the one before, and a later re-create starts
+    over. `ignore` drops paths equal to or under the given ones; the default is `DEFAULT_IGNORE`, pass
+    `ignore=()` to see everything.
+
+    Norman's double delivery: a deployment arrives from the `deployment` stream and again from the `workload`
+    stream, the data the same but every `links`/`actions` URL under `/deployments/` or `/workloads/`
+    (`delivering_stream`). The data fields are compared with the previous version whichever stream it came
+    from, so a change shows once, at its first delivery; the URL fields with the previous version *from
+    the same stream*, so the alternation is not a change while a real one (an action appearing, an update
+    link granted) still shows. Ignoring `links`/`actions` outright would hide those.
     """
     skip = tuple(ignore)
     mask = object_rows(df)
     rows = df[mask]
-    prev: dict[tuple[str, str], dict[str, Any]] = {}
+    prev: dict[Key, Leaves] = {}
+    prev_stream: dict[Key, str | None] = {}
+    urls_by_stream: dict[Key, dict[str | None, Leaves]] = {}
     out: dict[str, list[Any]] = {c: [] for c in ("type", "id", "seq", "time", "path", "old", "new", "change")}
     cols = [rows[c].tolist() for c in ("type", "id", "seq", "time", "name", "object")]
     for typ, oid, seq, time, name, obj in zip(*cols):
@@ -42,11 +76,20 @@ def diffs(df: pd.DataFrame, *, ignore: Iterable[str] = DEFAULT_IGNORE) -> pd.Dat
             continue
         key = (typ, oid)
         now = {p: v for p, v in leaves(obj) if not (skip and _ignored(p, skip))}
+        stream = delivering_stream(obj)
+        urls = {p: v for p, v in now.items() if _ignored(p, URL_FIELDS)}
         before = prev.get(key)
+        if before is not None and prev_stream.get(key) != stream:
+            # Another stream of the double delivery: its URLs compare with what this stream sent last.
+            same = urls_by_stream.get(key, {}).get(stream, urls)
+            before = {**{p: v for p, v in before.items() if not _ignored(p, URL_FIELDS)}, **same}
         if name == "resource.remove":
-            prev.pop(key, None)
+            for memo in (prev, prev_stream, urls_by_stream):
+                memo.pop(key, None)
         else:
             prev[key] = now
+            prev_stream[key] = stream
+            urls_by_stream.setdefault(key, {})[stream] = urls
         if before is None or before == now:
             continue
         for path in _ordered_union(before, now):

@@ -23,7 +23,8 @@ def _changes(df: pd.DataFrame) -> dict[tuple[str, str], int]:
 def reference(df: pd.DataFrame, *, sources: Sequence[str] = ()) -> dict[str, Any]:
     """The reference as plain data (the `--format json` output): per type its events, fields and JSON Schema.
 
-    `changes` per field counts the field-level diffs seen for it (list items folded into `[]`).
+    `changes` per field counts the field-level diffs seen for it (list items folded into `[]`), as `diffs`
+    counts them: a Norman object's URLs flipping between its two delivering streams are not changes.
     """
     cat = schema(df)
     names = event_names(df)
