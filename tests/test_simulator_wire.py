@@ -213,17 +213,36 @@ def test_norman_client_messages_are_ignored(sim):
 
 
 def test_norman_watch_timeout_closes_every_socket_of_that_type():
-    with Simulator(seed=3, token=SECRET_TOKEN, rate=0, watch_timeout=0.5, norman_ping=0.1) as sim:
-        async def go() -> float:
-            async with connect(ws(sim, "/v3/subscribe?resourceTypes=user"), additional_headers=bearer()) as conn:
-                start = time.monotonic()
-                with pytest.raises(ConnectionClosed) as info:
-                    while True:
-                        await asyncio.wait_for(conn.recv(), WAIT)
-                assert info.value.rcvd is None
-                return time.monotonic() - start
+    """The timeout ends a shared watch: every socket streaming that type closes at once (1006), while a socket on
+    another type, whose watch started later, stays open until its own watch times out."""
+    timeout = 0.8
+    with Simulator(seed=3, token=SECRET_TOKEN, rate=0, watch_timeout=timeout, norman_ping=0.1) as sim:
+        async def closed_at(conn: ClientConnection) -> float:
+            with pytest.raises(ConnectionClosed) as info:
+                while True:
+                    await asyncio.wait_for(conn.recv(), WAIT)
+            assert info.value.rcvd is None and conn.close_code == 1006
+            return time.monotonic()
 
-        assert 0.3 < asyncio.run(go()) < 3
+        async def go() -> tuple[float, list[float], float, list[str]]:
+            users, clusters = ws(sim, "/v3/subscribe?resourceTypes=user"), ws(sim, "/v3/subscribe?resourceTypes=cluster")
+            start = time.monotonic()
+            async with connect(users, additional_headers=bearer()) as a:
+                await asyncio.sleep(0.2)
+                async with connect(users, additional_headers=bearer()) as b:
+                    await asyncio.sleep(0.2)
+                    async with connect(clusters, additional_headers=bearer()) as other:
+                        other_started = time.monotonic()
+                        ends = await asyncio.gather(closed_at(a), closed_at(b))
+                        after = await received_within(other, 0.2)  # the other type's socket is still streaming
+                        other_end = await closed_at(other)
+            return start, ends, other_end - other_started, after
+
+        start, (a_end, b_end), other_lifetime, after = asyncio.run(go())
+        assert abs(a_end - b_end) < 0.15, "one watch ending closes all of its sockets together"
+        assert timeout - 0.1 < a_end - start < timeout + 0.5  # from the first socket, which started the watch
+        assert norman.PING in after
+        assert timeout - 0.1 < other_lifetime < timeout + 0.5
 
 
 # --- Steve sequences ---------------------------------------------------------------------------------
@@ -241,6 +260,24 @@ def test_steve_compression_and_ping_with_version(sim):
             assert msg["data"]["version"] == sim.world.server_version
 
     asyncio.run(go())
+
+
+def test_steve_ping_cadence_is_the_configured_interval(sim):
+    """Each Steve socket has its own ping ticker, at the configured interval (Rancher: 30 s; here 0.25 s)."""
+    async def go() -> list[float]:
+        async with connect(steve_url(sim), additional_headers=bearer()) as conn:
+            opened, times = time.monotonic(), []
+            while len(times) < 5:
+                raw = await asyncio.wait_for(conn.recv(), WAIT)
+                if json.loads(raw)["name"] == "ping":
+                    assert raw == steve.ping(sim.world.server_version)
+                    times.append(time.monotonic() - opened)
+            return times
+
+    times = asyncio.run(go())
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert times[0] < 0.5 and all(0.15 < g < 0.4 for g in gaps), (times, gaps)
+    assert 0.2 < sum(gaps) / len(gaps) < 0.32
 
 
 def test_steve_unknown_type_errors_then_stops_without_start(sim):
@@ -268,7 +305,14 @@ def test_steve_bad_json_is_an_error_and_the_socket_stays(sim):
     asyncio.run(go())
 
 
-def test_steve_exact_key_stop(sim):
+@pytest.mark.parametrize("store", ["sql", "proxy"])
+def test_steve_exact_key_stop(store: str) -> None:
+    """Only a stop with the watch's exact key ends it, once; a duplicate start or a stale stop gets nothing."""
+    with Simulator(seed=7, token=SECRET_TOKEN, rate=20, steve_store=store, steve_ping=0.25) as sim:
+        _exact_key_stop(sim)
+
+
+def _exact_key_stop(sim: Simulator) -> None:
     async def go() -> list[str]:
         async with connect(steve_url(sim), additional_headers=bearer()) as conn:
             await conn.send('{"resourceType":"pod","namespace":"default","selector":"app"}')
@@ -302,6 +346,32 @@ def test_steve_initial_replay_depends_on_the_store(store):
             assert all(m["revision"] == m["data"]["metadata"]["resourceVersion"] for m in msgs)
         else:
             assert msgs == []  # the SQL cache store replays nothing
+
+
+@pytest.mark.parametrize("store,rv,replay", [("proxy", "0", True), ("proxy", "-1", True), ("sql", "0", False),
+                                               ("sql", "-1", False)])
+def test_steve_zero_and_minus_one_revisions_depend_on_the_store(store: str, rv: str, replay: bool) -> None:
+    """The proxy store maps "0" and "-1" to no revision (a full replay of creates); the SQL store looks them up like
+    any revision, misses its ring and answers "too old"."""
+    with Simulator(seed=5, token=SECRET_TOKEN, rate=0, steve_store=store, steve_ping=10) as sim:
+        sim.step(10)
+
+        async def go() -> list[dict[str, Any]]:
+            async with connect(steve_url(sim), additional_headers=bearer()) as conn:
+                await conn.send(json.dumps({"resourceType": "pod", "resourceVersion": rv}))
+                await until(conn, lambda m: m["name"] == "resource.start")
+                return [json.loads(f) for f in await received_within(conn, 0.4)]
+
+        msgs = asyncio.run(go())
+        pods = sim.ground_truth()
+        pods = {f"{ns}/{name}": o["metadata"]["resourceVersion"] for (kind, cluster, ns, name), o in pods.items()
+                if (kind, cluster) == ("pod", "local")}
+        if replay:
+            assert pods and [m["name"] for m in msgs] == ["resource.create"] * len(pods)
+            assert {m["data"]["id"]: m["revision"] for m in msgs} == pods
+        else:
+            assert [m["name"] for m in msgs] == ["resource.error", "resource.stop"]
+            assert msgs[0]["data"]["error"] == "resourceversion too old"
 
 
 @pytest.mark.parametrize("store,text", [
@@ -342,24 +412,49 @@ def test_steve_resume_from_a_retained_revision_replays_exactly_the_changes_after
 
 
 def test_steve_notification_mode_debounces():
-    with Simulator(seed=5, token=SECRET_TOKEN, rate=200, steve_ping=10) as sim:
-        async def go() -> list[tuple[float, dict[str, Any]]]:
-            async with connect(steve_url(sim), additional_headers=bearer()) as conn:
-                await conn.send('{"resourceType":"pod","mode":"resource.changes","debounceMs":300}')
-                await until(conn, lambda m: m["name"] == "resource.start")
-                start, out = time.monotonic(), []
-                while (left := start + 1.05 - time.monotonic()) > 0:
-                    try:
-                        out.append((time.monotonic() - start, json.loads(await asyncio.wait_for(conn.recv(), left))))
-                    except TimeoutError:
-                        break
-                return out
+    """The first change is notified at once; each later burst gives one trailing notification, a debounce window
+    after the burst began, carrying the latest revision of that type's changes in the window."""
+    debounce = 0.3
+    with Simulator(seed=5, token=SECRET_TOKEN, rate=0, steve_ping=10) as sim:
+        def pod_revisions(after: int) -> list[str]:
+            return [str(c.revision) for c in sim.history()
+                    if c.revision > after and (c.resource.kind, c.resource.cluster) == ("pod", "local")]
 
-        msgs = asyncio.run(go())
-        assert msgs and all(m["name"] == "resource.changes" and m["mode"] == "resource.changes" for _, m in msgs)
-        assert all(m["data"] == {"type": "subscribe", "links": {}} and m["revision"] for _, m in msgs)
-        assert 2 <= len(msgs) <= 5  # first at once, then at most one per 300 ms window
-        assert msgs[0][0] < 0.2
+        def burst() -> tuple[float, list[str]]:
+            """Step until at least two local pod changes happened; return when it started and their revisions."""
+            before, at = sim.world.revision, time.monotonic()
+            while len(pod_revisions(before)) < 2:
+                sim.step(5)
+            return at, pod_revisions(before)
+
+        async def go() -> list[tuple[float, list[str], list[tuple[float, dict[str, Any]]]]]:
+            loop = asyncio.get_running_loop()
+            async with connect(steve_url(sim), additional_headers=bearer()) as conn:
+                await conn.send('{"resourceType":"pod","mode":"resource.changes","debounceMs":%d}' % (debounce * 1000))
+                await until(conn, lambda m: m["name"] == "resource.start")
+                bursts = []
+                for _ in range(2):
+                    at, revisions = await loop.run_in_executor(None, burst)
+                    got, end = [], time.monotonic() + debounce + 0.4
+                    while (left := end - time.monotonic()) > 0:
+                        try:
+                            raw = await asyncio.wait_for(conn.recv(), left)
+                            got.append((time.monotonic() - at, json.loads(raw)))
+                        except TimeoutError:
+                            break
+                    bursts.append((at, revisions, got))
+                return bursts
+
+        (_, first_revs, first), (_, second_revs, second) = asyncio.run(go())
+        for _, m in first + second:
+            assert m["name"] == "resource.changes" and m["mode"] == "resource.changes" and m["resourceType"] == "pod"
+            assert m["data"] == {"type": "subscribe", "links": {}}
+        # first burst: the first change at once, then one trailing notification with the window's latest revision
+        assert [m["revision"] for _, m in first] == [first_revs[0], first_revs[-1]]
+        assert first[0][0] < 0.2 and debounce - 0.05 < first[1][0] < debounce + 0.3
+        # a later burst: nothing at once, one trailing notification, the latest revision again
+        assert [m["revision"] for _, m in second] == [second_revs[-1]]
+        assert debounce - 0.05 < second[0][0] < debounce + 0.3
 
 
 def test_steve_proxy_watch_expiry_stops_and_keeps_the_socket():
