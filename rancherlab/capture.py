@@ -8,7 +8,8 @@ receiving while no cell runs. Every blocking method has an async form (`astop`, 
 
 Receiving never waits on sinks: the stream's reader queues frames; this consumer takes them in batches,
 keeps the recent ones in `events`, counts them in `stats`, and hands each batch to the recording writer
-in a worker thread.
+in a worker thread. Events arrive already redacted by the stream, so `events`, sinks, DataFrames and the
+recording all see the same placeholders, and the writer writes events as they are.
 """
 
 from __future__ import annotations
@@ -73,15 +74,13 @@ class CaptureStats:
 class Capture:
     """A running capture. Use `capture(...)` to make one."""
 
-    def __init__(self, stream: Stream, *, record: str | os.PathLike[str] | None, redactor: Redactor | None,
-                 max_events: int, count: int | None, duration: float | None, overwrite: bool,
-                 on_event: Callable[[Event], None] | None) -> None:
+    def __init__(self, stream: Stream, *, record: str | os.PathLike[str] | None, max_events: int, count: int | None,
+                 duration: float | None, overwrite: bool, on_event: Callable[[Event], None] | None) -> None:
         self.stream = stream
         self.events: deque[Event] = deque(maxlen=max_events)
         self.record_path = Path(record) if record is not None else None
         self.error: BaseException | None = None
-        secrets = stream.server.credentials.secrets() if stream.server.credentials else ()
-        self.redactor = redactor or Redactor(credentials=secrets)
+        self.redactor: Redactor = stream.redactor  # the stream redacts; the recording header says how
         self._count = count
         self._duration = duration
         self._overwrite = overwrite
@@ -235,7 +234,7 @@ class Capture:
 
     def _write(self, batch: list[Event]) -> None:
         assert self._writer is not None
-        self._writer.write_many([self.redactor.redact(e) for e in batch])
+        self._writer.write_many(batch)  # redacted once, by the stream: never again (a placeholder would be hidden)
         self._set(recorded=self._writer.count)
 
     def _take(self, batch: list[Event]) -> tuple[list[Event], bool]:
@@ -303,16 +302,17 @@ def capture(
 ) -> Capture:
     """Start capturing now and return at once; see `Capture` (`.events`, `.stats`, `.stop()`, `.wait()`).
 
-    `record="x.jsonl[.gz]"` writes a recording, redacted by `redactor` (default: secrets, tokens, PEM keys
-    and the credential in use). `count` stops after that many received `resource.*` frames, `duration`
+    Every event is redacted as it enters (`events`, `on_event`, DataFrames and `record` alike) by `redactor`
+    (default: secrets, tokens, PEM keys and the credential in use; `Redactor(enabled=False)`: off).
+    `record="x.jsonl[.gz]"` writes a recording whose header records that policy. `count` stops after that many received `resource.*` frames, `duration`
     after that many seconds. Usage errors (scope, URL, credentials) raise here; connection errors are
     raised by `wait()` / `await`.
     """
     opts = replace(options or StreamOptions(), **tuning) if tuning else options
     stream = Stream(url, scope, types=types, watches=watches, credentials=credentials, cacert=cacert,
-                    insecure=insecure, options=opts, env=env, cli_config=cli_config)
+                    insecure=insecure, options=opts, env=env, cli_config=cli_config, redactor=redactor)
     stream.prepare_tls()
-    return Capture(stream, record=record, redactor=redactor, max_events=max_events, count=count, duration=duration,
+    return Capture(stream, record=record, max_events=max_events, count=count, duration=duration,
                    overwrite=overwrite, on_event=on_event)
 
 

@@ -10,7 +10,11 @@ Guarantees, for both dialects and both Steve stores:
 * after a gap the state is made whole again: Steve resumes each watch from the highest revision seen
   (and re-lists on "too old"), Norman re-lists and emits the difference as `kind="resync"` events
   between `resync.started` and `resync.finished`. Replaying the stream rebuilds the server's state;
-* errors that retrying cannot fix (401, 403, unknown type or cluster, TLS) are raised once, typed.
+* errors that retrying cannot fix (401, 403, unknown type or cluster, TLS) are raised once, typed;
+* secrets are redacted here, where events enter rancherlab, so no consumer (events list, sinks,
+  DataFrames, recordings) ever sees one: every event is redacted exactly once before it is queued, and
+  snapshot/resync objects are redacted as listed, so the state they are compared with holds
+  placeholders too. Most events take the redactor's fast path (a text scan, about the cost of a parse).
 
 The receive loop never waits on the consumer: frames go through an unbounded queue, because Rancher
 drops a subscriber that reads too slowly.
@@ -72,6 +76,7 @@ from .protocol.event import (
 )
 from .protocol.frames import parse_frame, parse_sent
 from .protocol.steve import Watch
+from .redaction import Redactor
 from .rest import USER_AGENT, Listing, RestClient, find_ssl_error, naive_plural, status_error, tls_error
 from .scope import Scope, resolve_scope, subscribe_url
 
@@ -204,7 +209,9 @@ class Stream:
     """A live subscription as an async iterator of `Event`s (see the module docstring).
 
     Construction validates everything that can be checked offline (scope, URL, credentials) and raises
-    at once; iteration connects. `aclose()` stops it.
+    at once; iteration connects. `aclose()` stops it. Events come out redacted by `redactor` (default:
+    secrets, tokens, PEM keys and the credential in use, which is added to a given redactor too);
+    `Redactor(enabled=False)` hands them on as received.
     """
 
     def __init__(
@@ -221,6 +228,7 @@ class Stream:
         env: Mapping[str, str] | None = None,
         cli_config: Any = None,
         server: Server | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.server = server or resolve_server(url, credentials, cacert=cacert, insecure=insecure, env=env,
                                                cli_config=cli_config)
@@ -243,6 +251,9 @@ class Stream:
         self.endpoint = subscribe_url(self.server.base, self.scope, self.types)
         if self.server.credentials is None:
             raise CredentialsError(f"no credential for {self.server.base}. {TOKEN_HELP}")
+        secrets = self.server.credentials.secrets()
+        # The credential in use is always one of the redacted strings; a given policy is kept (off stays off).
+        self.redactor = redactor.derive(credentials=secrets) if redactor is not None else Redactor(credentials=secrets)
         self.server_version: str | None = None
         self.connection_attempts = 0
         self._queue: asyncio.Queue[Event | _End] | None = None
@@ -324,7 +335,10 @@ class Stream:
 
     # --- event plumbing -----------------------------------------------------------------------------
 
-    def _emit(self, event: Event) -> Event:
+    def _emit(self, event: Event, *, redacted: bool = False) -> Event:
+        """Redact (unless `redacted`: built from already redacted objects), stamp and queue one event."""
+        if not redacted:
+            event = self.redactor.redact(event)  # once only: a placeholder redacted again would hide its length
         self._seq += 1
         stamped = event.stamped(seq=self._seq, conn=self._conn, t=round(time.monotonic() - self._t0, 6),
                                 ts=datetime.now(timezone.utc))
@@ -336,6 +350,7 @@ class Stream:
         self._emit(marker(name, self.dialect, watch=watch, **info))
 
     def _object(self, kind: str, name: str, obj: dict[str, Any], **info: Any) -> None:
+        """Emit a snapshot/resync object; `obj` comes from a listing that `_redacted_listing` already redacted."""
         typ, oid = obj.get("type"), obj.get("id")
         revision = None
         if self.dialect == "steve":
@@ -344,7 +359,7 @@ class Stream:
             revision = str(rv) if rv else None
         self._emit(Event(0, 0, 0.0, None, self.dialect, kind, name,  # type: ignore[arg-type]
                          type=typ if isinstance(typ, str) else None, id=oid if isinstance(oid, str) else None,
-                         revision=revision, data=obj, info=info))
+                         revision=revision, data=obj, info=info), redacted=True)
 
     def _apply(self, event: Event) -> None:
         if event.type is None or event.id is None:
@@ -616,12 +631,19 @@ class Stream:
         listings = await asyncio.gather(*(one(t) for t in types))
         listed: dict[Key, dict[str, Any]] = {}
         covered = set(types)
-        for listing in listings:
-            for obj in listing.items:
-                if isinstance(obj.get("type"), str) and isinstance(obj.get("id"), str):
-                    listed[(obj["type"], obj["id"])] = obj
-                    covered.add(obj["type"])
+        for obj in await self._redacted([obj for listing in listings for obj in listing.items]):
+            if isinstance(obj.get("type"), str) and isinstance(obj.get("id"), str):
+                listed[(obj["type"], obj["id"])] = obj
+                covered.add(obj["type"])
         return listed, covered
+
+    async def _redacted(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Listed objects, redacted in a worker thread: a listing can hold thousands of secrets, and the
+        reader must keep receiving meanwhile (the walk is Python code, so it yields the GIL to the loop)."""
+        if not objects or not self.redactor.enabled:
+            return objects
+        redact = self.redactor.redact_value
+        return await asyncio.to_thread(lambda: [redact(obj) for obj in objects])
 
     # --- Steve ------------------------------------------------------------------------------------------
 
@@ -671,7 +693,7 @@ class Stream:
             if isinstance(exc, ClusterNotFound):
                 raise
             raise await self._unknown_steve_type(w, str(exc)) from None
-        listed = {(o["type"], o["id"]): o for o in listing.items
+        listed = {(o["type"], o["id"]): o for o in await self._redacted(listing.items)
                   if isinstance(o.get("type"), str) and isinstance(o.get("id"), str)}
         if not w.listed and self.options.snapshot:
             for key in sorted(listed):
@@ -794,16 +816,18 @@ async def subscribe(
     options: StreamOptions | None = None,
     env: Mapping[str, str] | None = None,
     cli_config: Any = None,
+    redactor: Redactor | None = None,
     **tuning: Any,
 ) -> AsyncIterator[Event]:
     """`async for event in subscribe(url, "steve", types=["pod"], credentials=token):` — a live stream.
 
     `tuning` overrides `StreamOptions` fields (`snapshot=False`, `liveness=5`, ...). Breaking out of the
-    loop closes the connection.
+    loop closes the connection. Events arrive redacted (see `Stream`; `redactor=Redactor(enabled=False)`
+    turns it off).
     """
     opts = replace(options or StreamOptions(), **tuning) if tuning else options
     stream = Stream(url, scope, types=types, watches=watches, credentials=credentials, cacert=cacert, insecure=insecure,
-                    options=opts, env=env, cli_config=cli_config)
+                    options=opts, env=env, cli_config=cli_config, redactor=redactor)
     try:
         async for event in stream:
             yield event

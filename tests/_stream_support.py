@@ -1,4 +1,9 @@
-"""Helpers shared by the live-stream tests: run a stream against the simulator, rebuild state, read the truth."""
+"""Helpers shared by the live-stream tests: run a stream against the simulator, rebuild state, read the truth.
+
+Two truths: what REST lists (`truth`, the same formatting as the stream, so whole objects compare) and the
+simulator's world itself (`ground_ids`, independent of REST, so a bug shared by REST and the stream
+cannot hide: Norman's resync re-lists from REST, and comparing its result with REST alone is circular).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Any, TypeVar
 from rancherlab.credentials import Credentials, resolve_server
 from rancherlab.protocol.event import Event
 from rancherlab.protocol.steve import Watch
+from rancherlab.redaction import Redactor
 from rancherlab.rest import RestClient
 from rancherlab.scope import Scope
 from rancherlab.simulator import Simulator
@@ -103,8 +109,12 @@ def comparable(state: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
     return out
 
 
-def truth(sim: Simulator, scope: str, *, types: tuple[str, ...] = (), watches: tuple[Watch, ...] = ()) -> dict[tuple[str, str], Any]:
-    """What the server's REST lists now (the simulator formats its world for REST and streams alike)."""
+def truth(sim: Simulator, scope: str, *, types: tuple[str, ...] = (), watches: tuple[Watch, ...] = (),
+          redactor: Redactor | None = None) -> dict[tuple[str, str], Any]:
+    """What the server's REST lists now (the simulator formats its world for REST and streams alike).
+
+    Give the stream's `redactor` to compare with what the stream emits: its events are redacted, with its key.
+    """
     server = resolve_server(sim.url, Credentials.bearer(sim.token), env={}, cli_config=False)
     sc = Scope.parse(scope)
 
@@ -117,10 +127,65 @@ def truth(sim: Simulator, scope: str, *, types: tuple[str, ...] = (), watches: t
                 listings = [await rest.list_objects(sc, t) for t in (types or tuple(await rest.types(sc)))]
         for listing in listings:
             for obj in listing.items:
-                out[(obj["type"], obj["id"])] = obj
+                out[(obj["type"], obj["id"])] = obj if redactor is None else redactor.redact_value(obj)
         return out
 
     return asyncio.run(run())
+
+
+# The simulator's world in each dialect's terms, written here from Rancher's conventions rather than taken
+# from the simulator's formatter: the point is to check the formatter and the stream against the world.
+_NORMAN_GLOBAL = {"management.cattle.io.cluster": "cluster", "management.cattle.io.project": "project",
+                  "management.cattle.io.node": "node", "management.cattle.io.user": "user",
+                  "management.cattle.io.token": "token"}
+_NORMAN_PROJECT = {"pod": "pod", "apps.deployment": "deployment", "apps.replicaset": "replicaSet",
+                   "service": "service", "configmap": "configMap", "secret": "namespacedSecret"}
+_NORMAN_SECRET = {"kubernetes.io/basic-auth": "namespacedBasicAuth", "kubernetes.io/tls": "namespacedCertificate",
+                  "kubernetes.io/dockerconfigjson": "namespacedDockerCredential",
+                  "kubernetes.io/ssh-auth": "namespacedSshAuth"}
+_PROJECT_ANNOTATION = "field.cattle.io/projectId"
+
+
+def _norman_id(kind: str, namespace: str | None, name: str) -> str:
+    """Norman ids: workloads `deployment:ns:name`, namespaced objects `ns:name`, the rest `name`."""
+    if kind in ("apps.deployment", "apps.replicaset"):
+        return f"{kind.split('.')[1]}:{namespace}:{name}"
+    return f"{namespace}:{name}" if namespace else name
+
+
+def ground_ids(sim: Simulator, scope: str, *, watches: tuple[Watch, ...] = ()) -> dict[str, set[str]]:
+    """The ids per stream type that `scope` (Norman: every type it offers; Steve: `watches`) holds in the world."""
+    world = sim.ground_truth()
+    sc = Scope.parse(scope)
+    out: dict[str, set[str]] = {}
+    for (kind, cluster, namespace, name), obj in world.items():
+        if sc.dialect == "steve":
+            if cluster != (sc.cluster or "local"):
+                continue
+            for w in watches:
+                if w.type == kind and w.namespace in (None, namespace):
+                    out.setdefault(kind, set()).add(f"{namespace}/{name}" if namespace else name)
+            continue
+        if sc.kind == "global":
+            typ = _NORMAN_GLOBAL.get(kind)
+        elif sc.kind == "cluster":
+            typ = "namespace" if kind == "namespace" and cluster == sc.cluster else None
+        else:
+            ns = world.get(("namespace", cluster, None, namespace or ""))
+            project = ((ns or {}).get("metadata", {}).get("annotations") or {}).get(_PROJECT_ANNOTATION)
+            typ = _NORMAN_PROJECT.get(kind) if project == sc.project_id and namespace else None
+            if kind == "secret" and typ:
+                typ = _NORMAN_SECRET.get(obj.get("type", ""), typ)
+        if typ is not None:
+            out.setdefault(typ, set()).add(_norman_id(kind, namespace, name))
+    return out
+
+
+def ids_by_type(state: dict[tuple[str, str], Any]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for typ, oid in state:
+        out.setdefault(typ, set()).add(oid)
+    return out
 
 
 @contextmanager

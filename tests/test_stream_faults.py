@@ -1,6 +1,7 @@
 """The stream under faults: 1006 drops, too-old revisions, expired watches, stalls. The state rebuilt from
-the stream must equal the server's, no Steve revision inside the retained window may be missing, and every
-gap must be in the stream."""
+the stream must equal the server's (whole objects as REST lists them, and the ids the simulator's world
+holds, which does not depend on REST), no Steve revision inside the retained window may be missing, and
+every gap must be in the stream."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from ._stream_support import (
     churning,
     comparable,
     consume_during,
+    ground_ids,
+    ids_by_type,
     markers,
     rebuild,
     stream_for,
@@ -69,18 +72,30 @@ def _unequal(got: dict[Any, Any], want: dict[Any, Any]) -> list[Any]:
     return sorted(k for k in keys if got.get(k) != want.get(k))
 
 
+def _check_state(events: list[Event], want: dict[tuple[str, str], Any], world: dict[str, set[str]]) -> None:
+    """The rebuilt state equals REST's objects, and its ids per type equal the world's (not circular)."""
+    state = rebuild(events)
+    assert comparable(state) == comparable(want), _unequal(comparable(state), comparable(want))[:5]
+    got = ids_by_type(state)
+    assert world and all(world.values())
+    assert got == world, {t: (sorted(got.get(t, set()) ^ world.get(t, set()))[:5]) for t in set(got) | set(world)
+                          if got.get(t) != world.get(t)}
+
+
 def test_norman_drops_rebuild_state() -> None:
     with Simulator(seed=5, rate=0, token=TOKEN, drop_every=0.6, **SIM_FAST) as sim:
         scope = f"project:{busiest_project(sim)}"
         stream = stream_for(sim, scope)  # every type the project offers, workload aggregate included
         events = _run_with_churn(sim, stream, churn_for=2.5, settle=1.5)
-        want = truth(sim, scope)
+        want = truth(sim, scope, redactor=stream.redactor)  # the project's secrets arrive redacted
+        world = ground_ids(sim, scope)
     drops = markers(events, DISCONNECTED)
     assert len(drops) >= 4 and all(d.info["code"] == 1006 for d in drops)
     _check_gaps_are_marked(events)
     assert len(markers(events, RESYNC_STARTED)) == len(markers(events, RESYNC_FINISHED)) >= 3
     assert any(e.kind == "resync" and e.info.get("resync") in ("changed", "appeared", "vanished") for e in events)
-    assert comparable(rebuild(events)) == comparable(want), _unequal(comparable(rebuild(events)), comparable(want))[:5]
+    assert {"namespacedSecret", "deployment", "pod"} <= set(world)
+    _check_state(events, want, world)
 
 
 @pytest.mark.parametrize("store", ["sql", "proxy"])
@@ -90,7 +105,8 @@ def test_steve_drops_resume_without_missing_a_revision(store: str) -> None:
         start = sim.world.revision
         stream = stream_for(sim, "steve", watches=watches)
         events = _run_with_churn(sim, stream, churn_for=2.5, settle=1.2)
-        want = truth(sim, "steve", watches=watches)
+        want = truth(sim, "steve", watches=watches, redactor=stream.redactor)
+        world = ground_ids(sim, "steve", watches=watches)
         history = [c for c in sim.history() if c.revision > start and c.resource.cluster == "local"
                    and (c.resource.kind in ("pod", "apps.deployment")
                         or (c.resource.kind == "configmap" and c.resource.namespace == "default"))]
@@ -102,7 +118,8 @@ def test_steve_drops_resume_without_missing_a_revision(store: str) -> None:
     # resumed from the highest revision seen: reconnect subscriptions carry a revision
     sent = [e for e in events if e.kind == "sent"]
     assert len(sent) > len(watches) and all(e.revision for e in sent)
-    assert comparable(rebuild(events)) == comparable(want), _unequal(comparable(rebuild(events)), comparable(want))[:5]
+    assert set(world) == {w.type for w in watches}
+    _check_state(events, want, world)
 
 
 def test_steve_too_old_relists_and_recovers() -> None:
@@ -118,13 +135,14 @@ def test_steve_too_old_relists_and_recovers() -> None:
                 await asyncio.sleep(0.8)
 
         events, _ = consume_during(stream, scenario)
-        want = truth(sim, "steve", watches=watches)
+        want = truth(sim, "steve", watches=watches, redactor=stream.redactor)
+        world = ground_ids(sim, "steve", watches=watches)
     errors = [e for e in events if e.name == "resource.error"]
     assert errors and all("too old" in e.info["error"] for e in errors)
     finished = markers(events, RESYNC_FINISHED)
     assert finished and all(m.watch for m in finished)
     assert any(m.info["vanished"] or m.info["changed"] or m.info["appeared"] for m in finished)
-    assert comparable(rebuild(events)) == comparable(want), _unequal(comparable(rebuild(events)), comparable(want))[:5]
+    _check_state(events, want, world)
 
 
 def test_steve_expired_watch_is_watched_again() -> None:
@@ -133,7 +151,8 @@ def test_steve_expired_watch_is_watched_again() -> None:
         start = sim.world.revision
         stream = stream_for(sim, "steve", watches=watches)
         events = _run_with_churn(sim, stream, churn_for=2.5, settle=0.7)
-        want = truth(sim, "steve", watches=watches)
+        want = truth(sim, "steve", watches=watches, redactor=stream.redactor)
+        world = ground_ids(sim, "steve", watches=watches)
         history = [c for c in sim.history() if c.revision > start and c.resource.kind == "pod" and c.resource.cluster == "local"]
     stops = [e for e in events if e.name == "resource.stop"]
     assert len(stops) >= 3
@@ -142,7 +161,7 @@ def test_steve_expired_watch_is_watched_again() -> None:
     assert len(sent) == len(stops) + 1 and all(e.revision for e in sent)
     seen = {e.revision for e in events if e.kind == "frame" and e.is_resource}
     assert all(str(c.revision) in seen for c in history)
-    assert comparable(rebuild(events)) == comparable(want)
+    _check_state(events, want, world)
 
 
 @pytest.mark.parametrize("scope", ["global", "steve"])
@@ -184,8 +203,9 @@ def test_restart_refused_then_back() -> None:
             await asyncio.sleep(1.5)
 
         events, _ = consume_during(stream, scenario)
-        want = truth(sim, "global", types=("cluster", "node"))
+        want = truth(sim, "global", types=("cluster", "node"), redactor=stream.redactor)
+        world = {t: ids for t, ids in ground_ids(sim, "global").items() if t in ("cluster", "node")}
     connected = markers(events, CONNECTED)
     assert len(connected) >= 2 and connected[-1].info["attempts"] >= 2  # refused at least once while down
     assert connected[-1].info["gap_seconds"] >= 0.5
-    assert comparable(rebuild(events)) == comparable(want)
+    _check_state(events, want, world)

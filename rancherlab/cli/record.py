@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InsecureTLSWarning)  # said on stderr just above
             stream.prepare_tls()
-        cap = Capture(stream, record=args.out, redactor=None, max_events=1000, count=args.count,
+        cap = Capture(stream, record=args.out, max_events=1000, count=args.count,
                       duration=args.duration, overwrite=args.overwrite, on_event=None)
     except (FileExistsError, RancherlabError) as exc:
         return _failed(exc)
