@@ -109,6 +109,15 @@ class Capture:
     def running(self) -> bool:
         return not self._done.is_set()
 
+    def frame(self, *, pings: bool = False) -> Any:
+        """The captured events as a DataFrame (see `rancherlab.frame`); pings only with `pings=True`.
+
+        Takes a copy of `events` first (one C call), so a batch arriving meanwhile cannot disturb it.
+        """
+        from .analysis import frame  # lazily: the I/O layer must not import the analysis layer (pandas)
+
+        return frame(list(self.events), pings=pings)
+
     def add_sink(self, fn: Callable[[Event], None]) -> None:
         """Call `fn(event)` on rancherlab's loop thread for every later event; keep it quick."""
         self._sinks.append(fn)

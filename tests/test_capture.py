@@ -131,3 +131,20 @@ def test_sinks_never_block_receiving(sim: Simulator) -> None:
     finally:
         logging.getLogger("rancherlab.capture").disabled = False
     assert len(got) == cap.stats.events > 3
+
+
+def test_frame_is_the_events_dataframe(sim: Simulator) -> None:
+    import rancherlab as rl
+
+    cap = _start(sim)
+    deadline = time.monotonic() + 10
+    while cap.stats.pings < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cap.stop()
+    df = cap.frame()
+    events = list(cap.events)
+    assert len(df) == sum(not e.is_ping for e in events) > 0
+    assert df["seq"].tolist() == [e.seq for e in events if not e.is_ping]
+    assert set(df["kind"]) >= {"marker", "snapshot"}
+    with_pings = cap.frame(pings=True)
+    assert len(with_pings) == len(events) and with_pings.equals(rl.frame(events, pings=True))
