@@ -141,10 +141,14 @@ def resource_frames(path: Path) -> list[Event]:
     return [e for e in events(path) if e.kind == "frame" and not e.is_ping]
 
 
-def final_state(path: Path, types: set[str] | None = None) -> dict[Key, dict[str, Any]]:
-    """The recording's end state, folded here independently of the server: snapshot, then every change."""
+def final_state(path: Path, types: set[str] | None = None, upto: float | None = None) -> dict[Key, dict[str, Any]]:
+    """The recording's state, folded here independently of the server: snapshot, then every change (up to
+    `upto` seconds after the recording's first event, when given)."""
     state: dict[Key, dict[str, Any]] = {}
-    for e in events(path):
+    evs = events(path)
+    for e in evs:
+        if upto is not None and e.t - evs[0].t > upto:
+            break
         if not e.is_resource or e.type is None or e.id is None or (types and e.type not in types):
             continue
         gone = e.name == "resource.remove" or (e.dialect == "norman" and e.data.get("state") in ("removed", "purging", "purged"))
@@ -309,6 +313,94 @@ def test_norman_list_then_watch_ends_with_the_recordings_final_state(norman_reco
     truth = final_state(norman_recording, types)
     assert state == truth
     assert {o["id"]: o for o in listed} == {k[1]: v for k, v in truth.items() if k[0] == "pod"}
+
+
+PROJECT_URL = "wss://rancher.example/v3/projects/c-abc12:p-xyz34/subscribe"
+
+
+def _pod(name: str, state: str = "running") -> dict[str, Any]:
+    self_url = f"https://rancher.example/v3/project/c-abc12:p-xyz34/pods/default:{name}"
+    return {"id": f"default:{name}", "type": "pod", "baseType": "pod", "name": name, "namespaceId": "default",
+            "state": state, "links": {"self": self_url, "remove": self_url, "update": self_url}}
+
+
+def _deployment(scale: int, via: str) -> dict[str, Any]:
+    """A deployment as the `deployment` stream (`via="deployments"`) or the `workload` stream sends it."""
+    self_url = f"https://rancher.example/v3/project/c-abc12:p-xyz34/{via}/deployment:default:web"
+    return {"id": "deployment:default:web", "type": "deployment", "baseType": "workload", "name": "web",
+            "namespaceId": "default", "state": "active", "scale": scale,
+            "links": {"self": self_url, "update": self_url}, "actions": {"pause": self_url + "?action=pause"}}
+
+
+def record_timeline(path: Path) -> tuple[Path, list[float]]:
+    """A Norman recording with a known timeline: a snapshot, then state changes at whole seconds 1…8
+    (a change, a remove, the double delivery, a create, a removed state, a drop whose resync finds a pod
+    gone, a create), stamped from t=100 so only times relative to the first event can serve it right."""
+    header = RecordingHeader.from_url(PROJECT_URL, redaction={"enabled": False}, synthetic=True)
+    plan: list[tuple[float, Event]] = [(0.0, _snapshot_event(o)) for o in
+                                       (_pod("a"), _pod("b"), _pod("c"), _deployment(1, "workloads"))]
+    plan.append((0.0, marker("connected", "norman", endpoint=PROJECT_URL)))
+
+    def frame(t: float, obj: dict[str, Any], name: str = "resource.change") -> None:
+        plan.append((t, parse_frame(norman.resource_frame(name, obj), "norman")))
+
+    frame(1.0, _pod("a", "updating"))
+    frame(2.0, _pod("b"), "resource.remove")
+    frame(3.0, _deployment(2, "deployments"))
+    frame(3.0, _deployment(2, "workloads"))
+    frame(4.0, _pod("d"))
+    frame(5.0, _pod("c", "removed"))  # Norman's "going away" state: not listed any more
+    plan.append((6.0, marker("disconnected", "norman", code=1006, reason="")))
+    plan.append((6.5, marker("connected", "norman", endpoint=PROJECT_URL)))
+    plan.append((6.5, marker("resync.started", "norman", types=["pod", "deployment"])))
+    for obj, name in ((_pod("a", "updating"), "resource.change"), (_deployment(2, "workloads"), "resource.change"),
+                      (_pod("d"), "resource.remove")):  # d vanished while we were away
+        e = parse_frame(norman.resource_frame(name, obj), "norman")
+        plan.append((7.0, Event(0, 0, 0.0, None, "norman", "resync", name, type=e.type, id=e.id, raw=e.raw, data=e.data)))
+    plan.append((7.0, marker("resync.finished", "norman", types=["pod", "deployment"])))
+    frame(8.0, _pod("e"))
+    with RecordingWriter(path, header) as writer:
+        for seq, (t, e) in enumerate(plan, 1):
+            writer.write(e.stamped(seq=seq, conn=2 if t > 6 else 1, t=100.0 + t, ts=datetime.now(timezone.utc)))
+    return path, sorted({t for t, e in plan if e.is_resource and e.kind != "snapshot"})
+
+
+def _snapshot_event(obj: dict[str, Any]) -> Event:
+    return Event(0, 0, 0.0, None, "norman", "snapshot", "resource.create", type=obj["type"], id=obj["id"], data=obj)
+
+
+def _listed(server: ReplayServer, client: httpx.Client) -> tuple[float, dict[Key, dict[str, Any]], float]:
+    """The pods and deployments the REST lists hold, with the replay position before and after asking."""
+    scope = server.script.path[: -len("/subscribe")]
+    before = server.position()
+    out: dict[Key, dict[str, Any]] = {}
+    for plural in ("pods", "deployments"):
+        out.update({(o["type"], o["id"]): o for o in client.get(f"{server.url}{scope}/{plural}").json()["data"]})
+    return before, out, server.position()
+
+
+def test_norman_rest_lists_the_recorded_state_at_the_replay_position(tmp_path: Path) -> None:
+    """List-then-watch needs the list taken at the replay clock: mid-recording it is the snapshot plus every
+    change up to that position (removes, removed states and resync vanishings honoured), never the end state."""
+    path, changes = record_timeline(tmp_path / "timeline.jsonl")
+    snapshot = {(e.type, e.id): e.data for e in events(path) if e.kind == "snapshot"}
+    final = final_state(path)
+    assert set(final) == {("pod", "default:a"), ("pod", "default:e"), ("deployment", "deployment:default:web")}
+    with ReplayServer(path, speed=4, norman_ping=60) as server, httpx.Client() as client:  # one client: quick lists
+        start, listed, _ = _listed(server, client)
+        assert start < changes[0] and listed == snapshot
+        middles = []
+        for target in [*(k + 0.5 for k in range(int(changes[-1]))), changes[-1]]:
+            while server.position() < target:
+                time.sleep(0.01)
+            before, listed, after = _listed(server, client)
+            if [t for t in changes if before < t <= after]:
+                continue  # a change fell between the two lists: no single position to compare with
+            assert listed == final_state(path, upto=before), f"at {before:.2f}"
+            if snapshot != listed != final:
+                middles.append(before)
+    assert len(middles) >= 5  # the lists really were taken mid-recording, at distinct states
+    assert listed == final
 
 
 def test_norman_rest_by_id_filters_and_unknown_plural(norman_recording):

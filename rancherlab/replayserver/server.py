@@ -10,7 +10,9 @@ Steve watches resumed from a `resourceVersion` follow one *replay clock* started
 position = seconds since start × speed (modulo the recording's length with `loop`, else held at its
 end). A client that lists at position p gets the state at p and its revision, and a watch from that
 revision continues with the recorded events after p at the moments they happen on that clock, so the
-list-then-watch pattern sees one seamless stream, as against a live Rancher.
+list-then-watch pattern sees one seamless stream, as against a live Rancher. Norman has no revision to
+watch from, so its sockets keep their own replay from the start: a Norman client that listed at p sees
+the changes before p once more, and ends at the same state.
 """
 
 from __future__ import annotations
