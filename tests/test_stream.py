@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import json
 import logging
 import os
 import socket
 import threading
+import traceback
 from dataclasses import replace
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any
 import pytest
 import trustme
 
+from rancherlab._version import __version__
 from rancherlab.credentials import Credentials, InsecureTLSWarning
 from rancherlab.errors import (
     AuthenticationError,
@@ -28,11 +32,11 @@ from rancherlab.errors import (
     UnknownTypeError,
     UpgradeRefusedError,
 )
-from rancherlab.protocol import auth
+from rancherlab.protocol import auth, norman
 from rancherlab.protocol.event import CONNECTED, Event
 from rancherlab.rest import status_error
 from rancherlab.simulator import Simulator
-from rancherlab.stream import Stream, StreamOptions, subscribe
+from rancherlab.stream import NORMAN_LIVENESS, STEVE_LIVENESS, Stream, StreamOptions, subscribe
 from ._stream_support import FAST, SECRET, SIM_FAST, TOKEN, collect, stream_for, truth
 
 pytestmark = pytest.mark.timeout(60)
@@ -330,41 +334,161 @@ def test_environment_proxy_is_not_used_for_loopback(sim: Simulator, monkeypatch:
 
 
 def test_refused_watch_ends_with_a_marker_and_the_others_go_on() -> None:
-    """A purpose-built Steve server (the simulator has no RBAC): secrets are refused, pods are not."""
-    from websockets.asyncio.server import ServerConnection, serve
-
-    from rancherlab.protocol import steve
+    """The simulator's RBAC (`forbid`) refuses to watch secrets, as Steve does: `resource.error` then `resource.stop`."""
     from rancherlab.protocol.event import WATCH_STOPPED
 
-    async def handler(conn: ServerConnection) -> None:
-        async for message in conn:
-            sub = steve.decode_subscribe(message)
-            echo = sub.echo()
-            if sub.resource_type == "secret":
-                await conn.send(steve.error_event("PermissionDenied 403: can not list secrets", echo))
-                await conn.send(steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA, echo=echo))
-            else:
-                await conn.send(steve.encode_event("resource.start", data=steve.SUBSCRIBE_DATA, echo=echo))
-                for _ in range(3):
-                    await asyncio.sleep(0.05)
-                    await conn.send(steve.ping("v2.12.0"))
+    with Simulator(seed=4, rate=0, token=TOKEN, forbid=("secret",), **SIM_FAST) as forbidding:
+        stream = stream_for(forbidding, "steve", types=["secret", "pod"])
+        events = collect(stream, lambda ev: sum(e.is_ping for e in ev) >= 4, timeout=10)
+    stopped = [e for e in events if e.kind == "marker" and e.name == WATCH_STOPPED]
+    assert len(stopped) == 1 and stopped[0].watch == {"resourceType": "secret"}
+    assert "PermissionDenied" in stopped[0].info["error"] and "can not list" in stopped[0].info["error"]
+    assert any(e.name == "resource.start" and e.type == "pod" for e in events)
+    assert [e.type for e in events if e.kind == "sent"] == ["secret", "pod"]  # the refused watch is not retried
+    after = [e for e in events if e.seq > stopped[0].seq]
+    assert sum(e.is_ping for e in after) >= 3 and events[-1].conn == 1  # the socket and the pod watch go on
+
+
+def test_every_watch_refused_is_final() -> None:
+    with Simulator(seed=4, rate=0, token=TOKEN, forbid=("secret",), **SIM_FAST) as forbidding:
+        error = _fail(stream_for(forbidding, "steve", types=["secret"]))
+    assert isinstance(error, PermissionDeniedError) and "every watch" in str(error)
+
+
+# --- the secret in no final error ---------------------------------------------------------------------------
+
+def _unreachable_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"  # closed again: connections are refused
+
+
+@pytest.mark.parametrize("case", ["tls", "proxy-200", "gave-up", "cluster-not-found", "unknown-type", "401",
+                                  "every-watch-refused"])
+def test_no_final_error_shows_the_secret(request: pytest.FixtureRequest, sim: Simulator, case: str) -> None:
+    """Whatever ends a stream, its message, repr and traceback hold no form of the credential."""
+    kinds = {"tls": TLSError, "proxy-200": UpgradeRefusedError, "gave-up": ConnectGaveUpError,
+             "cluster-not-found": ClusterNotFound, "unknown-type": UnknownTypeError, "401": AuthenticationError,
+             "every-watch-refused": PermissionDeniedError}
+    with contextlib.ExitStack() as stack:
+        if case == "tls":
+            stream = stream_for(request.getfixturevalue("tls_sim")[0], "global", types=["cluster"])
+        elif case == "proxy-200":
+            proxy = _HTTPServer(200)
+            stack.callback(proxy.close)
+            stream = Stream(proxy.url, "global", credentials=TOKEN, env={}, cli_config=False, options=FAST)
+        elif case == "gave-up":
+            stream = Stream(_unreachable_url(), "global", credentials=TOKEN, env={}, cli_config=False,
+                            options=_with(FAST, give_up_after=2))
+        elif case == "cluster-not-found":
+            stream = stream_for(sim, "steve:c-nope4", types=["pod"], options=_with(FAST, snapshot=False))
+        elif case == "unknown-type":
+            stream = stream_for(sim, f"project:{sim.world.projects('local')[0]}", types=["pods"])
+        elif case == "401":
+            stranger = stack.enter_context(Simulator(seed=1, rate=0, **SIM_FAST))  # does not know our token
+            stream = stream_for(stranger, "global", credentials=TOKEN)
+        else:
+            forbidding = stack.enter_context(Simulator(seed=4, rate=0, token=TOKEN, forbid=("secret",), **SIM_FAST))
+            stream = stream_for(forbidding, "steve", types=["secret"])
+        error = _fail(stream)
+    assert isinstance(error, kinds[case])
+    shown = (str(error), repr(error), repr(error.args), "".join(traceback.format_exception(error)), repr(stream))
+    for form in (SECRET, TOKEN, base64.b64encode(TOKEN.encode()).decode(), base64.urlsafe_b64encode(TOKEN.encode()).decode()):
+        assert not [text for text in shown if form in text], case
+
+
+# --- client defaults: backoff, liveness, the upgrade request ------------------------------------------------
+
+def test_backoff_doubles_from_one_second_up_to_thirty_with_full_jitter() -> None:
+    fixed = replace(StreamOptions(), jitter=False)
+    assert [fixed.backoff(n) for n in range(8)] == [1, 2, 4, 8, 16, 30, 30, 30]
+    jittered = StreamOptions()
+    for n, cap in ((0, 1.0), (3, 8.0), (20, 30.0)):
+        delays = [jittered.backoff(n) for _ in range(2000)]
+        assert all(0 <= d <= cap for d in delays)
+        assert min(delays) < 0.05 * cap and max(delays) > 0.95 * cap  # uniform over [0, cap], not cap ± a little
+        assert 0.4 * cap < sum(delays) / len(delays) < 0.6 * cap
+
+
+def test_default_liveness_is_15_s_on_norman_and_35_s_on_steve() -> None:
+    assert StreamOptions().liveness_for("norman") == NORMAN_LIVENESS == 15.0
+    assert StreamOptions().liveness_for("steve") == STEVE_LIVENESS == 35.0
+    assert StreamOptions(liveness=2.5).liveness_for("steve") == 2.5
+
+
+class _Upgrades:
+    """A loopback websockets server that answers 503 to the first `refuse` upgrades, then plays `plan` per connection
+    ("frame": one Norman ping then a close; "silent": a close with no frame; "stay": pings until the end), and keeps
+    every request's headers."""
+
+    def __init__(self, refuse: int, plan: list[str]) -> None:
+        self.refuse, self.plan = refuse, list(plan)
+        self.headers: list[Any] = []
+
+    def process_request(self, conn: Any, request: Any) -> Any:
+        self.headers.append(request.headers)
+        if len(self.headers) <= self.refuse:
+            return conn.respond(503, "down\n")
+        return None
+
+    async def handler(self, conn: Any) -> None:
+        what = self.plan.pop(0) if self.plan else "stay"
+        if what == "silent":
+            return
+        await conn.send(norman.PING)
+        while what == "stay":
+            await asyncio.sleep(0.05)
+            await conn.send(norman.PING)
+
+
+def test_backoff_grows_while_failing_and_resets_after_a_frame() -> None:
+    """Through real reconnects: 3 refusals (0.2 + 0.4 + 0.8 s), a connection with a frame then closed (next wait
+    0.2 s, the schedule restarted), one closed without a frame (0.4 s), then one that stays."""
+    from websockets.asyncio.server import serve
+
+    options = _with(FAST, backoff_initial=0.2, backoff_max=5.0, jitter=False, snapshot=False, resync=False)
+    upgrades = _Upgrades(refuse=3, plan=["frame", "silent", "stay"])
 
     async def run() -> list[Event]:
-        async with serve(handler, "127.0.0.1", 0) as server:
+        async with serve(upgrades.handler, "127.0.0.1", 0, process_request=upgrades.process_request) as server:
             port = server.sockets[0].getsockname()[1]
-            stream = Stream(f"http://127.0.0.1:{port}", "steve", types=["secret", "pod"], credentials=TOKEN, env={},
-                            cli_config=False, options=replace(FAST, snapshot=False))
+            stream = Stream(f"http://127.0.0.1:{port}", "global", types=["cluster"], credentials=TOKEN, env={},
+                            cli_config=False, options=options)
             events: list[Event] = []
             async for event in stream:
                 events.append(event)
-                if sum(e.is_ping for e in events) >= 3:
+                if event.conn == 3 and event.is_ping:
                     break
             await stream.aclose()
             return events
 
     events = asyncio.run(run())
-    stopped = [e for e in events if e.kind == "marker" and e.name == WATCH_STOPPED]
-    assert len(stopped) == 1 and stopped[0].watch == {"resourceType": "secret"}
-    assert "can not list" in stopped[0].info["error"]
-    assert any(e.name == "resource.start" and e.type == "pod" for e in events)
-    assert [e.type for e in events if e.kind == "sent"] == ["secret", "pod"]  # the refused watch is not retried
+    connected = [e for e in events if e.kind == "marker" and e.name == CONNECTED]
+    assert [c.info["attempts"] for c in connected] == [4, 1, 2]
+    assert connected[0].t >= 0.2 + 0.4 + 0.8
+    assert 0.2 <= connected[1].info["gap_seconds"] < 0.2 + 0.6  # not 1.6 s: the frame reset the schedule
+    assert 0.4 <= connected[2].info["gap_seconds"] < 0.4 + 0.6  # a frameless connection counts as a failure
+
+
+def test_upgrade_request_says_who_it_is_and_sends_no_origin() -> None:
+    """Read on the server side: `User-Agent: rancherlab/<version>` and no `Origin` (Rancher checks Origin against its
+    own URL and refuses a foreign one with 403; a non-browser client simply sends none)."""
+    from websockets.asyncio.server import serve
+
+    upgrades = _Upgrades(refuse=0, plan=["stay"])
+
+    async def run() -> None:
+        async with serve(upgrades.handler, "127.0.0.1", 0, process_request=upgrades.process_request) as server:
+            port = server.sockets[0].getsockname()[1]
+            stream = Stream(f"http://127.0.0.1:{port}", "global", types=["cluster"], credentials=TOKEN, env={},
+                            cli_config=False, options=_with(FAST, snapshot=False, resync=False))
+            async for event in stream:
+                if event.is_ping:
+                    break
+            await stream.aclose()
+
+    asyncio.run(run())
+    headers = upgrades.headers[0]
+    assert headers["User-Agent"] == f"rancherlab/{__version__}"
+    assert "Origin" not in headers
+    assert headers["Authorization"] == f"Bearer {TOKEN}"  # it is the server that sees the credential, and only it
