@@ -152,3 +152,60 @@ def test_ctrl_c_flushes_and_exits_0(sim: Simulator, tmp_path: Path) -> None:
     rec = read_recording(out)
     assert rec.summary is not None and rec.summary["stopped_by"] == "stop"
     assert len(list(rec)) > 3 and SECRET not in err
+
+
+def test_prompts_for_the_token_without_echo_on_a_terminal(sim: Simulator, tmp_path: Path) -> None:
+    """No credential anywhere and stdin a terminal: the token is asked for, typed in, not echoed, and used."""
+    out = tmp_path / "prompted.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RANCHER_")}
+    env.update(RANCHER_CONFIG_DIR=str(tmp_path / "no-rancher-cli"), HOME=str(tmp_path))
+    master, slave = os.openpty()
+    try:
+        # a new session: no controlling terminal, so getpass uses the pty on stdin, never the developer's terminal
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rancherlab", "record", "--url", sim.url, "--scope", "global", "--type", "cluster",
+             "--out", str(out), "--duration", "0.6"],
+            stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+        )
+    finally:
+        os.close(slave)
+    shown = b""
+    try:
+        shown = _read_until(master, b"input hidden): ", timeout=20)
+        os.write(master, TOKEN.encode() + b"\n")
+        shown += _read_until(master, None, timeout=30)
+        assert proc.wait(10) == 0, shown.decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    text = shown.decode(errors="replace")
+    assert "API token for" in text and "recorded" in text
+    assert SECRET not in text and TOKEN not in text
+    rec = read_recording(out)
+    assert rec.header.redaction["credentials"] >= 1 and any(e.kind == "snapshot" for e in rec)
+
+
+def _read_until(fd: int, marker: bytes | None, timeout: float) -> bytes:
+    """What the terminal shows until `marker` appears (None: until the other side closes)."""
+    import select
+
+    got = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: every slave end is closed
+            return got
+        if not chunk:
+            return got
+        got += chunk
+        if marker is not None and marker in got:
+            return got
+    if marker is not None:
+        pytest.fail(f"no {marker!r} on the terminal within {timeout} s; it showed {got!r}")
+    return got
