@@ -114,7 +114,8 @@ class Capture:
 
         Takes a copy of `events` first (one C call), so a batch arriving meanwhile cannot disturb it.
         """
-        from .analysis import frame  # lazily: the I/O layer must not import the analysis layer (pandas)
+        # lazily: the I/O layer must not import the analysis layer (pandas)
+        from .analysis import frame
 
         return frame(list(self.events), pings=pings)
 

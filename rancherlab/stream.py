@@ -31,7 +31,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Final
@@ -818,7 +818,7 @@ async def subscribe(
     cli_config: Any = None,
     redactor: Redactor | None = None,
     **tuning: Any,
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     """`async for event in subscribe(url, "steve", types=["pod"], credentials=token):` — a live stream.
 
     `tuning` overrides `StreamOptions` fields (`snapshot=False`, `liveness=5`, ...). Breaking out of the

@@ -76,6 +76,7 @@ def test_record_count_and_header(sim: Simulator, tmp_path: Path) -> None:
     assert header.server_version == sim.world.server_version
     assert header.endpoint == "/v1/subscribe" and header.redaction["enabled"] is True
     assert header.max_frame_bytes == FAST.max_frame_bytes
+    assert header.redaction == cap.redactor.policy and cap.redactor is cap.stream.redactor  # the stream redacted
     events = list(rec)
     assert len(events) == cap.stats.recorded == cap.stats.events
     assert sum(e.kind == "frame" and e.name.startswith("resource.") for e in events) == 10
