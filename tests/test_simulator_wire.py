@@ -6,7 +6,9 @@ import asyncio
 import base64
 import json
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from itertools import pairwise
+from typing import Any
 
 import httpx
 import pytest
@@ -157,7 +159,7 @@ def test_norman_bytes_pings_and_filter(sim):
     _, project = downstream(sim)
     url = ws(sim, f"/v3/projects/{project}/subscribe?resourceTypes=pod&resourceTypes=deployment&sockId=3")
 
-    async def go() -> tuple[list[str], list[float], Any]:
+    async def go() -> tuple[list[str | bytes], list[float], Any]:
         async with connect(url, additional_headers=bearer()) as conn:
             assert conn.protocol.extensions == []  # Norman negotiates no compression
             frames, ping_times = [], []
@@ -180,7 +182,7 @@ def test_norman_bytes_pings_and_filter(sim):
         assert raw.endswith("\n}") and go_json(doc["data"]) in raw
         assert doc["data"]["type"] in ("pod", "deployment")
         assert doc["data"]["projectId"] == project
-    gaps = [b - a for a, b in zip(ping_times, ping_times[1:])]
+    gaps = [b - a for a, b in pairwise(ping_times)]
     assert len(ping_times) >= 4 and all(0.1 < g < 0.5 for g in gaps), gaps
 
 
@@ -233,7 +235,7 @@ def test_norman_watch_timeout_closes_every_socket_of_that_type():
                     await asyncio.sleep(0.2)
                     async with connect(clusters, additional_headers=bearer()) as other:
                         other_started = time.monotonic()
-                        ends = await asyncio.gather(closed_at(a), closed_at(b))
+                        ends = list(await asyncio.gather(closed_at(a), closed_at(b)))
                         after = await received_within(other, 0.2)  # the other type's socket is still streaming
                         other_end = await closed_at(other)
             return start, ends, other_end - other_started, after
@@ -266,7 +268,7 @@ def test_steve_ping_cadence_is_the_configured_interval(sim):
     """Each Steve socket has its own ping ticker, at the configured interval (Rancher: 30 s; here 0.25 s)."""
     async def go() -> list[float]:
         async with connect(steve_url(sim), additional_headers=bearer()) as conn:
-            opened, times = time.monotonic(), []
+            opened, times = time.monotonic(), list[float]()
             while len(times) < 5:
                 raw = await asyncio.wait_for(conn.recv(), WAIT)
                 if json.loads(raw)["name"] == "ping":
@@ -275,7 +277,7 @@ def test_steve_ping_cadence_is_the_configured_interval(sim):
             return times
 
     times = asyncio.run(go())
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in pairwise(times)]
     assert times[0] < 0.5 and all(0.15 < g < 0.4 for g in gaps), (times, gaps)
     assert 0.2 < sum(gaps) / len(gaps) < 0.32
 
@@ -363,8 +365,7 @@ def test_steve_zero_and_minus_one_revisions_depend_on_the_store(store: str, rv: 
                 return [json.loads(f) for f in await received_within(conn, 0.4)]
 
         msgs = asyncio.run(go())
-        pods = sim.ground_truth()
-        pods = {f"{ns}/{name}": o["metadata"]["resourceVersion"] for (kind, cluster, ns, name), o in pods.items()
+        pods = {f"{ns}/{name}": o["metadata"]["resourceVersion"] for (kind, cluster, ns, name), o in sim.ground_truth().items()
                 if (kind, cluster) == ("pod", "local")}
         if replay:
             assert pods and [m["name"] for m in msgs] == ["resource.create"] * len(pods)
@@ -430,7 +431,7 @@ def test_steve_notification_mode_debounces():
         async def go() -> list[tuple[float, list[str], list[tuple[float, dict[str, Any]]]]]:
             loop = asyncio.get_running_loop()
             async with connect(steve_url(sim), additional_headers=bearer()) as conn:
-                await conn.send('{"resourceType":"pod","mode":"resource.changes","debounceMs":%d}' % (debounce * 1000))
+                await conn.send(json.dumps({"resourceType": "pod", "mode": "resource.changes", "debounceMs": int(debounce * 1000)}))
                 await until(conn, lambda m: m["name"] == "resource.start")
                 bursts = []
                 for _ in range(2):
@@ -461,7 +462,7 @@ def test_steve_proxy_watch_expiry_stops_and_keeps_the_socket():
     with Simulator(seed=5, token=SECRET_TOKEN, rate=0, steve_store="proxy", watch_timeout=0.4, steve_ping=0.2) as sim:
         async def go() -> None:
             async with connect(steve_url(sim), additional_headers=bearer()) as conn:
-                await conn.send('{"resourceType":"namespace","resourceVersion":"%d"}' % sim.world.revision)
+                await conn.send(json.dumps({"resourceType": "namespace", "resourceVersion": str(sim.world.revision)}))
                 msgs = await until(conn, lambda m: m["name"] == "resource.stop", timeout=3)
                 assert msgs[0]["name"] in ("resource.start", "ping")
                 await until(conn, lambda m: m["name"] == "ping")  # still open
@@ -601,7 +602,7 @@ def test_rest_list_then_socket_events_converge_on_the_ground_truth(flavour: str)
         if flavour == "norman":
             annotations = {k[3]: o["metadata"].get("annotations") or {} for k, o in sim.ground_truth().items()
                            if k[:2] == ("namespace", cluster)}
-            truth = {k: o for k, o in truth.items() if annotations.get(k[2], {}).get(PROJECT_ANNOTATION) == project}
+            truth = {k: o for k, o in truth.items() if annotations.get(k[2] or "", {}).get(PROJECT_ANNOTATION) == project}
             assert sorted(state) == sorted(fresh) == sorted(f"{ns}:{name}" for _, _, ns, name in truth)
         else:
             assert sorted(state) == sorted(fresh) == sorted(f"{ns}/{name}" for _, _, ns, name in truth)
