@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import ssl
+import sys
 import threading
 
 from ..protocol import norman, steve
@@ -38,15 +40,26 @@ def run(args: argparse.Namespace) -> int:
     from ..simulator import Simulator
 
     if bool(args.certfile) != bool(args.keyfile):
-        print("rancherlab simulate: --certfile and --keyfile go together")
+        # on stderr, like argparse's own usage errors: stdout carries only what a script reads (URL, token)
+        print("rancherlab simulate: --certfile and --keyfile go together", file=sys.stderr)
         return 2
-    sim = Simulator(
-        args.seed, token=args.token, certfile=args.certfile, keyfile=args.keyfile, host=args.host, port=args.port,
-        rate=args.rate, norman_ping=args.norman_ping, steve_ping=args.steve_ping, steve_store=args.steve_store,
-        steve_retain=args.steve_retain, watch_timeout=args.watch_timeout, drop_every=args.drop_every,
-        stall_after=args.stall_after, forbid=tuple(args.forbid), count_interval=args.count_interval,
-    )
-    with sim:
+    try:
+        sim = Simulator(
+            args.seed, token=args.token, certfile=args.certfile, keyfile=args.keyfile, host=args.host, port=args.port,
+            rate=args.rate, norman_ping=args.norman_ping, steve_ping=args.steve_ping, steve_store=args.steve_store,
+            steve_retain=args.steve_retain, watch_timeout=args.watch_timeout, drop_every=args.drop_every,
+            stall_after=args.stall_after, forbid=tuple(args.forbid), count_interval=args.count_interval,
+        )
+    except (OSError, ssl.SSLError) as exc:  # a certificate or key that cannot be read or does not match
+        print(f"rancherlab simulate: cannot load --certfile/--keyfile: {exc}", file=sys.stderr)
+        return 5
+    try:
+        sim.start()
+    except OSError as exc:  # the port is taken or the address cannot be bound
+        sim.close()
+        print(f"rancherlab simulate: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    try:
         print(f"rancherlab simulator listening on {sim.url}", flush=True)
         print(f"  Norman: {sim.url.replace('http', 'ws', 1)}/v3/subscribe  (also /v3/clusters/<id>/subscribe, /v3/projects/<c:p>/subscribe)")
         print(f"  Steve:  {sim.url.replace('http', 'ws', 1)}/v1/subscribe  (also /k8s/clusters/<id>/v1/subscribe)")
@@ -59,4 +72,6 @@ def run(args: argparse.Namespace) -> int:
             threading.Event().wait()
         except KeyboardInterrupt:
             pass
+    finally:
+        sim.close()
     return 0
