@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import re
 import ssl
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ class SimulatorConfig:
     token: str
     host: str = "127.0.0.1"
     port: int = 0
-    rate: float = 5.0                  # world changes per second; 0 = only when `step()` is called
+    rate: float = 5.0                  # world changes per second; 0 = only when `step()` is called; may change live
     norman_ping: float = norman.PING_INTERVAL
     steve_ping: float = steve.PING_INTERVAL
     steve_store: Store = "sql"
@@ -100,8 +101,7 @@ class SimulatorServer:
         )
         self.port = self._server.sockets[0].getsockname()[1]
         if not self._tasks:
-            if self.config.rate > 0:
-                self._tasks.append(asyncio.get_running_loop().create_task(self._churn()))
+            self._tasks.append(asyncio.get_running_loop().create_task(self._churn()))  # idles while rate is 0
             if self.config.drop_every:
                 self._tasks.append(every(self.config.drop_every, self.drop_now))
 
@@ -158,14 +158,27 @@ class SimulatorServer:
             conn.session.deliver(change)
 
     async def _churn(self) -> None:
+        """Step the world at `config.rate` changes a second, read each tick so it can be changed (0 pauses).
+
+        A tick never catches up on more than one tick's worth: a loop that fell behind (a busy machine, a rate it
+        cannot reach) would otherwise step in ever larger synchronous bursts that starve the sockets and overflow
+        every reader's buffer. The rate is an upper bound, as Rancher's own churn is not a schedule.
+        """
         loop = asyncio.get_running_loop()
-        start, done = loop.time(), 0
+        start, done, rate = loop.time(), 0, self.config.rate
         while True:
-            due = int((loop.time() - start) * self.config.rate) - done
+            if self.config.rate != rate:  # changed at run time: a new schedule from now
+                start, done, rate = loop.time(), 0, self.config.rate
+            tick = max(0.001, min(0.05, 1 / rate)) if rate > 0 else 0.05
+            due = int((loop.time() - start) * rate) - done if rate > 0 else 0
+            most = max(1, math.ceil(rate * tick))
+            if due > most:  # behind: skip what cannot be made up
+                done += due - most
+                due = most
             if due > 0:
                 self.step(due)
                 done += due
-            await asyncio.sleep(max(0.001, min(0.05, 1 / self.config.rate)))
+            await asyncio.sleep(tick)
 
     # --- HTTP, in the order Rancher's handler chain checks things -------------------------------
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
