@@ -609,3 +609,22 @@ def test_rest_list_then_socket_events_converge_on_the_ground_truth(flavour: str)
             versions = {i: o["metadata"]["resourceVersion"] for i, o in state.items()}
             assert versions == {i: o["metadata"]["resourceVersion"] for i, o in fresh.items()}
             assert versions == {f"{ns}/{name}": o["metadata"]["resourceVersion"] for (_, _, ns, name), o in truth.items()}
+
+
+def test_rate_changes_while_running_and_zero_pauses_the_churn() -> None:
+    """`config.rate` is read on every tick: 0 pauses the world (it used to divide by zero and kill the churn task),
+    and a rate set later resumes it without a catch-up burst for the paused time."""
+    with Simulator(seed=4, token=SECRET_TOKEN, rate=0, steve_ping=10) as sim:
+        start = sim.world.revision
+        time.sleep(0.3)
+        assert sim.world.revision == start
+        sim.config.rate = 40
+        time.sleep(0.5)
+        resumed = len(sim.history()) - len([c for c in sim.history() if c.revision <= start])
+        assert 5 <= resumed <= 100, resumed  # about 20 steps, not one burst for everything since the start
+        sim.config.rate = 0
+        time.sleep(0.1)
+        paused = sim.world.revision
+        time.sleep(0.3)
+        assert sim.world.revision == paused
+        assert sim.step(1)  # stepping by hand still works
