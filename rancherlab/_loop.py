@@ -12,9 +12,18 @@ import asyncio
 import contextlib
 import threading
 from concurrent.futures import Future
-from typing import Any, Callable, Coroutine, TypeVar
+from typing import Any, Callable, Coroutine, Generic, Protocol, Self, TypeVar
 
 T = TypeVar("T")
+
+
+class _AsyncServer(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=_AsyncServer)
 
 
 class LoopThread:
@@ -79,6 +88,52 @@ async def _cancel_others() -> None:
         await asyncio.wait(tasks, timeout=4)
 
 
+class ServerHandle(Generic[S]):
+    """A server's async core on a loop of its own, as a synchronous handle and context manager.
+
+    The simulator and the replay server share this life cycle: start the loop, start the server on it
+    (stopping the loop again if that fails, e.g. a port in use), and stop both on close.
+    """
+
+    what = "server"
+
+    def __init__(self, thread_name: str) -> None:
+        self._runner = LoopThread(thread_name)
+        self._server: S | None = None
+
+    def _make(self) -> S:
+        raise NotImplementedError
+
+    @property
+    def _running(self) -> S:
+        if self._server is None:
+            raise RuntimeError(f"the {self.what} is not running: call start() or use it as a context manager")
+        return self._server
+
+    def start(self) -> Self:
+        self._runner.start()
+        server = self._make()
+        try:
+            self._runner.call(server.start())
+        except BaseException:
+            self._runner.stop()
+            raise
+        self._server = server
+        return self
+
+    def close(self) -> None:
+        if self._server is not None and self._runner.alive:
+            self._runner.call(self._server.stop())
+        self._runner.stop()
+        self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 _shared_lock = threading.Lock()
 _shared: LoopThread | None = None
 
@@ -100,4 +155,4 @@ def on_shared() -> bool:
     return runner is not None and runner.is_current()
 
 
-__all__ = ["LoopThread", "on_shared", "shared"]
+__all__ = ["LoopThread", "ServerHandle", "on_shared", "shared"]

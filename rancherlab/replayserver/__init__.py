@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .._loop import LoopThread
+from .._loop import ServerHandle
 from ..protocol import norman, steve
 from ._script import Script
 from .server import AsyncReplayServer, ReplayOptions
@@ -21,8 +21,10 @@ from .server import AsyncReplayServer, ReplayOptions
 __all__ = ["AsyncReplayServer", "ReplayOptions", "ReplayServer"]
 
 
-class ReplayServer:
+class ReplayServer(ServerHandle[AsyncReplayServer]):
     """A running replay server: `url` (page and REST), `endpoint_url` (the recorded subscribe endpoint)."""
+
+    what = "replay server"
 
     def __init__(self, path: str | os.PathLike[str], *, speed: float = 1.0, loop: bool = False,
                  token: str | None = None, reproduce_drops: bool = False, host: str = "127.0.0.1", port: int = 0,
@@ -30,8 +32,7 @@ class ReplayServer:
         self.path = Path(path)
         self.options = ReplayOptions(speed=speed, loop=loop, token=token, reproduce_drops=reproduce_drops,
                                      host=host, port=port, norman_ping=norman_ping, steve_ping=steve_ping)
-        self._runner = LoopThread("rancherlab-replay-server")
-        self._server: AsyncReplayServer | None = None
+        super().__init__("rancherlab-replay-server")  # after validation: a refused option leaves no loop behind
 
     def __repr__(self) -> str:
         state = self.url if self._server else "stopped"
@@ -54,36 +55,10 @@ class ReplayServer:
         """The recording as served: endpoint path, frames, recorded watches, REST state."""
         return self._running.script
 
-    @property
-    def _running(self) -> AsyncReplayServer:
-        if self._server is None:
-            raise RuntimeError("the replay server is not running: call start() or use it as a context manager")
-        return self._server
-
     def position(self) -> float:
         """The replay clock (recorded seconds) that the REST lists and resumed watches follow."""
         server = self._running
         return self._runner.run(server.position)
 
-    def start(self) -> ReplayServer:
-        self._runner.start()
-        server = AsyncReplayServer(self.path, self.options)
-        try:
-            self._runner.call(server.start())
-        except BaseException:
-            self._runner.stop()
-            raise
-        self._server = server
-        return self
-
-    def close(self) -> None:
-        if self._server is not None and self._runner.alive:
-            self._runner.call(self._server.stop())
-        self._runner.stop()
-        self._server = None
-
-    def __enter__(self) -> ReplayServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _make(self) -> AsyncReplayServer:
+        return AsyncReplayServer(self.path, self.options)

@@ -6,18 +6,18 @@ script, a test or a notebook. `SimulatorServer` is the async core for code alrea
 
 from __future__ import annotations
 
+import copy
 import secrets
 import ssl
 import string
-from typing import Any, Callable, Coroutine, TypeVar
+from typing import Any
 
-from .._loop import LoopThread
+from .._loop import ServerHandle
 from .server import SimulatorConfig, SimulatorServer
 from .world import Change, Resource, World
 
 __all__ = ["Change", "Resource", "Simulator", "SimulatorConfig", "SimulatorServer", "World", "generate_token"]
 
-T = TypeVar("T")
 _ALNUM = string.ascii_lowercase + string.digits
 
 
@@ -34,13 +34,15 @@ def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
     return context
 
 
-class Simulator:
+class Simulator(ServerHandle[SimulatorServer]):
     """A running simulator: `url`, `token`, the `world` (ground truth) and faults on demand.
 
     >>> with Simulator(seed=1) as sim:
     ...     sim.url  # doctest: +SKIP
     'http://127.0.0.1:40123'
     """
+
+    what = "simulator"
 
     def __init__(self, seed: int = 0, *, token: str | None = None, certfile: str | None = None,
                  keyfile: str | None = None, server_version: str = "v2.12.0", **options: Any) -> None:
@@ -49,8 +51,10 @@ class Simulator:
         ctx = tls_context(certfile, keyfile) if certfile and keyfile else None
         self.world = World(seed, server_version=server_version)
         self.config = SimulatorConfig(token=self._token, ssl_context=ctx, **options)
-        self._runner = LoopThread("rancherlab-simulator")
-        self._server: SimulatorServer | None = None
+        super().__init__("rancherlab-simulator")  # after validation: a refused option leaves no loop behind
+
+    def _make(self) -> SimulatorServer:
+        return SimulatorServer(self.world, self.config)
 
     def __repr__(self) -> str:
         state = self.url if self._server else "stopped"
@@ -62,66 +66,34 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the simulator is not running: call start() or use it as a context manager")
-        return self._server.url
+        return self._running.url
 
     @property
     def port(self) -> int:
         return self._server.port if self._server else self.config.port
 
-    def start(self) -> Simulator:
-        self._runner.start()
-        self._server = SimulatorServer(self.world, self.config)
-        self._call(self._server.start())
-        return self
-
-    def close(self) -> None:
-        if self._server is not None and self._runner.alive:
-            self._call(self._server.stop())
-        self._runner.stop()
-        self._server = None
-
-    def __enter__(self) -> Simulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # --- driving it from another thread --------------------------------------------------------
-    def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30) -> T:
-        return self._runner.call(coro, timeout)
-
-    def _run(self, fn: Callable[[], T]) -> T:
-        return self._runner.run(fn)
-
     def step(self, n: int = 1) -> list[Change]:
         """Apply `n` world changes now (with `rate=0` the world changes only through this)."""
-        assert self._server is not None
-        server = self._server
-        return self._run(lambda: server.step(n))
+        server = self._running
+        return self._runner.run(lambda: server.step(n))
 
     def ground_truth(self) -> dict[tuple[str, str, str | None, str], dict[str, Any]]:
         """Every current object, keyed (kind, cluster, namespace, name), read consistently on the server's loop."""
-        import copy
-
-        return self._run(lambda: {(r.kind, r.cluster, r.namespace, r.name): copy.deepcopy(r.obj) for r in self.world.resources()})
+        return self._runner.run(lambda: {(r.kind, r.cluster, r.namespace, r.name): copy.deepcopy(r.obj) for r in self.world.resources()})
 
     def history(self) -> list[Change]:
         """Every change the world made, in order."""
-        return self._run(lambda: list(self.world.history))
+        return self._runner.run(lambda: list(self.world.history))
 
     def drop_now(self) -> None:
         """Close every socket without a close frame (clients see 1006)."""
-        assert self._server is not None
-        self._run(self._server.drop_now)
+        self._runner.run(self._running.drop_now)
 
     def stall(self) -> None:
         """Every open socket goes silent with its TCP connection left open."""
-        assert self._server is not None
-        self._run(self._server.stall)
+        self._runner.run(self._running.stall)
 
     def restart(self, down: float = 1.0) -> None:
         """The port refuses connections for `down` seconds, then the same server comes back."""
-        assert self._server is not None
-        self._call(self._server.restart(down), timeout=down + 30)
+        self._runner.call(self._running.restart(down), timeout=down + 30)
