@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"listening     {args.seconds:g} s ...", flush=True)
         for cap in captures.values():
             cap.wait()
-    events = {dialect: list(rl.read_recording(path)) for dialect, path in paths.items()}
+    events = {dialect: list(cap.events) for dialect, cap in captures.items()}  # what was received
 
     section("Events by name and type")
     counts = Counter((e.dialect, e.kind, e.name, e.type or "-") for evs in events.values() for e in evs)
