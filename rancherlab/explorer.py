@@ -44,7 +44,6 @@ class Explorer:
         self._counts: Counter[tuple[str, str]] = Counter()
         self._latest: deque[Event] = deque(maxlen=rows)
         self._lock = threading.Lock()
-        self._timer: asyncio.TimerHandle | None = None
         self._rest = RestClient(self.server, ssl_context=self.server.ssl_context())
 
         cred = self.server.credentials.masked if self.server.credentials else "none"
@@ -193,7 +192,7 @@ class Explorer:
     def _tick(self) -> None:
         self._render()
         if self.capture is not None and self.capture.running:
-            self._timer = event_loop().call_later(self.refresh, self._tick)
+            event_loop().call_later(self.refresh, self._tick)
 
     def _render(self) -> None:
         with self._lock:

@@ -36,7 +36,6 @@ from .scope import SCOPE_HELP, parse_server_url
 
 FORMAT: Final = "rancherlab-recording"
 VERSION: Final = 1
-SUFFIXES: Final = (".jsonl", ".jsonl.gz")
 HEADER_LIMIT: Final = 1024 * 1024  # bytes; a header is a few hundred
 FLUSH_INTERVAL: Final = 1.0  # seconds: a killed writer loses at most this much
 _CHUNK: Final = 64 * 1024

@@ -8,14 +8,13 @@ field's type (null vs object, int vs string ids): Arrow raises on that and polar
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ._frame import STRING
 
-JSON_TYPES: Final = ("array", "boolean", "integer", "null", "number", "object", "string")
 
 
 def json_type(value: Any) -> str:
