@@ -8,7 +8,6 @@ so receiving never waits on the UI.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import os
 import threading
@@ -17,6 +16,7 @@ from typing import Any, Coroutine, Mapping, TypeVar
 
 import ipywidgets as w
 
+from ._loop import shared
 from .capture import Capture, capture, event_loop
 from .credentials import Credentials, resolve_server
 from .protocol import Event
@@ -109,7 +109,7 @@ class Explorer:
         self._show_endpoint()
 
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float = 15) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, event_loop()).result(timeout)
+        return shared().call(coro, timeout)
 
     def _load_clusters(self) -> None:
         clusters = self._run(self._rest.clusters())
