@@ -28,20 +28,40 @@ T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 
 def objects() -> list[tuple[str, dict]]:
     """Rancher-shaped objects of both dialects, with enough nesting to be honest about parse cost."""
-    pod = {"id": "default/web-0", "type": "pod", "apiVersion": "v1", "kind": "Pod",
-           "links": {"self": "https://r/v1/pods/default/web-0", "view": "https://r/api/v1/namespaces/default/pods/web-0"},
-           "metadata": {"name": "web-0", "namespace": "default", "resourceVersion": "1", "uid": "549c7c5e-0000",
-                        "labels": {"app": "web", "pod-template-hash": "64d85666f9"},
-                        "fields": ["web-0", "1/1", "Running", "0", "1s", "10.42.2.202", "node-1", "<none>", "<none>"],
-                        "state": {"name": "running", "error": False, "transitioning": False, "message": ""}},
-           "spec": {"containers": [{"name": "web", "image": "nginx:1.25", "ports": [{"containerPort": 80}]}],
-                    "nodeName": "node-1"},
-           "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "error": False}]}}
-    dep = {"id": "deployment:default:web", "type": "deployment", "baseType": "workload", "namespaceId": "default",
-           "projectId": "c-abc12:p-xyz34", "scale": 2, "state": "active", "transitioning": "no",
-           "containers": [{"image": "nginx", "name": "web", "ports": [{"containerPort": 80, "protocol": "TCP"}]}],
-           "deploymentStatus": {"availableReplicas": 2, "readyReplicas": 2, "replicas": 2},
-           "links": {"self": "https://r/v3/project/c-abc12:p-xyz34/workloads/deployment:default:web"}}
+    pod = {
+        "id": "default/web-0",
+        "type": "pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "links": {"self": "https://r/v1/pods/default/web-0", "view": "https://r/api/v1/namespaces/default/pods/web-0"},
+        "metadata": {
+            "name": "web-0",
+            "namespace": "default",
+            "resourceVersion": "1",
+            "uid": "549c7c5e-0000",
+            "labels": {"app": "web", "pod-template-hash": "64d85666f9"},
+            "fields": ["web-0", "1/1", "Running", "0", "1s", "10.42.2.202", "node-1", "<none>", "<none>"],
+            "state": {"name": "running", "error": False, "transitioning": False, "message": ""},
+        },
+        "spec": {
+            "containers": [{"name": "web", "image": "nginx:1.25", "ports": [{"containerPort": 80}]}],
+            "nodeName": "node-1",
+        },
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "error": False}]},
+    }
+    dep = {
+        "id": "deployment:default:web",
+        "type": "deployment",
+        "baseType": "workload",
+        "namespaceId": "default",
+        "projectId": "c-abc12:p-xyz34",
+        "scale": 2,
+        "state": "active",
+        "transitioning": "no",
+        "containers": [{"image": "nginx", "name": "web", "ports": [{"containerPort": 80, "protocol": "TCP"}]}],
+        "deploymentStatus": {"availableReplicas": 2, "readyReplicas": 2, "replicas": 2},
+        "links": {"self": "https://r/v3/project/c-abc12:p-xyz34/workloads/deployment:default:web"},
+    }
     return [("steve", pod), ("norman", dep)]
 
 
@@ -58,7 +78,9 @@ def events(n: int) -> list[Event]:
         else:
             obj["scale"] = i % 7
             text = norman.change_frame(obj)
-        out.append(parse_frame(text, dialect).stamped(seq=i + 1, conn=1, t=i * 0.01, ts=T0 + timedelta(seconds=i * 0.01)))
+        out.append(
+            parse_frame(text, dialect).stamped(seq=i + 1, conn=1, t=i * 0.01, ts=T0 + timedelta(seconds=i * 0.01))
+        )
     return out
 
 

@@ -19,25 +19,55 @@ from .replay import replay
 # public name -> the module that defines it
 _EXPORTS: dict[str, str] = {
     # one Event model and the protocol's own values
-    "Event": "protocol", "Watch": "protocol", "ProtocolError": "protocol", "LegacyFrameError": "protocol",
+    "Event": "protocol",
+    "Watch": "protocol",
+    "ProtocolError": "protocol",
+    "LegacyFrameError": "protocol",
     # where and how to connect
-    "Scope": "scope", "Credentials": "credentials",
+    "Scope": "scope",
+    "Credentials": "credentials",
     # live streams
-    "subscribe": "stream", "StreamOptions": "stream", "capture": "capture", "Capture": "capture",
+    "subscribe": "stream",
+    "StreamOptions": "stream",
+    "capture": "capture",
+    "Capture": "capture",
     # recordings and replay
-    "RecordingHeader": "recording", "RecordingWriter": "recording", "Recording": "recording",
-    "read_recording": "recording", "RecordingError": "recording", "Redactor": "redaction",
-    "replay": "replay", "areplay": "replay", "import_har": "har",
+    "RecordingHeader": "recording",
+    "RecordingWriter": "recording",
+    "Recording": "recording",
+    "read_recording": "recording",
+    "RecordingError": "recording",
+    "Redactor": "redaction",
+    "replay": "replay",
+    "areplay": "replay",
+    "import_har": "har",
     # analysis
-    "frame": "analysis", "load": "analysis", "flatten": "analysis", "state": "analysis", "diffs": "analysis",
-    "schema": "analysis", "schema_diff": "analysis", "plot_rate": "analysis", "plot_states": "analysis",
-    "to_parquet": "analysis", "read_parquet": "analysis", "write_report": "analysis",
+    "frame": "analysis",
+    "load": "analysis",
+    "flatten": "analysis",
+    "state": "analysis",
+    "diffs": "analysis",
+    "schema": "analysis",
+    "schema_diff": "analysis",
+    "plot_rate": "analysis",
+    "plot_states": "analysis",
+    "to_parquet": "analysis",
+    "read_parquet": "analysis",
+    "write_report": "analysis",
     # faces and servers
-    "Explorer": "explorer", "Simulator": "simulator", "ReplayServer": "replayserver",
+    "Explorer": "explorer",
+    "Simulator": "simulator",
+    "ReplayServer": "replayserver",
     # errors that teach
-    "RancherlabError": "errors", "AuthenticationError": "errors", "PermissionDeniedError": "errors",
-    "NotFoundError": "errors", "UnknownTypeError": "errors", "ClusterNotFound": "errors", "TLSError": "errors",
-    "ConnectGaveUpError": "errors", "UsageError": "errors",
+    "RancherlabError": "errors",
+    "AuthenticationError": "errors",
+    "PermissionDeniedError": "errors",
+    "NotFoundError": "errors",
+    "UnknownTypeError": "errors",
+    "ClusterNotFound": "errors",
+    "TLSError": "errors",
+    "ConnectGaveUpError": "errors",
+    "UsageError": "errors",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -57,12 +87,33 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .analysis import (diffs, flatten, frame, load, plot_rate, plot_states, read_parquet, schema, schema_diff, state,
-                           to_parquet, write_report)
+    from .analysis import (
+        diffs,
+        flatten,
+        frame,
+        load,
+        plot_rate,
+        plot_states,
+        read_parquet,
+        schema,
+        schema_diff,
+        state,
+        to_parquet,
+        write_report,
+    )
     from .capture import Capture, capture
     from .credentials import Credentials
-    from .errors import (AuthenticationError, ClusterNotFound, ConnectGaveUpError, NotFoundError, PermissionDeniedError,
-                         RancherlabError, TLSError, UnknownTypeError, UsageError)
+    from .errors import (
+        AuthenticationError,
+        ClusterNotFound,
+        ConnectGaveUpError,
+        NotFoundError,
+        PermissionDeniedError,
+        RancherlabError,
+        TLSError,
+        UnknownTypeError,
+        UsageError,
+    )
     from .explorer import Explorer
     from .har import import_har
     from .protocol import Event, LegacyFrameError, ProtocolError, Watch

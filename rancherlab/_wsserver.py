@@ -22,6 +22,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
 
+
 class Outbox:
     """Everything a connection sends goes through here, in order, from one task.
 
@@ -112,13 +113,15 @@ def every(interval: float, fn: Callable[[], None]) -> asyncio.Task[None]:
     return asyncio.get_running_loop().create_task(loop())
 
 
-def http_response(status: int, body: str | bytes, *, content_type: str = "application/json",
-                  extra: Mapping[str, str] | None = None) -> Response:
+def http_response(
+    status: int, body: str | bytes, *, content_type: str = "application/json", extra: Mapping[str, str] | None = None
+) -> Response:
     """A complete plain-HTTP answer for websockets' `process_request` hook."""
     data = body.encode() if isinstance(body, str) else body
     # websockets closes the connection after any answer that is not an upgrade: say so, so clients don't reuse it
-    headers = Headers({"Content-Type": content_type, "Content-Length": str(len(data)), "Connection": "close",
-                       **(extra or {})})
+    headers = Headers(
+        {"Content-Type": content_type, "Content-Length": str(len(data)), "Connection": "close", **(extra or {})}
+    )
     return Response(status, HTTPStatus(status).phrase, headers, data)
 
 
@@ -179,6 +182,8 @@ class CredentialScrubbingLogger(logging.LoggerAdapter):  # type: ignore[type-arg
             text = str(msg) % args if args else str(msg)
         except (TypeError, ValueError):
             text = " ".join(map(str, (msg, *args)))
-        text = _TOKEN_PARAM.sub(r"\1***", _CREDENTIAL_HEADER.sub(lambda m: f"{m.group(1) or ''}{m.group(2)}: ***", text))
+        text = _TOKEN_PARAM.sub(
+            r"\1***", _CREDENTIAL_HEADER.sub(lambda m: f"{m.group(1) or ''}{m.group(2)}: ***", text)
+        )
         kwargs.pop("stacklevel", None)
         self.logger.log(level, "%s", text, **kwargs)

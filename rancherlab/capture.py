@@ -74,8 +74,17 @@ class CaptureStats:
 class Capture:
     """A running capture. Use `capture(...)` to make one."""
 
-    def __init__(self, stream: Stream, *, record: str | os.PathLike[str] | None, max_events: int, count: int | None,
-                 duration: float | None, overwrite: bool, on_event: Callable[[Event], None] | None) -> None:
+    def __init__(
+        self,
+        stream: Stream,
+        *,
+        record: str | os.PathLike[str] | None,
+        max_events: int,
+        count: int | None,
+        duration: float | None,
+        overwrite: bool,
+        on_event: Callable[[Event], None] | None,
+    ) -> None:
         self.stream = stream
         self.events: deque[Event] = deque(maxlen=max_events)
         self.record_path = Path(record) if record is not None else None
@@ -96,8 +105,10 @@ class Capture:
 
     def __repr__(self) -> str:
         s = self._stats
-        return (f"<Capture {self.stream.scope} at {self.stream.server.base}: {s.state}, {s.events} events, "
-                f"{s.connections} connections>")
+        return (
+            f"<Capture {self.stream.scope} at {self.stream.server.base}: {s.state}, {s.events} events, "
+            f"{s.connections} connections>"
+        )
 
     # --- public, sync ------------------------------------------------------------------------------
 
@@ -217,8 +228,7 @@ class Capture:
             await self.stream.aclose()
             if self._writer is not None:
                 ended = "error" if self.error else "stop" if self._stopping else (self._ended_by or "end")
-                summary = {"stopped_by": ended,
-                           **({"error": type(self.error).__name__} if self.error else {})}
+                summary = {"stopped_by": ended, **({"error": type(self.error).__name__} if self.error else {})}
                 await asyncio.to_thread(self._writer.close, summary)
             state = "failed" if self.error else ("stopped" if self._stopping else "done")
             self._set(state=state, error=str(self.error) if self.error else None)
@@ -233,13 +243,22 @@ class Capture:
         stream = self.stream
         version = None
         try:
-            async with RestClient(stream.server, ssl_context=stream.prepare_tls(), timeout=stream.options.rest_timeout) as rest:
+            async with RestClient(
+                stream.server, ssl_context=stream.prepare_tls(), timeout=stream.options.rest_timeout
+            ) as rest:
                 version = await rest.server_version()
         except RancherlabError as exc:  # the stream itself reports what is wrong, typed
             log.info("no server version for the recording header: %s", exc)
         stream.server_version = version
-        header = RecordingHeader(stream.dialect, str(stream.scope), stream.server.base, stream.endpoint,
-                                 self.redactor, server_version=version, max_frame_bytes=stream.options.max_frame_bytes)
+        header = RecordingHeader(
+            stream.dialect,
+            str(stream.scope),
+            stream.server.base,
+            stream.endpoint,
+            self.redactor,
+            server_version=version,
+            max_frame_bytes=stream.options.max_frame_bytes,
+        )
         self._writer = await asyncio.to_thread(RecordingWriter, self.record_path, header, overwrite=self._overwrite)
 
     def _write(self, batch: list[Event]) -> None:
@@ -250,8 +269,22 @@ class Capture:
     def _take(self, batch: list[Event]) -> tuple[list[Event], bool]:
         """Count and keep a batch; cut it after the `count`-th resource frame."""
         s = self._stats
-        counts = {k: getattr(s, k) for k in ("events", "frames", "resource_frames", "objects", "pings", "snapshot",
-                                              "resyncs", "connections", "disconnects", "watches_stopped", "anomalies")}
+        counts = {
+            k: getattr(s, k)
+            for k in (
+                "events",
+                "frames",
+                "resource_frames",
+                "objects",
+                "pings",
+                "snapshot",
+                "resyncs",
+                "connections",
+                "disconnects",
+                "watches_stopped",
+                "anomalies",
+            )
+        }
         gap = s.gap_seconds
         reached = False
         taken: list[Event] = []
@@ -319,11 +352,29 @@ def capture(
     raised by `wait()` / `await`.
     """
     opts = replace(options or StreamOptions(), **tuning) if tuning else options
-    stream = Stream(url, scope, types=types, watches=watches, credentials=credentials, cacert=cacert,
-                    insecure=insecure, options=opts, env=env, cli_config=cli_config, redactor=redactor)
+    stream = Stream(
+        url,
+        scope,
+        types=types,
+        watches=watches,
+        credentials=credentials,
+        cacert=cacert,
+        insecure=insecure,
+        options=opts,
+        env=env,
+        cli_config=cli_config,
+        redactor=redactor,
+    )
     stream.prepare_tls()
-    return Capture(stream, record=record, max_events=max_events, count=count, duration=duration,
-                   overwrite=overwrite, on_event=on_event)
+    return Capture(
+        stream,
+        record=record,
+        max_events=max_events,
+        count=count,
+        duration=duration,
+        overwrite=overwrite,
+        on_event=on_event,
+    )
 
 
 __all__ = ["Capture", "CaptureStats", "DEFAULT_MAX_EVENTS", "capture", "event_loop"]

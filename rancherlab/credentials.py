@@ -83,7 +83,7 @@ class Credentials:
         """A browser session: the `R_SESS` cookie, which Rancher reads only when no Authorization is sent."""
         text = value.strip()
         if text.startswith("R_SESS="):
-            text = text[len("R_SESS="):]
+            text = text[len("R_SESS=") :]
         return cls("cookie", text)
 
     @property
@@ -101,8 +101,11 @@ class Credentials:
 
     def secrets(self) -> tuple[str, ...]:
         """Every string that would reveal the secret; the redactor masks these wherever they appear."""
-        out = {self.token, base64.urlsafe_b64encode(self.token.encode()).decode("ascii"),
-               base64.b64encode(self.token.encode()).decode("ascii")}
+        out = {
+            self.token,
+            base64.urlsafe_b64encode(self.token.encode()).decode("ascii"),
+            base64.b64encode(self.token.encode()).decode("ascii"),
+        }
         _, sep, secret = self.token.partition(":")
         if sep and secret:
             out.add(secret)
@@ -139,7 +142,8 @@ class TLS:
             warnings.warn(
                 "TLS verification is OFF (insecure): the server is not authenticated and anyone on the network path "
                 "can read your token. Prefer --cacert with the CA that signed Rancher's certificate.",
-                InsecureTLSWarning, stacklevel=3,
+                InsecureTLSWarning,
+                stacklevel=3,
             )
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
@@ -149,7 +153,9 @@ class TLS:
             try:
                 return ssl.create_default_context(cadata=self.ca_pem)
             except ssl.SSLError as exc:
-                raise UsageError(f"the CA certificate given is not valid PEM ({exc.reason}); pass the CA's PEM file") from None
+                raise UsageError(
+                    f"the CA certificate given is not valid PEM ({exc.reason}); pass the CA's PEM file"
+                ) from None
         return ssl.create_default_context()
 
 
@@ -246,8 +252,10 @@ def resolve_server(
                     chosen = _Source(chosen.name, chosen.url, src.credentials, chosen.ca or src.ca, chosen.insecure)
                     break
     assert chosen.url is not None
-    tls = TLS(load_ca(cacert) if cacert else (load_ca(chosen.ca) if chosen.ca else None),
-              bool(insecure) if insecure is not None else chosen.insecure)
+    tls = TLS(
+        load_ca(cacert) if cacert else (load_ca(chosen.ca) if chosen.ca else None),
+        bool(insecure) if insecure is not None else chosen.insecure,
+    )
     return Server(chosen.url, chosen.credentials, tls, chosen.name)
 
 
@@ -269,8 +277,13 @@ def _from_env(env: Mapping[str, str]) -> _Source | None:
         cred = Credentials.api_key(access, secret)
     if not raw_url and cred is None:
         return None
-    return _Source("environment", parse_server_url(raw_url) if raw_url else None, cred,
-                   env.get(ENV_CA_CERTS) or None, _truthy(env.get(ENV_INSECURE)))
+    return _Source(
+        "environment",
+        parse_server_url(raw_url) if raw_url else None,
+        cred,
+        env.get(ENV_CA_CERTS) or None,
+        _truthy(env.get(ENV_INSECURE)),
+    )
 
 
 def cli_config_path(env: Mapping[str, str] | None = None) -> Path:
@@ -292,12 +305,17 @@ def _from_cli_config(path: str | os.PathLike[str] | Literal[False] | None, env: 
     except OSError as exc:
         raise CredentialsError(f"cannot read the Rancher CLI config {file.name!r}: {exc.strerror}") from None
     if sys.platform != "win32" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        warnings.warn(f"{file.name} can be read by other users and holds credentials; run: chmod 600 {file}",
-                      CredentialsFileWarning, stacklevel=3)
+        warnings.warn(
+            f"{file.name} can be read by other users and holds credentials; run: chmod 600 {file}",
+            CredentialsFileWarning,
+            stacklevel=3,
+        )
     try:
         doc: Any = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CredentialsError(f"the Rancher CLI config {file.name!r} is not JSON ({exc.msg}, line {exc.lineno})") from None
+        raise CredentialsError(
+            f"the Rancher CLI config {file.name!r} is not JSON ({exc.msg}, line {exc.lineno})"
+        ) from None
     servers = doc.get("Servers") if isinstance(doc, dict) else None
     current = doc.get("CurrentServer") if isinstance(doc, dict) else None
     if not isinstance(servers, dict) or not servers:
@@ -314,8 +332,9 @@ def _from_cli_config(path: str | os.PathLike[str] | Literal[False] | None, env: 
         cred = Credentials.bearer(str(entry["tokenKey"]))
     elif entry.get("accessKey") and entry.get("secretKey"):
         cred = Credentials.api_key(str(entry["accessKey"]), str(entry["secretKey"]))
-    return _Source(f"cli2.json (server {current!r})", parse_server_url(str(entry["url"])), cred,
-                   entry.get("cacert") or None, False)
+    return _Source(
+        f"cli2.json (server {current!r})", parse_server_url(str(entry["url"])), cred, entry.get("cacert") or None, False
+    )
 
 
 def read_token_file(path: str | os.PathLike[str]) -> str:
@@ -334,7 +353,21 @@ def read_token_file(path: str | os.PathLike[str]) -> str:
 
 
 __all__ = [
-    "ENV_ACCESS_KEY", "ENV_CA_CERTS", "ENV_CONFIG_DIR", "ENV_INSECURE", "ENV_SECRET_KEY", "ENV_TOKEN", "ENV_URL", "TLS",
-    "Credentials", "CredentialsFileWarning", "InsecureTLSWarning", "Scheme", "Server", "cli_config_path", "load_ca",
-    "read_token_file", "resolve_server",
+    "ENV_ACCESS_KEY",
+    "ENV_CA_CERTS",
+    "ENV_CONFIG_DIR",
+    "ENV_INSECURE",
+    "ENV_SECRET_KEY",
+    "ENV_TOKEN",
+    "ENV_URL",
+    "TLS",
+    "Credentials",
+    "CredentialsFileWarning",
+    "InsecureTLSWarning",
+    "Scheme",
+    "Server",
+    "cli_config_path",
+    "load_ca",
+    "read_token_file",
+    "resolve_server",
 ]

@@ -30,13 +30,30 @@ _NORMAN_KINDS = ("global", "cluster", "project")
 class Explorer:
     """`Explorer(url, credentials)` in a notebook cell shows the controls; `.capture` is the running capture."""
 
-    def __init__(self, url: str | None = None, credentials: Credentials | str | None = None, *,
-                 cacert: str | None = None, insecure: bool | None = None, record: str | os.PathLike[str] | None = None,
-                 refresh: float = 0.5, rows: int = 12, env: Mapping[str, str] | None = None, cli_config: Any = None,
-                 **tuning: Any) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        credentials: Credentials | str | None = None,
+        *,
+        cacert: str | None = None,
+        insecure: bool | None = None,
+        record: str | os.PathLike[str] | None = None,
+        refresh: float = 0.5,
+        rows: int = 12,
+        env: Mapping[str, str] | None = None,
+        cli_config: Any = None,
+        **tuning: Any,
+    ) -> None:
         self.server = resolve_server(url, credentials, cacert=cacert, insecure=insecure, env=env, cli_config=cli_config)
-        self._connect_args = {"url": self.server.base, "credentials": self.server.credentials, "cacert": cacert,
-                              "insecure": insecure, "env": env, "cli_config": cli_config, **tuning}
+        self._connect_args = {
+            "url": self.server.base,
+            "credentials": self.server.credentials,
+            "cacert": cacert,
+            "insecure": insecure,
+            "env": env,
+            "cli_config": cli_config,
+            **tuning,
+        }
         self.record = record
         self.refresh = refresh
         self.rows = rows
@@ -47,10 +64,13 @@ class Explorer:
         self._rest = RestClient(self.server, ssl_context=self.server.ssl_context())
 
         cred = self.server.credentials.masked if self.server.credentials else "none"
-        self.header = w.HTML(f"<b>{html.escape(self.server.base)}</b> &nbsp; credential: "
-                             f"<code>{html.escape(cred)}</code> (from {html.escape(self.server.source)})")
-        self.api = w.ToggleButtons(options=[("Norman /v3", "norman"), ("Steve /v1", "steve")], value="norman",
-                                   description="API")
+        self.header = w.HTML(
+            f"<b>{html.escape(self.server.base)}</b> &nbsp; credential: "
+            f"<code>{html.escape(cred)}</code> (from {html.escape(self.server.source)})"
+        )
+        self.api = w.ToggleButtons(
+            options=[("Norman /v3", "norman"), ("Steve /v1", "steve")], value="norman", description="API"
+        )
         self.kind = w.Dropdown(options=list(_NORMAN_KINDS), value="project", description="scope")
         self.cluster = w.Dropdown(options=[], description="cluster")
         self.project = w.Dropdown(options=[], description="project")
@@ -62,15 +82,17 @@ class Explorer:
         self.status = w.HTML("not connected")
         self.counts = w.HTML()
         self.latest = w.HTML()
-        self.widget = w.VBox([
-            self.header,
-            w.HBox([self.api, self.kind]),
-            w.HBox([self.cluster, self.project]),
-            w.HBox([self.types, self.namespace]),
-            self.endpoint,
-            w.HBox([self.connect_button, self.stop_button, self.status]),
-            w.HBox([self.counts, self.latest]),
-        ])
+        self.widget = w.VBox(
+            [
+                self.header,
+                w.HBox([self.api, self.kind]),
+                w.HBox([self.cluster, self.project]),
+                w.HBox([self.types, self.namespace]),
+                self.endpoint,
+                w.HBox([self.connect_button, self.stop_button, self.status]),
+                w.HBox([self.counts, self.latest]),
+            ]
+        )
         for control in (self.api, self.kind, self.cluster, self.project, self.types, self.namespace):
             control.observe(self._changed, names="value")
         self.connect_button.on_click(lambda _: self.start())
@@ -104,7 +126,9 @@ class Explorer:
         if owner is self.cluster:
             self._load_projects()
         if owner in (self.api, self.kind, self.cluster, self.project):
-            self.project.layout.display = None if self.api.value == "norman" and self.kind.value == "project" else "none"
+            self.project.layout.display = (
+                None if self.api.value == "norman" and self.kind.value == "project" else "none"
+            )
             self._load_types()
         self._show_endpoint()
 
@@ -160,8 +184,9 @@ class Explorer:
         with self._lock:
             self._counts.clear()
             self._latest.clear()
-        self.capture = capture(scope=scope, types=types, watches=watches, record=self.record,
-                               on_event=self._on_event, **self._connect_args)
+        self.capture = capture(
+            scope=scope, types=types, watches=watches, record=self.record, on_event=self._on_event, **self._connect_args
+        )
         self.connect_button.disabled, self.stop_button.disabled = True, False
         event_loop().call_soon_threadsafe(self._tick)
         return self.capture
@@ -201,11 +226,19 @@ class Explorer:
         if self.capture is not None:
             s = self.capture.stats
             error = f" — <span style='color:#b00'>{html.escape(s.error)}</span>" if s.error else ""
-            self.status.value = (f"{s.state}: {s.events} events, {s.connections} connection(s), "
-                                 f"{s.disconnects} disconnect(s){error}")
-        rows = "".join(f"<tr><td>{html.escape(n)}</td><td>{html.escape(t)}</td><td style='text-align:right'>{c}</td></tr>"
-                       for (n, t), c in counts)
+            self.status.value = (
+                f"{s.state}: {s.events} events, {s.connections} connection(s), {s.disconnects} disconnect(s){error}"
+            )
+        rows = "".join(
+            f"<tr><td>{html.escape(n)}</td><td>{html.escape(t)}</td><td style='text-align:right'>{c}</td></tr>"
+            for (n, t), c in counts
+        )
         self.counts.value = f"<table><tr><th>name</th><th>type</th><th>count</th></tr>{rows}</table>"
-        lines = "".join(f"<tr><td>{e.seq}</td><td>{html.escape(e.kind)}</td><td>{html.escape(e.name)}</td>"
-                        f"<td>{html.escape(e.type or '')}</td><td>{html.escape(e.id or '')}</td></tr>" for e in reversed(latest))
-        self.latest.value = f"<table><tr><th>seq</th><th>kind</th><th>name</th><th>type</th><th>id</th></tr>{lines}</table>"
+        lines = "".join(
+            f"<tr><td>{e.seq}</td><td>{html.escape(e.kind)}</td><td>{html.escape(e.name)}</td>"
+            f"<td>{html.escape(e.type or '')}</td><td>{html.escape(e.id or '')}</td></tr>"
+            for e in reversed(latest)
+        )
+        self.latest.value = (
+            f"<table><tr><th>seq</th><th>kind</th><th>name</th><th>type</th><th>id</th></tr>{lines}</table>"
+        )

@@ -41,8 +41,13 @@ class _Socket:
     messages: list[dict[str, Any]]
 
 
-def import_har(har_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *,
-               redactor: Redactor | None = None, overwrite: bool = False) -> list[Path]:
+def import_har(
+    har_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    redactor: Redactor | None = None,
+    overwrite: bool = False,
+) -> list[Path]:
     """Write one recording per Rancher subscribe socket in the HAR; returns the files written.
 
     One socket: `out_path` is the recording file (or, if it is an existing folder, goes into it).
@@ -58,7 +63,8 @@ def import_har(har_path: str | os.PathLike[str], out_path: str | os.PathLike[str
             f"{Path(har_path).name} holds no Rancher subscribe WebSocket ({len(entries)} entries, {websockets} WebSocket(s)). "
             "Record the page with the DevTools Network tab open from the start (reload it), then "
             "'Save all as HAR with content'; the sockets are /v3/subscribe, /v3/clusters/<id>/subscribe, "
-            "/v3/projects/<c>:<p>/subscribe, /v1/subscribe or /k8s/clusters/<id>/v1/subscribe.")
+            "/v3/projects/<c>:<p>/subscribe, /v1/subscribe or /k8s/clusters/<id>/v1/subscribe."
+        )
     base = redactor if redactor is not None else Redactor()
     credentials = sorted(_credentials(entries))
     out = Path(out_path)
@@ -86,7 +92,11 @@ def _load(path: Path) -> dict[str, Any]:
         raise
     except (OSError, ValueError, RecursionError) as exc:
         raise HarError(f"{path.name} is not a readable HAR file (JSON expected): {type(exc).__name__}") from None
-    if not isinstance(har, dict) or not isinstance(har.get("log"), dict) or not isinstance(har["log"].get("entries"), list):
+    if (
+        not isinstance(har, dict)
+        or not isinstance(har.get("log"), dict)
+        or not isinstance(har["log"].get("entries"), list)
+    ):
         raise HarError(f"{path.name} is not a HAR file: it has no log.entries list")
     return har
 
@@ -104,8 +114,14 @@ def _sockets(entries: list[Any]) -> Iterator[_Socket]:
             dialect, scope = subscribe_scope(url)
         except ValueError:
             continue  # another WebSocket (kubectl shell, logs, ...)
-        messages = [m for m in entry["_webSocketMessages"] if isinstance(m, dict) and m.get("type") in ("send", "receive")
-                    and isinstance(m.get("time"), (int, float)) and isinstance(m.get("data"), str)]
+        messages = [
+            m
+            for m in entry["_webSocketMessages"]
+            if isinstance(m, dict)
+            and m.get("type") in ("send", "receive")
+            and isinstance(m.get("time"), (int, float))
+            and isinstance(m.get("data"), str)
+        ]
         found.append(_Socket(url, dialect, scope, _started(entry, messages), messages))
     yield from sorted(found, key=lambda s: s.started)
 
@@ -131,8 +147,9 @@ def _events(sock: _Socket) -> Iterator[Event]:
         text = _text(msg)
         event = parse_frame(text, sock.dialect) if msg["type"] == "receive" else parse_sent(text, sock.dialect)
         when = float(msg["time"])
-        yield event.stamped(seq=seq, conn=0, t=round(max(when - origin, 0.0), 6),
-                            ts=datetime.fromtimestamp(when, timezone.utc))
+        yield event.stamped(
+            seq=seq, conn=0, t=round(max(when - origin, 0.0), 6), ts=datetime.fromtimestamp(when, timezone.utc)
+        )
 
 
 def _text(msg: dict[str, Any]) -> str:

@@ -43,12 +43,26 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _SCHEMES: Final = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
 # Query parameters never written to a header: the dashboard's socket counter, and anything credential-like.
-_DROP_PARAMS: Final = frozenset({"sockid", "token", "access_token", "auth", "authorization", "password", "secret",
-                                 "r_sess", "api_key", "apikey", "key"})
+_DROP_PARAMS: Final = frozenset(
+    {
+        "sockid",
+        "token",
+        "access_token",
+        "auth",
+        "authorization",
+        "password",
+        "secret",
+        "r_sess",
+        "api_key",
+        "apikey",
+        "key",
+    }
+)
 _PART_NAME: Final = re.compile(r"\A(?P<base>.+?)(?:\.(?P<part>\d+))?(?P<suffix>\.jsonl(?:\.gz)?)\Z")
 
 
 # --- errors -----------------------------------------------------------------------------------------
+
 
 class RecordingError(RancherlabError):
     """Anything wrong with a recording file. Messages name the file and line, never the content."""
@@ -93,6 +107,7 @@ class RecordingWarning(UserWarning):
 
 # --- header -----------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class RecordingHeader:
     """Line 1 of a recording: what stream this is, where it came from, and what was redacted.
@@ -134,7 +149,11 @@ class RecordingHeader:
         if started.tzinfo is None:
             started = started.replace(tzinfo=timezone.utc)
         object.__setattr__(self, "started", started.astimezone(timezone.utc))
-        if not isinstance(self.max_frame_bytes, int) or isinstance(self.max_frame_bytes, bool) or self.max_frame_bytes <= 0:
+        if (
+            not isinstance(self.max_frame_bytes, int)
+            or isinstance(self.max_frame_bytes, bool)
+            or self.max_frame_bytes <= 0
+        ):
             raise ValueError("max_frame_bytes must be a positive number of bytes")
 
     @classmethod
@@ -144,9 +163,15 @@ class RecordingHeader:
         return cls(dialect, scope, url, url, redaction, **fields)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"format": FORMAT, "version": VERSION, "rancherlab": self.rancherlab,
-                               "dialect": self.dialect, "scope": self.scope, "server": self.server,
-                               "endpoint": self.endpoint}
+        out: dict[str, Any] = {
+            "format": FORMAT,
+            "version": VERSION,
+            "rancherlab": self.rancherlab,
+            "dialect": self.dialect,
+            "scope": self.scope,
+            "server": self.server,
+            "endpoint": self.endpoint,
+        }
         if self.server_version is not None:
             out["server_version"] = self.server_version
         out["started"] = _iso(self.started)
@@ -169,10 +194,11 @@ class RecordingHeader:
             found = doc.get("format") if isinstance(doc, dict) else None
             raise RecordingFormatError(
                 f"{where} is not a rancherlab recording: its first line should be a header with "
-                f"\"format\": \"{FORMAT}\"" + (f" (found format {found[:40]!r})" if isinstance(found, str) else ""))
+                f'"format": "{FORMAT}"' + (f" (found format {found[:40]!r})" if isinstance(found, str) else "")
+            )
         version = doc.get("version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise RecordingFormatError(f"{where}: the header has no valid format \"version\" (a positive integer)")
+            raise RecordingFormatError(f'{where}: the header has no valid format "version" (a positive integer)')
         if version > VERSION:
             writer = doc.get("rancherlab")
             by = f"rancherlab {writer}" if isinstance(writer, str) and len(writer) < 40 else "a newer rancherlab"
@@ -180,7 +206,8 @@ class RecordingHeader:
             raise RecordingVersionError(
                 f"{where} uses recording format version {version}, written by {by}; this rancherlab "
                 f"{__version__} reads version {VERSION}. Upgrade with: pip install -U {need} "
-                "(or read it with that version and migrate as docs/recording-format.md describes).")
+                "(or read it with that version and migrate as docs/recording-format.md describes)."
+            )
         problems = []
         if doc.get("dialect") not in DIALECTS:
             problems.append("dialect must be 'norman' or 'steve'")
@@ -203,15 +230,38 @@ class RecordingHeader:
                 problems.append("started must be an ISO 8601 time")
         if problems:
             raise RecordingFormatError(f"{where}: bad header: {'; '.join(problems)}")
-        known = {"format", "version", "rancherlab", "dialect", "scope", "server", "endpoint", "server_version",
-                 "started", "redaction", "max_frame_bytes", "synthetic", "note", "part"}
+        known = {
+            "format",
+            "version",
+            "rancherlab",
+            "dialect",
+            "scope",
+            "server",
+            "endpoint",
+            "server_version",
+            "started",
+            "redaction",
+            "max_frame_bytes",
+            "synthetic",
+            "note",
+            "part",
+        }
         try:
-            return cls(doc["dialect"], doc["scope"], doc["server"], doc["endpoint"], doc["redaction"],
-                       started=started,  # type: ignore[arg-type]
-                       server_version=doc.get("server_version"), max_frame_bytes=mfb,  # type: ignore[arg-type]
-                       synthetic=bool(doc.get("synthetic", False)), note=doc.get("note"),
-                       part=int(doc.get("part") or 0), rancherlab=doc["rancherlab"],
-                       extra={k: v for k, v in doc.items() if k not in known})
+            return cls(
+                doc["dialect"],
+                doc["scope"],
+                doc["server"],
+                doc["endpoint"],
+                doc["redaction"],
+                started=started,  # type: ignore[arg-type]
+                server_version=doc.get("server_version"),
+                max_frame_bytes=mfb,  # type: ignore[arg-type]
+                synthetic=bool(doc.get("synthetic", False)),
+                note=doc.get("note"),
+                part=int(doc.get("part") or 0),
+                rancherlab=doc["rancherlab"],
+                extra={k: v for k, v in doc.items() if k not in known},
+            )
         except (ValueError, OverflowError) as exc:
             raise RecordingFormatError(f"{where}: bad header: {exc}") from None
 
@@ -252,14 +302,21 @@ def clean_endpoint(url: str) -> str:
 
 # --- event lines ------------------------------------------------------------------------------------
 
+
 def encode_event(event: Event) -> bytes:
     """One event as its recording line (with the newline). Frames and sent messages keep only raw text."""
     if event.kind not in KINDS:
         raise ValueError(f"unknown event kind {event.kind!r}")
     if not isinstance(event.t, (int, float)) or not math.isfinite(event.t):
         raise ValueError(f"event #{event.seq} has no finite time t")
-    obj: dict[str, Any] = {"seq": event.seq, "t": event.t, "ts": _iso(event.ts) if event.ts else None,
-                           "conn": event.conn, "kind": event.kind, "name": event.name}
+    obj: dict[str, Any] = {
+        "seq": event.seq,
+        "t": event.t,
+        "ts": _iso(event.ts) if event.ts else None,
+        "conn": event.conn,
+        "kind": event.kind,
+        "name": event.name,
+    }
     if event.kind in ("frame", "sent"):
         if not isinstance(event.raw, str):
             raise ValueError(f"{event.kind} event #{event.seq} has no raw text to record")
@@ -329,6 +386,7 @@ def _decode_event(obj: Any, dialect: Dialect) -> Event:
 
 # --- writer -----------------------------------------------------------------------------------------
 
+
 class RecordingWriter:
     """Append-only writer: crash-safe (flushed at least once a second and after every batch).
 
@@ -337,8 +395,15 @@ class RecordingWriter:
     … once a part holds that many (uncompressed) bytes; each part starts with its own header.
     """
 
-    def __init__(self, path: str | os.PathLike[str], header: RecordingHeader, *, overwrite: bool = False,
-                 rotate_bytes: int | None = None, flush_interval: float = FLUSH_INTERVAL) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        header: RecordingHeader,
+        *,
+        overwrite: bool = False,
+        rotate_bytes: int | None = None,
+        flush_interval: float = FLUSH_INTERVAL,
+    ) -> None:
         if not isinstance(header, RecordingHeader):
             raise TypeError("header must be a RecordingHeader")
         if rotate_bytes is not None and rotate_bytes <= 0:
@@ -365,8 +430,12 @@ class RecordingWriter:
         self._check_targets()
         self._open_part(0)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=_flush_loop, args=(weakref.ref(self), self._stop, flush_interval / 2),
-                                        name="rancherlab-recording-flush", daemon=True)
+        self._thread = threading.Thread(
+            target=_flush_loop,
+            args=(weakref.ref(self), self._stop, flush_interval / 2),
+            name="rancherlab-recording-flush",
+            daemon=True,
+        )
         self._thread.start()
 
     # public API
@@ -425,7 +494,9 @@ class RecordingWriter:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"<RecordingWriter {self.path.name} {self.header.dialect} {self.header.scope} {self._total} events {state}>"
+        return (
+            f"<RecordingWriter {self.path.name} {self.header.dialect} {self.header.scope} {self._total} events {state}>"
+        )
 
     # internals
 
@@ -487,7 +558,8 @@ class RecordingWriter:
         if existing and not self._overwrite:
             raise RecordingExistsError(
                 f"{existing[0]} already exists; rancherlab never overwrites a recording. Choose another name or "
-                "pass overwrite=True.")
+                "pass overwrite=True."
+            )
         for p in stale:  # parts of an older, longer recording that this one replaces
             p.unlink(missing_ok=True)
 
@@ -496,8 +568,10 @@ class RecordingWriter:
         try:
             raw = open(path, "wb" if self._overwrite else "xb")  # noqa: SIM115 - closed in _close_part
         except FileExistsError:
-            raise RecordingExistsError(f"{path} already exists; rancherlab never overwrites a recording. "
-                                       "Choose another name or pass overwrite=True.") from None
+            raise RecordingExistsError(
+                f"{path} already exists; rancherlab never overwrites a recording. "
+                "Choose another name or pass overwrite=True."
+            ) from None
         fh: IO[bytes] = raw
         if path.name.endswith(".gz"):
             fh = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)  # type: ignore[assignment]
@@ -565,6 +639,7 @@ def _sibling_parts(path: Path) -> list[Path]:
 
 # --- reader -----------------------------------------------------------------------------------------
 
+
 class Recording:
     """A recording opened for reading: `header`, then its events by iteration (streamed, constant memory).
 
@@ -572,8 +647,15 @@ class Recording:
     `summary` is the closing summary line (None when the writer did not close cleanly).
     """
 
-    def __init__(self, path: Path, files: list[Path], headers: list[RecordingHeader], *, strict: bool,
-                 max_frame_bytes: int | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        files: list[Path],
+        headers: list[RecordingHeader],
+        *,
+        strict: bool,
+        max_frame_bytes: int | None,
+    ) -> None:
         self.path = path
         self.files = tuple(files)
         self.headers = tuple(headers)
@@ -617,8 +699,11 @@ class Recording:
                     first_problem = first_problem or item
             self._summary, self._summary_known = summary, True
         if self.skipped:
-            warnings.warn(f"{self.path}: skipped {self.skipped} unreadable line(s); first: {first_problem}",
-                          RecordingWarning, stacklevel=2)
+            warnings.warn(
+                f"{self.path}: skipped {self.skipped} unreadable line(s); first: {first_problem}",
+                RecordingWarning,
+                stacklevel=2,
+            )
 
     def __repr__(self) -> str:
         h = self.header
@@ -639,8 +724,12 @@ class Recording:
                 if problem == "long":
                     mfb = self._max or header.max_frame_bytes
                     if self.strict:
-                        raise LineTooLongError(path, lineno, f"longer than {limit} bytes (the limit for max_frame_bytes "
-                                               f"{mfb}); it was not read. Pass a larger max_frame_bytes to read it")
+                        raise LineTooLongError(
+                            path,
+                            lineno,
+                            f"longer than {limit} bytes (the limit for max_frame_bytes "
+                            f"{mfb}); it was not read. Pass a larger max_frame_bytes to read it",
+                        )
                     yield f"line {lineno}: longer than {limit} bytes"
                     continue
                 if data is not None:
@@ -663,11 +752,16 @@ class Recording:
                         if problem != "stream":
                             continue
                 # The file ends inside a line, or its gzip stream was cut or damaged.
-                why = "its gzip stream is cut short or damaged" if problem == "stream" else "its last line is incomplete"
+                why = (
+                    "its gzip stream is cut short or damaged" if problem == "stream" else "its last line is incomplete"
+                )
                 if self.strict:
                     raise RecordingTruncatedError(
-                        path, lineno, f"the file was cut short ({why}: the writer was killed or the copy is partial); "
-                        f"the {produced} event(s) before it were read. Open it with strict=False to read what is there.")
+                        path,
+                        lineno,
+                        f"the file was cut short ({why}: the writer was killed or the copy is partial); "
+                        f"the {produced} event(s) before it were read. Open it with strict=False to read what is there.",
+                    )
                 yield f"line {lineno}: cut short ({why})"
 
 
@@ -679,7 +773,9 @@ def line_limit(max_frame_bytes: int) -> int:
     return 2 * max_frame_bytes + 1024
 
 
-def read_recording(path: str | os.PathLike[str], *, strict: bool = True, max_frame_bytes: int | None = None) -> Recording:
+def read_recording(
+    path: str | os.PathLike[str], *, strict: bool = True, max_frame_bytes: int | None = None
+) -> Recording:
     """Open a recording (a file, or a folder of recordings read as one stream) and validate its header(s).
 
     `strict` raises `RecordingCorruptError` at the first bad line; `strict=False` skips bad lines,
@@ -693,7 +789,9 @@ def read_recording(path: str | os.PathLike[str], *, strict: bool = True, max_fra
     return Recording(root, files, headers, strict=strict, max_frame_bytes=max_frame_bytes)
 
 
-def read_events(path: str | os.PathLike[str], *, strict: bool = True, max_frame_bytes: int | None = None) -> Iterator[Event]:
+def read_events(
+    path: str | os.PathLike[str], *, strict: bool = True, max_frame_bytes: int | None = None
+) -> Iterator[Event]:
     """The events of a recording (file or folder), streamed."""
     yield from read_recording(path, strict=strict, max_frame_bytes=max_frame_bytes)
 
@@ -722,17 +820,23 @@ def _read_header(path: Path) -> RecordingHeader:
         with _open_stream(path) as stream:
             first = next(_lines(stream, HEADER_LIMIT, first_only=True), None)
     except OSError as exc:
-        raise RecordingFormatError(f"{path} cannot be read as a recording: {exc.strerror or type(exc).__name__}") from None
+        raise RecordingFormatError(
+            f"{path} cannot be read as a recording: {exc.strerror or type(exc).__name__}"
+        ) from None
     if first is None:
         raise RecordingFormatError(f"{path} is empty: not a rancherlab recording")
     _, data, problem = first
     if data is None:
-        raise RecordingFormatError(f"{path} is not a rancherlab recording: its first line is not a header "
-                                   f"({'longer than a header can be' if problem == 'long' else 'unreadable'})")
+        raise RecordingFormatError(
+            f"{path} is not a rancherlab recording: its first line is not a header "
+            f"({'longer than a header can be' if problem == 'long' else 'unreadable'})"
+        )
     try:
         doc = _loads(data)
     except (ValueError, RecursionError):
-        raise RecordingFormatError(f"{path} is not a rancherlab recording: its first line is not a JSON header") from None
+        raise RecordingFormatError(
+            f"{path} is not a rancherlab recording: its first line is not a JSON header"
+        ) from None
     return RecordingHeader.from_json(doc, str(path))
 
 
@@ -774,7 +878,9 @@ class _open_stream:
             self._raw.close()
 
 
-def _lines(stream: io.BufferedIOBase, limit: int, *, first_only: bool = False) -> Iterator[tuple[int, bytes | None, str | None]]:
+def _lines(
+    stream: io.BufferedIOBase, limit: int, *, first_only: bool = False
+) -> Iterator[tuple[int, bytes | None, str | None]]:
     """(line number, bytes without newline, problem) in bounded memory.
 
     problem: None; "long" (data None: the line passed `limit` and was skipped, unread);
@@ -826,6 +932,7 @@ def _lines(stream: io.BufferedIOBase, limit: int, *, first_only: bool = False) -
 
 
 # --- helpers ----------------------------------------------------------------------------------------
+
 
 def _dumps(obj: Any) -> bytes:
     try:

@@ -37,19 +37,34 @@ LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
 Path_ = tuple[str | int, ...]
 
 # Type names (lower case, API group stripped: `management.cattle.io.token` → `token`).
-_SECRET_TYPES: Final = frozenset({
-    "secret", "namespacedsecret", "managementsecret",
-    "basicauth", "namespacedbasicauth", "sshauth", "namespacedsshauth",
-    "certificate", "namespacedcertificate", "dockercredential", "namespaceddockercredential",
-})
+_SECRET_TYPES: Final = frozenset(
+    {
+        "secret",
+        "namespacedsecret",
+        "managementsecret",
+        "basicauth",
+        "namespacedbasicauth",
+        "sshauth",
+        "namespacedsshauth",
+        "certificate",
+        "namespacedcertificate",
+        "dockercredential",
+        "namespaceddockercredential",
+    }
+)
 _CERT_TYPES: Final = frozenset({"certificate", "namespacedcertificate"})
 _TOKEN_TYPES: Final = frozenset({"token"})
 _REGISTRATION_TYPES: Final = frozenset({"clusterregistrationtoken"})
 
 _SECRET_PATTERNS: Final[tuple[Path_, ...]] = (
-    ("data", "*"), ("stringData", "*"), ("password",), ("privateKey",),
-    ("registries", "*", "password"), ("registries", "*", "auth"),
-    ("metadata", "annotations", LAST_APPLIED), ("annotations", LAST_APPLIED),
+    ("data", "*"),
+    ("stringData", "*"),
+    ("password",),
+    ("privateKey",),
+    ("registries", "*", "password"),
+    ("registries", "*", "auth"),
+    ("metadata", "annotations", LAST_APPLIED),
+    ("annotations", LAST_APPLIED),
 )
 _CERT_PATTERNS: Final[tuple[Path_, ...]] = (("key",),)
 _TOKEN_PATTERNS: Final[tuple[Path_, ...]] = (("token",), ("status", "token"), ("status", "value"))
@@ -84,8 +99,19 @@ class Redactor:
     ``*`` matching any key or index, e.g. ``cloudCredential:amazonec2credentialConfig.secretKey``.
     """
 
-    __slots__ = ("enabled", "secrets", "tokens", "pem", "extra_paths", "_credentials", "_variants", "_key",
-                 "_paths", "_forms", "_fallbacks")
+    __slots__ = (
+        "enabled",
+        "secrets",
+        "tokens",
+        "pem",
+        "extra_paths",
+        "_credentials",
+        "_variants",
+        "_key",
+        "_paths",
+        "_forms",
+        "_fallbacks",
+    )
 
     def __init__(
         self,
@@ -139,12 +165,20 @@ class Redactor:
 
     def derive(self, *, credentials: Iterable[str] = ()) -> Redactor:
         """Same policy plus more credentials, with a fresh key (one key per recording)."""
-        return Redactor(self.enabled, secrets=self.secrets, tokens=self.tokens, pem=self.pem,
-                        credentials=(*self._credentials, *credentials), extra_paths=self.extra_paths)
+        return Redactor(
+            self.enabled,
+            secrets=self.secrets,
+            tokens=self.tokens,
+            pem=self.pem,
+            credentials=(*self._credentials, *credentials),
+            extra_paths=self.extra_paths,
+        )
 
     def __repr__(self) -> str:
-        return (f"Redactor(enabled={self.enabled}, secrets={self.secrets}, tokens={self.tokens}, pem={self.pem}, "
-                f"credentials=<{len(self._credentials)} hidden>, extra_paths={self.extra_paths!r})")
+        return (
+            f"Redactor(enabled={self.enabled}, secrets={self.secrets}, tokens={self.tokens}, pem={self.pem}, "
+            f"credentials=<{len(self._credentials)} hidden>, extra_paths={self.extra_paths!r})"
+        )
 
     # --- the work -------------------------------------------------------------------------------
 
@@ -263,7 +297,9 @@ class Redactor:
             return self.placeholder(raw)
         return out if out != raw else raw
 
-    def _resource_rules(self, obj: Mapping[str, Any], path: Path_, full: set[Path_], subs: tuple[str, ...]) -> tuple[str, ...]:
+    def _resource_rules(
+        self, obj: Mapping[str, Any], path: Path_, full: set[Path_], subs: tuple[str, ...]
+    ) -> tuple[str, ...]:
         """Mark the secret fields of one resource object; returns the substrings to hide inside it."""
         names = {_norm(obj.get("type")), _norm(obj.get("baseType"))}
         if obj.get("kind") == "Secret" and str(obj.get("apiVersion", "v1")) == "v1":
@@ -277,7 +313,7 @@ class Redactor:
         embedded: set[str] = set()
         if self.tokens and names & (_TOKEN_TYPES | _REGISTRATION_TYPES):
             patterns.extend(_TOKEN_PATTERNS)
-            for token_path in ((("token",), ("status", "token")) if names & _REGISTRATION_TYPES else ()):
+            for token_path in (("token",), ("status", "token")) if names & _REGISTRATION_TYPES else ():
                 value = _get(obj, token_path)
                 if isinstance(value, str) and len(value) >= 8:
                     embedded.add(value)  # the commands and URLs that embed it
@@ -295,7 +331,9 @@ class Redactor:
         if "PRIVATE KEY" in text:
             text = _PEM.sub(lambda m: self.placeholder(m.group()), text)
         if _B64_PEM_MARK in text:
-            text = _B64_PEM.sub(lambda m: self.placeholder(m.group()) if _is_b64_private_key(m.group()) else m.group(), text)
+            text = _B64_PEM.sub(
+                lambda m: self.placeholder(m.group()) if _is_b64_private_key(m.group()) else m.group(), text
+            )
         return text
 
 
@@ -363,7 +401,12 @@ def _hinted(low: str, *, keys: bool) -> bool:
                 return True  # an escaped quote: the literal is not what it seems, look closer
             if tail in _TYPE_TAILS and _TYPE_KEY_BEFORE.search(low, max(0, start - 48), start):
                 return True
-            if keys and tail in _KEY_TAILS and _STRING_VALUE_AFTER.match(low, end) and _SECRET_KEY.search(low, start, end - 1):
+            if (
+                keys
+                and tail in _KEY_TAILS
+                and _STRING_VALUE_AFTER.match(low, end)
+                and _SECRET_KEY.search(low, start, end - 1)
+            ):
                 return True
             i = low.find(tail, end)
     return False
@@ -466,7 +509,9 @@ def _sub_all(text: str, subs: tuple[str, ...], placeholder: Any) -> str:
 
 def _is_b64_private_key(text: str) -> bool:
     try:
-        decoded = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if ("-" in text or "_" in text) else None)
+        decoded = base64.b64decode(
+            text + "=" * (-len(text) % 4), altchars=b"-_" if ("-" in text or "_" in text) else None
+        )
     except (binascii.Error, ValueError):
         return False
     return b"PRIVATE KEY" in decoded
@@ -516,13 +561,13 @@ def _apply_edits(raw: str, edits: Mapping[Path_, str], key_edits: Mapping[Path_,
                 if key_edits:
                     where = tuple(entry[1] for entry in stack)
                     if where in key_edits:
-                        out.append(raw[pos:m.start()])
+                        out.append(raw[pos : m.start()])
                         out.append(_encode_like(key_edits[where], tok))
                         pos = m.end()
             else:
                 where = tuple(entry[1] for entry in stack)
                 if where in edits:
-                    out.append(raw[pos:m.start()])
+                    out.append(raw[pos : m.start()])
                     out.append(_encode_like(edits[where], tok))
                     pos = m.end()
         elif first == "{":

@@ -19,8 +19,14 @@ from .recording import read_recording
 _YIELD_EVERY = 256
 
 
-def replay(path: str | os.PathLike[str], speed: float = 1.0, idle_cap: float | None = None, *,
-           strict: bool = True, max_frame_bytes: int | None = None) -> Iterator[Event]:
+def replay(
+    path: str | os.PathLike[str],
+    speed: float = 1.0,
+    idle_cap: float | None = None,
+    *,
+    strict: bool = True,
+    max_frame_bytes: int | None = None,
+) -> Iterator[Event]:
     """Yield a recording's events, waiting (recorded gap / `speed`) between them.
 
     `speed=float("inf")` does not wait at all. `idle_cap` caps each wait at that many seconds, so a
@@ -36,8 +42,14 @@ def replay(path: str | os.PathLike[str], speed: float = 1.0, idle_cap: float | N
         yield event
 
 
-async def areplay(path: str | os.PathLike[str], speed: float = 1.0, idle_cap: float | None = None, *,
-                  strict: bool = True, max_frame_bytes: int | None = None) -> AsyncIterator[Event]:
+async def areplay(
+    path: str | os.PathLike[str],
+    speed: float = 1.0,
+    idle_cap: float | None = None,
+    *,
+    strict: bool = True,
+    max_frame_bytes: int | None = None,
+) -> AsyncIterator[Event]:
     """The async form of `replay`: an async iterator of `Event`, like a live stream."""
     _check(speed, idle_cap)
     schedule = _Schedule(speed, idle_cap)

@@ -122,8 +122,14 @@ def naive_plural(name: str) -> str:
 class RestClient:
     """An async Rancher REST client for one server (`async with RestClient(server) as rest:`)."""
 
-    def __init__(self, server: Server, *, ssl_context: ssl.SSLContext | None = None, timeout: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        server: Server,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.server = server
         verify: ssl.SSLContext | bool = True
         if server.url.secure:
@@ -150,8 +156,9 @@ class RestClient:
 
     # --- plumbing -----------------------------------------------------------------------------------
 
-    async def get(self, path: str, params: Mapping[str, str] | None = None, *, what: str | None = None,
-                  scope: Scope | None = None) -> Any:
+    async def get(
+        self, path: str, params: Mapping[str, str] | None = None, *, what: str | None = None, scope: Scope | None = None
+    ) -> Any:
         """GET a path (or an absolute URL on the same server) as JSON; failures become typed errors."""
         label = what or f"GET {path}"
         try:
@@ -164,16 +171,21 @@ class RestClient:
             ssl_exc = find_ssl_error(exc)
             if ssl_exc is not None:
                 raise tls_error(self.server.url.host, ssl_exc) from None
-            raise ServerUnavailableError(f"{label}: cannot reach {self.server.base} ({type(exc).__name__}: {exc})") from None
+            raise ServerUnavailableError(
+                f"{label}: cannot reach {self.server.base} ({type(exc).__name__}: {exc})"
+            ) from None
         if resp.status_code != 200:
             raise status_error(resp.status_code, resp.text, what=label, scope=scope)
         try:
             return resp.json()
         except json.JSONDecodeError:
-            raise RancherlabError(f"{label}: the answer is not JSON (is {self.server.base} a Rancher server?)") from None
+            raise RancherlabError(
+                f"{label}: the answer is not JSON (is {self.server.base} a Rancher server?)"
+            ) from None
 
-    async def _collection(self, path: str, params: Mapping[str, str] | None = None, *, what: str | None = None,
-                          scope: Scope | None = None) -> Listing:
+    async def _collection(
+        self, path: str, params: Mapping[str, str] | None = None, *, what: str | None = None, scope: Scope | None = None
+    ) -> Listing:
         """Every page of a Norman or Steve collection, following `pagination.next`."""
         items: list[dict[str, Any]] = []
         revision: str | None = None
@@ -286,9 +298,15 @@ class RestClient:
         params = {"labelSelector": watch.selector} if watch.selector else None
         if watch.id:
             ns, sep, name = watch.id.partition("/")
-            path = f"{base}/{quote(ns, safe='')}/{quote(name, safe='')}" if sep else (
-                f"{base}/{quote(watch.namespace, safe='')}/{quote(watch.id, safe='')}" if watch.namespace
-                else f"{base}/{quote(watch.id, safe='')}")
+            path = (
+                f"{base}/{quote(ns, safe='')}/{quote(name, safe='')}"
+                if sep
+                else (
+                    f"{base}/{quote(watch.namespace, safe='')}/{quote(watch.id, safe='')}"
+                    if watch.namespace
+                    else f"{base}/{quote(watch.id, safe='')}"
+                )
+            )
             try:
                 obj = await self.get(path, what=what, scope=scope)
             except NotFoundError:

@@ -199,7 +199,7 @@ def parse_server_url(url: str) -> ServerURL:
 def _scope_from_path(segments: list[str], shown: str) -> tuple[list[str], Scope | None]:
     """Split a URL path into the server's path prefix and the scope of a subscribe URL (if it is one)."""
     for i, seg in enumerate(segments):
-        rest = segments[i + 1:]
+        rest = segments[i + 1 :]
         if seg == "v3":
             if rest == ["subscribe"]:
                 return segments[:i], Scope("global")
@@ -232,7 +232,7 @@ def _shown(parts: SplitResult) -> str:
 
 def subscribe_url(base: str, scope: Scope, types: Iterable[str] = ()) -> str:
     """The `ws(s)://` URL of a scope's subscribe endpoint; Norman types become repeated `resourceTypes=`."""
-    ws = "wss" + base[len("https"):] if base.startswith("https://") else "ws" + base[len("http"):]
+    ws = "wss" + base[len("https") :] if base.startswith("https://") else "ws" + base[len("http") :]
     path = quote(scope.subscribe_path, safe="/:")
     names = list(types)
     if names and scope.dialect == "steve":

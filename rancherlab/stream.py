@@ -86,8 +86,14 @@ NORMAN_LIVENESS: Final = 15.0  # three missed 5 s pings
 STEVE_LIVENESS: Final = 35.0  # one 30 s ping plus grace, as the dashboard's frameTimeout
 TOO_OLD: Final = "too old"
 _SCHEMA_MISSING: Final = ("failed to find schema", "does not support watching")
-_PERMISSION: Final = ("permissiondenied", "watch not allowed", "does not allow this method", "can not list",
-                      "cannot list", "forbidden")
+_PERMISSION: Final = (
+    "permissiondenied",
+    "watch not allowed",
+    "does not allow this method",
+    "can not list",
+    "cannot list",
+    "forbidden",
+)
 _RETRY_CAP: Final = 10
 _RETRY_RESET_SECONDS: Final = 60.0
 
@@ -230,8 +236,9 @@ class Stream:
         server: Server | None = None,
         redactor: Redactor | None = None,
     ) -> None:
-        self.server = server or resolve_server(url, credentials, cacert=cacert, insecure=insecure, env=env,
-                                               cli_config=cli_config)
+        self.server = server or resolve_server(
+            url, credentials, cacert=cacert, insecure=insecure, env=env, cli_config=cli_config
+        )
         self.scope = resolve_scope(self.server.url, scope)
         self.dialect: Dialect = self.scope.dialect
         self.options = options or StreamOptions()
@@ -240,7 +247,9 @@ class Stream:
         if self.dialect == "steve":
             watch_list += [Watch(t) for t in names]
             if not watch_list:
-                raise UsageError("a Steve scope needs at least one watch: types=('pod',), watches=(Watch('pod'),) or --type")
+                raise UsageError(
+                    "a Steve scope needs at least one watch: types=('pod',), watches=(Watch('pod'),) or --type"
+                )
             unique = {w.key: w for w in watch_list}
             self.watches: tuple[Watch, ...] = tuple(unique.values())
             self.types: tuple[str, ...] = ()
@@ -266,8 +275,9 @@ class Stream:
         self._wstates = [_WatchState(w) for w in self.watches]
         self._rest: RestClient | None = None
         self._ssl: ssl.SSLContext | None = None
-        self._wslog = _SecretFilteringLogger(logging.getLogger("rancherlab.websockets"),
-                                             self.server.credentials.secrets())
+        self._wslog = _SecretFilteringLogger(
+            logging.getLogger("rancherlab.websockets"), self.server.credentials.secrets()
+        )
 
     def __repr__(self) -> str:
         return f"<Stream {self.scope} at {self.server.base} {self.server.credentials!r}>"
@@ -340,8 +350,9 @@ class Stream:
         if not redacted:
             event = self.redactor.redact(event)  # once only: a placeholder redacted again would hide its length
         self._seq += 1
-        stamped = event.stamped(seq=self._seq, conn=self._conn, t=round(time.monotonic() - self._t0, 6),
-                                ts=datetime.now(timezone.utc))
+        stamped = event.stamped(
+            seq=self._seq, conn=self._conn, t=round(time.monotonic() - self._t0, 6), ts=datetime.now(timezone.utc)
+        )
         assert self._queue is not None
         self._queue.put_nowait(stamped)
         return stamped
@@ -357,9 +368,23 @@ class Stream:
             meta = obj.get("metadata")
             rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
             revision = str(rv) if rv else None
-        self._emit(Event(0, 0, 0.0, None, self.dialect, kind, name,  # type: ignore[arg-type]
-                         type=typ if isinstance(typ, str) else None, id=oid if isinstance(oid, str) else None,
-                         revision=revision, data=obj, info=info), redacted=True)
+        self._emit(
+            Event(
+                0,
+                0,
+                0.0,
+                None,
+                self.dialect,
+                kind,
+                name,  # type: ignore[arg-type]
+                type=typ if isinstance(typ, str) else None,
+                id=oid if isinstance(oid, str) else None,
+                revision=revision,
+                data=obj,
+                info=info,
+            ),
+            redacted=True,
+        )
 
     def _apply(self, event: Event) -> None:
         if event.type is None or event.id is None:
@@ -369,8 +394,14 @@ class Stream:
         else:
             self._state[(event.type, event.id)] = event.data
 
-    def _resync(self, listed: dict[Key, dict[str, Any]], covered: set[str], *, old_keys: set[Key] | None = None,
-                watch: Watch | None = None) -> None:
+    def _resync(
+        self,
+        listed: dict[Key, dict[str, Any]],
+        covered: set[str],
+        *,
+        old_keys: set[Key] | None = None,
+        watch: Watch | None = None,
+    ) -> None:
         """Emit the list as the truth for its types: appeared, changed, unchanged, then vanished objects."""
         self._marker(RESYNC_STARTED, watch=watch.fields() if watch else None, types=sorted(covered))
         keys = old_keys if old_keys is not None else {k for k in self._state if k[0] in covered}
@@ -424,19 +455,32 @@ class Stream:
                     continue
                 self._conn += 1
                 opened = time.monotonic()
-                self._marker(CONNECTED, endpoint=self.endpoint, attempts=failures + 1,
-                             gap_seconds=None if last_down is None else round(opened - last_down, 3))
+                self._marker(
+                    CONNECTED,
+                    endpoint=self.endpoint,
+                    attempts=failures + 1,
+                    gap_seconds=None if last_down is None else round(opened - last_down, 3),
+                )
                 closed, frames = await self._session(ws)
                 last_down = time.monotonic()
-                self._marker(DISCONNECTED, code=closed.code, reason=closed.reason,
-                             connected_seconds=round(last_down - opened, 3), frames=frames,
-                             liveness_timeout=closed.liveness)
+                self._marker(
+                    DISCONNECTED,
+                    code=closed.code,
+                    reason=closed.reason,
+                    connected_seconds=round(last_down - opened, 3),
+                    frames=frames,
+                    liveness_timeout=closed.liveness,
+                )
                 if frames:
                     failures, quick_closes = 0, 0
                 else:
                     failures += 1
-                    if self.scope.cluster and self.dialect == "norman" and not closed.liveness \
-                            and last_down - opened < opts.quick_close:
+                    if (
+                        self.scope.cluster
+                        and self.dialect == "norman"
+                        and not closed.liveness
+                        and last_down - opened < opts.quick_close
+                    ):
                         quick_closes += 1
                         if quick_closes >= 2:
                             await self._check_cluster()
@@ -458,7 +502,9 @@ class Stream:
             await self._rest.cluster(self.scope.cluster)
         except ServerUnavailableError:
             return
-        log.info("cluster %s exists but its subscribe closes at once: the cluster may be unavailable", self.scope.cluster)
+        log.info(
+            "cluster %s exists but its subscribe closes at once: the cluster may be unavailable", self.scope.cluster
+        )
 
     async def _open(self) -> ClientConnection:
         """One connection attempt; final failures raise typed errors, transient ones `_Retry`."""
@@ -512,7 +558,7 @@ class Stream:
                 f"{what}: got HTTP {status} instead of 101 Switching Protocols. Something between you and Rancher (a "
                 "proxy or load balancer) does not forward WebSocket upgrades, or the URL is not the Rancher server. "
                 "Check the URL; a proxy must pass the Upgrade and Connection headers (nginx: proxy_set_header Upgrade "
-                "$http_upgrade; proxy_set_header Connection \"upgrade\")"
+                '$http_upgrade; proxy_set_header Connection "upgrade")'
             )
         if self.scope.cluster and (status == 404 or (status == 401 and self.dialect == "steve" and not body.strip())):
             # Steve's cluster proxy answers 401 with an empty body for a cluster the user cannot get (or that
@@ -525,11 +571,14 @@ class Stream:
             return UnknownTypeError(
                 f"the {self.scope} scope has no type {', '.join(self.types) or '(empty)'}: Norman matches "
                 f"resourceTypes= exactly (camelCase singular schema ids). Types it offers: {type_list(valid)}",
-                types=self.types, valid=valid,
+                types=self.types,
+                valid=valid,
             )
         if status == 404:
-            return NotFoundError(f"{what}: HTTP 404 for {self.scope.subscribe_path}; is this a Rancher 2 server "
-                                 "(Steve /v1 needs Rancher 2.5 or newer)?")
+            return NotFoundError(
+                f"{what}: HTTP 404 for {self.scope.subscribe_path}; is this a Rancher 2 server "
+                "(Steve /v1 needs Rancher 2.5 or newer)?"
+            )
         return status_error(status, body, what=what, scope=self.scope)
 
     async def _cluster_error(self, status: int) -> RancherlabError | None:
@@ -577,7 +626,9 @@ class Stream:
             await ws.close()
         return closed, counter[0]
 
-    async def _reader(self, ws: ClientConnection, inbox: asyncio.Queue[str | bytes | _Closed], counter: list[int]) -> None:
+    async def _reader(
+        self, ws: ClientConnection, inbox: asyncio.Queue[str | bytes | _Closed], counter: list[int]
+    ) -> None:
         """Receive as fast as the server sends, with the liveness watchdog; never waits on processing."""
         timeout = self.options.liveness_for(self.dialect)
         try:
@@ -588,8 +639,13 @@ class Stream:
                     async with asyncio.timeout(timeout):
                         raw = await ws.recv()
                 except TimeoutError:
-                    inbox.put_nowait(_Closed(None, f"no frame for {timeout:g} s: connection presumed dead (liveness timeout)",
-                                             liveness=True))
+                    inbox.put_nowait(
+                        _Closed(
+                            None,
+                            f"no frame for {timeout:g} s: connection presumed dead (liveness timeout)",
+                            liveness=True,
+                        )
+                    )
                     return
                 counter[0] += 1
                 inbox.put_nowait(raw)
@@ -647,8 +703,9 @@ class Stream:
 
     # --- Steve ------------------------------------------------------------------------------------------
 
-    async def _steve(self, ws: ClientConnection, inbox: asyncio.Queue[str | bytes | _Closed],
-                     helpers: set[asyncio.Task[None]]) -> _Closed:
+    async def _steve(
+        self, ws: ClientConnection, inbox: asyncio.Queue[str | bytes | _Closed], helpers: set[asyncio.Task[None]]
+    ) -> _Closed:
         for state in self._wstates:
             if state.ended:
                 continue
@@ -693,8 +750,11 @@ class Stream:
             if isinstance(exc, ClusterNotFound):
                 raise
             raise await self._unknown_steve_type(w, str(exc)) from None
-        listed = {(o["type"], o["id"]): o for o in await self._redacted(listing.items)
-                  if isinstance(o.get("type"), str) and isinstance(o.get("id"), str)}
+        listed = {
+            (o["type"], o["id"]): o
+            for o in await self._redacted(listing.items)
+            if isinstance(o.get("type"), str) and isinstance(o.get("id"), str)
+        }
         if not w.listed and self.options.snapshot:
             for key in sorted(listed):
                 self._object("snapshot", "resource.create", listed[key])
@@ -746,7 +806,8 @@ class Stream:
             f"Steve has no type {w.watch.type!r} in {self.scope} ({error}). Steve takes schema ids or plural names, "
             f"ignoring case (pod, pods, apps.deployment); a type you may not see at all is reported the same way. "
             f"Types this scope offers: {type_list(valid)}",
-            types=(w.watch.type,), valid=valid,
+            types=(w.watch.type,),
+            valid=valid,
         )
 
     def _steve_stopped(self, ws: ClientConnection, w: _WatchState, helpers: set[asyncio.Task[None]]) -> None:
@@ -797,7 +858,11 @@ class Stream:
         typ = str(echo.get("resourceType") or event.type or "")
         candidates = [w for w in self._wstates if typ and _same_type(w.watch.type, typ)]
         if len(candidates) > 1 and isinstance(event.data, dict):
-            ns = (event.data.get("metadata") or {}).get("namespace") if isinstance(event.data.get("metadata"), dict) else None
+            ns = (
+                (event.data.get("metadata") or {}).get("namespace")
+                if isinstance(event.data.get("metadata"), dict)
+                else None
+            )
             candidates = [w for w in candidates if w.watch.namespace in (None, ns)] or candidates
         if candidates:
             return candidates[0]
@@ -826,8 +891,19 @@ async def subscribe(
     turns it off).
     """
     opts = replace(options or StreamOptions(), **tuning) if tuning else options
-    stream = Stream(url, scope, types=types, watches=watches, credentials=credentials, cacert=cacert, insecure=insecure,
-                    options=opts, env=env, cli_config=cli_config, redactor=redactor)
+    stream = Stream(
+        url,
+        scope,
+        types=types,
+        watches=watches,
+        credentials=credentials,
+        cacert=cacert,
+        insecure=insecure,
+        options=opts,
+        env=env,
+        cli_config=cli_config,
+        redactor=redactor,
+    )
     try:
         async for event in stream:
             yield event

@@ -27,8 +27,16 @@ SECRET = "Sup3rS3cretXYZ"
 TOKEN = f"token-zzzzz:{SECRET}"
 
 # Every interval shortened so a test takes seconds.
-FAST = StreamOptions(liveness=1.5, backoff_initial=0.05, backoff_max=0.3, too_old_backoff=0.02, open_timeout=3,
-                     rest_timeout=5, quick_close=1.0, ws_ping_interval=None)
+FAST = StreamOptions(
+    liveness=1.5,
+    backoff_initial=0.05,
+    backoff_max=0.3,
+    too_old_backoff=0.02,
+    open_timeout=3,
+    rest_timeout=5,
+    quick_close=1.0,
+    ws_ping_interval=None,
+)
 SIM_FAST: dict[str, Any] = {"norman_ping": 0.2, "steve_ping": 0.2}
 
 T = TypeVar("T")
@@ -56,8 +64,9 @@ def collect(stream: Stream, until: Callable[[list[Event]], bool], timeout: float
     return asyncio.run(run())
 
 
-def consume_during(stream: Stream, scenario: Callable[[list[Event]], Awaitable[T]], *,
-                   drain: bool = True) -> tuple[list[Event], T]:
+def consume_during(
+    stream: Stream, scenario: Callable[[list[Event]], Awaitable[T]], *, drain: bool = True
+) -> tuple[list[Event], T]:
     """Run `stream` on a fresh loop, appending its events to a list, while `scenario(events)` runs; then close it.
 
     With `drain=False` the consumer is cancelled right after the close instead of taking what is still queued.
@@ -109,8 +118,14 @@ def comparable(state: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
     return out
 
 
-def truth(sim: Simulator, scope: str, *, types: tuple[str, ...] = (), watches: tuple[Watch, ...] = (),
-          redactor: Redactor | None = None) -> dict[tuple[str, str], Any]:
+def truth(
+    sim: Simulator,
+    scope: str,
+    *,
+    types: tuple[str, ...] = (),
+    watches: tuple[Watch, ...] = (),
+    redactor: Redactor | None = None,
+) -> dict[tuple[str, str], Any]:
     """What the server's REST lists now (the simulator formats its world for REST and streams alike).
 
     Give the stream's `redactor` to compare with what the stream emits: its events are redacted, with its key.
@@ -135,14 +150,27 @@ def truth(sim: Simulator, scope: str, *, types: tuple[str, ...] = (), watches: t
 
 # The simulator's world in each dialect's terms, written here from Rancher's conventions rather than taken
 # from the simulator's formatter: the point is to check the formatter and the stream against the world.
-_NORMAN_GLOBAL = {"management.cattle.io.cluster": "cluster", "management.cattle.io.project": "project",
-                  "management.cattle.io.node": "node", "management.cattle.io.user": "user",
-                  "management.cattle.io.token": "token"}
-_NORMAN_PROJECT = {"pod": "pod", "apps.deployment": "deployment", "apps.replicaset": "replicaSet",
-                   "service": "service", "configmap": "configMap", "secret": "namespacedSecret"}
-_NORMAN_SECRET = {"kubernetes.io/basic-auth": "namespacedBasicAuth", "kubernetes.io/tls": "namespacedCertificate",
-                  "kubernetes.io/dockerconfigjson": "namespacedDockerCredential",
-                  "kubernetes.io/ssh-auth": "namespacedSshAuth"}
+_NORMAN_GLOBAL = {
+    "management.cattle.io.cluster": "cluster",
+    "management.cattle.io.project": "project",
+    "management.cattle.io.node": "node",
+    "management.cattle.io.user": "user",
+    "management.cattle.io.token": "token",
+}
+_NORMAN_PROJECT = {
+    "pod": "pod",
+    "apps.deployment": "deployment",
+    "apps.replicaset": "replicaSet",
+    "service": "service",
+    "configmap": "configMap",
+    "secret": "namespacedSecret",
+}
+_NORMAN_SECRET = {
+    "kubernetes.io/basic-auth": "namespacedBasicAuth",
+    "kubernetes.io/tls": "namespacedCertificate",
+    "kubernetes.io/dockerconfigjson": "namespacedDockerCredential",
+    "kubernetes.io/ssh-auth": "namespacedSshAuth",
+}
 _PROJECT_ANNOTATION = "field.cattle.io/projectId"
 
 

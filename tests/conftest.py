@@ -57,8 +57,9 @@ class EventLog:
         return self.add(e if kind is None else dataclasses.replace(e, kind=kind))
 
     def steve(self, obj: dict[str, Any], name: str = "resource.change") -> EventLog:
-        text = steve.encode_event(name, data=obj, revision=obj["metadata"].get("resourceVersion"),
-                                  echo={"resourceType": obj["type"]})
+        text = steve.encode_event(
+            name, data=obj, revision=obj["metadata"].get("resourceVersion"), echo={"resourceType": obj["type"]}
+        )
         return self.add(parse_frame(text, "steve"))
 
     def frame(self) -> pd.DataFrame:

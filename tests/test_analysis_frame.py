@@ -50,10 +50,12 @@ def test_empty_frame_has_the_columns() -> None:
 
 def test_norman_fields_from_real_objects() -> None:
     s = EventLog(step=0.5)
-    for f in ("norman-v3-workload-deployment-audit-response-rancher2.0-docs.json",
-              "norman-v3-clusters-collection-rancher2.0.6-zabbix-rancher.json",
-              "norman-v3-users-collection-qa-server-dashboard-blueprint.json",
-              "norman-v3-tokens-collection-qa-server-dashboard-blueprint.json"):
+    for f in (
+        "norman-v3-workload-deployment-audit-response-rancher2.0-docs.json",
+        "norman-v3-clusters-collection-rancher2.0.6-zabbix-rancher.json",
+        "norman-v3-users-collection-qa-server-dashboard-blueprint.json",
+        "norman-v3-tokens-collection-qa-server-dashboard-blueprint.json",
+    ):
         for obj in sample_objects(f):
             s.norman(obj)
     df = frame(s.events)
@@ -71,10 +73,16 @@ def test_steve_fields_from_real_objects() -> None:
         s.steve(obj, "resource.create")
     for obj in sample_objects("steve-v1-secrets-collection-rancher-integration-testdata.json"):
         s.steve(obj)
-    ns = {"id": "calico-system", "type": "namespace", "metadata": {
-        "name": "calico-system", "resourceVersion": "4411",
-        "annotations": {"field.cattle.io/projectId": "c-abc:p-jwd4v"},
-        "state": {"name": "active", "error": False, "transitioning": True, "message": ""}}}
+    ns = {
+        "id": "calico-system",
+        "type": "namespace",
+        "metadata": {
+            "name": "calico-system",
+            "resourceVersion": "4411",
+            "annotations": {"field.cattle.io/projectId": "c-abc:p-jwd4v"},
+            "state": {"name": "active", "error": False, "transitioning": True, "message": ""},
+        },
+    }
     s.steve(ns)
     df = frame(s.events)
     pod = df.iloc[0]
@@ -90,8 +98,15 @@ def test_steve_fields_from_real_objects() -> None:
 
 
 def test_steve_error_state_maps_to_error() -> None:
-    obj = {"id": "x/y", "type": "pod", "metadata": {"namespace": "x", "resourceVersion": "1",
-           "state": {"name": "crashLoopBackOff", "error": True, "transitioning": False}}}
+    obj = {
+        "id": "x/y",
+        "type": "pod",
+        "metadata": {
+            "namespace": "x",
+            "resourceVersion": "1",
+            "state": {"name": "crashLoopBackOff", "error": True, "transitioning": False},
+        },
+    }
     df = frame(EventLog(step=0.5).steve(obj).events)
     assert df["transitioning"].tolist() == ["error"]
 

@@ -17,7 +17,13 @@ from rancherlab.analysis import COLUMNS, frame, load
 from rancherlab.cli import report as report_cmd
 from rancherlab.cli import schema as schema_cmd
 from rancherlab.protocol import ANOMALY, CONNECTED, DISCONNECTED, Event, marker, norman, parse_frame, steve
-from rancherlab.recording import RecordingCorruptError, RecordingHeader, RecordingWarning, RecordingWriter, read_recording
+from rancherlab.recording import (
+    RecordingCorruptError,
+    RecordingHeader,
+    RecordingWarning,
+    RecordingWriter,
+    read_recording,
+)
 
 from .conftest import sample_objects
 
@@ -27,8 +33,14 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 def write(path: Path, events: list[Event], dialect: str, **kw: Any) -> Path:
     endpoint = "/v3/subscribe" if dialect == "norman" else "/v1/subscribe"
-    header = RecordingHeader(dialect, "global" if dialect == "norman" else "steve",  # type: ignore[arg-type]
-                             "https://rancher.example", endpoint, {}, synthetic=True)
+    header = RecordingHeader(
+        dialect,
+        "global" if dialect == "norman" else "steve",  # type: ignore[arg-type]
+        "https://rancher.example",
+        endpoint,
+        {},
+        synthetic=True,
+    )
     with RecordingWriter(path, header, **kw) as w:
         w.write_many(events)
     return path
@@ -37,11 +49,16 @@ def write(path: Path, events: list[Event], dialect: str, **kw: Any) -> Path:
 def norman_events() -> list[Event]:
     dep = sample_objects("norman-v3-workload-deployment-audit-response-rancher2.0-docs.json")[0]
     texts = [norman.change_frame({**copy.deepcopy(dep), "scale": s}) for s in (2, 2, 3)]
-    texts += [norman.change_frame(o) for f in ("norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json",
-                                               "norman-v3-clusters-collection-rancher2.0.6-zabbix-rancher.json",
-                                               "norman-v3-users-collection-qa-server-dashboard-blueprint.json",
-                                               "norman-v3-tokens-collection-qa-server-dashboard-blueprint.json")
-              for o in sample_objects(f)]
+    texts += [
+        norman.change_frame(o)
+        for f in (
+            "norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json",
+            "norman-v3-clusters-collection-rancher2.0.6-zabbix-rancher.json",
+            "norman-v3-users-collection-qa-server-dashboard-blueprint.json",
+            "norman-v3-tokens-collection-qa-server-dashboard-blueprint.json",
+        )
+        for o in sample_objects(f)
+    ]
     out = [marker(CONNECTED, "norman")] + [parse_frame(t, "norman") for t in texts]
     out.insert(3, parse_frame(norman.PING, "norman"))
     out.append(marker(DISCONNECTED, "norman", code=1006))
@@ -49,11 +66,19 @@ def norman_events() -> list[Event]:
 
 
 def steve_events() -> list[Event]:
-    objs = [*sample_objects("steve-v1-pods-collection-qa-server-dashboard-blueprint.json"),
-            *sample_objects("steve-v1-secrets-collection-rancher-integration-testdata.json")]
+    objs = [
+        *sample_objects("steve-v1-pods-collection-qa-server-dashboard-blueprint.json"),
+        *sample_objects("steve-v1-secrets-collection-rancher-integration-testdata.json"),
+    ]
     out = [marker(CONNECTED, "steve")] + [
-        parse_frame(steve.encode_event("resource.create", data=o, revision=o["metadata"]["resourceVersion"],
-                                       echo={"resourceType": o["type"]}), "steve") for o in objs]
+        parse_frame(
+            steve.encode_event(
+                "resource.create", data=o, revision=o["metadata"]["resourceVersion"], echo={"resourceType": o["type"]}
+            ),
+            "steve",
+        )
+        for o in objs
+    ]
     out.append(parse_frame(steve.ping("v2.9.0"), "steve"))
     return [e.stamped(seq=n, conn=1, t=n * 3.0, ts=T0 + timedelta(seconds=3 * n)) for n, e in enumerate(out, 1)]
 
@@ -110,8 +135,15 @@ def test_schema_command_markdown_lists_every_type(recordings: Path, tmp_path: Pa
     out = tmp_path / "ref.md"
     assert run(schema_cmd, ["schema", str(recordings), "--format", "md", "--out", str(out)]) == 0
     md = out.read_text(encoding="utf-8")
-    for dialect, typ in (("norman", "deployment"), ("norman", "node"), ("norman", "cluster"), ("norman", "user"),
-                         ("norman", "token"), ("steve", "pod"), ("steve", "secret")):
+    for dialect, typ in (
+        ("norman", "deployment"),
+        ("norman", "node"),
+        ("norman", "cluster"),
+        ("norman", "user"),
+        ("norman", "token"),
+        ("steve", "pod"),
+        ("steve", "secret"),
+    ):
         assert f"## {dialect} `{typ}`" in md
     assert "`resource.change` ×3" in md and "`resource.create` ×3" in md
     scale = next(line for line in md.splitlines() if line.startswith("| `scale` "))
@@ -150,7 +182,9 @@ def odd_events(dialect: str) -> list[Event]:
             steve.encode_event("resource.change", data=pod, echo={"resourceType": "pod", "namespace": "default"}),
             '{"name":"resource.change","resourceType":"pod","data":{"type":"pod","links":{},"message":"too old"}}\n',
             steve.error_event("too old resource version: 1 (5)", echo={"resourceType": "pod"}),
-            steve.encode_event("resource.changes", revision="9", echo={"resourceType": "pod", "mode": "resource.changes"}),
+            steve.encode_event(
+                "resource.changes", revision="9", echo={"resourceType": "pod", "mode": "resource.changes"}
+            ),
             '{"name":"resource.change","data":{"id":"x/huge","type":"pod","n":123456789012345678901234567890,"metadata":{}}}',
             "{not json",
         ]
@@ -165,8 +199,18 @@ def odd_events(dialect: str) -> list[Event]:
             '{"name":"logout","data":{}}',
         ]
     out = [marker(CONNECTED, dialect, url="wss://r/x")] + [parse_frame(t, dialect) for t in texts]  # type: ignore[arg-type]
-    out.append(dataclasses.replace(parse_frame(norman.change_frame(sample_objects(
-        "norman-v3-tokens-collection-qa-server-dashboard-blueprint.json")[0]), "norman"), kind="snapshot", dialect=dialect))
+    out.append(
+        dataclasses.replace(
+            parse_frame(
+                norman.change_frame(
+                    sample_objects("norman-v3-tokens-collection-qa-server-dashboard-blueprint.json")[0]
+                ),
+                "norman",
+            ),
+            kind="snapshot",
+            dialect=dialect,
+        )
+    )
     out.append(marker(DISCONNECTED, dialect, code=1006))  # type: ignore[arg-type]
     return [e.stamped(seq=n, conn=1, t=n * 1.0, ts=T0 + timedelta(seconds=n)) for n, e in enumerate(out, 1)]
 

@@ -32,15 +32,26 @@ def capture() -> pd.DataFrame:
     add(marker(CONNECTED, "norman"))
     dep = sample_objects("norman-v3-workload-deployment-audit-response-rancher2.0-docs.json")[0]
     for scale, st, tr in ((1, "active", "no"), (2, "updating", "yes"), (2, "active", "no")):
-        add(parse_frame(norman.change_frame({**copy.deepcopy(dep), "scale": scale, "state": st, "transitioning": tr}), "norman"))
+        add(
+            parse_frame(
+                norman.change_frame({**copy.deepcopy(dep), "scale": scale, "state": st, "transitioning": tr}), "norman"
+            )
+        )
     for o in sample_objects("norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json"):
         add(parse_frame(norman.change_frame(o), "norman"))
     add(marker(DISCONNECTED, "norman", code=1006, reason=""))
     add(marker(CONNECTED, "norman"), conn=2)
     add(parse_frame("{not json", "norman"), conn=2)
     for p in sample_objects("steve-v1-pods-collection-qa-server-dashboard-blueprint.json"):
-        add(parse_frame(steve.encode_event("resource.create", data=p, revision=p["metadata"]["resourceVersion"],
-                                           echo={"resourceType": "pod"}), "steve"), conn=3)
+        add(
+            parse_frame(
+                steve.encode_event(
+                    "resource.create", data=p, revision=p["metadata"]["resourceVersion"], echo={"resourceType": "pod"}
+                ),
+                "steve",
+            ),
+            conn=3,
+        )
     add(parse_frame(norman.remove_frame(dep), "norman"), conn=2)
     return frame(out)
 

@@ -19,8 +19,11 @@ T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 def events(objs: list[dict[str, Any]], dialect: str = "norman") -> list[Event]:
     out = []
     for n, o in enumerate(objs, 1):
-        text = (norman.change_frame(o) if dialect == "norman"
-                else steve.encode_event("resource.change", data=o, echo={"resourceType": o["type"]}))
+        text = (
+            norman.change_frame(o)
+            if dialect == "norman"
+            else steve.encode_event("resource.change", data=o, echo={"resourceType": o["type"]})
+        )
         out.append(parse_frame(text, dialect).stamped(seq=n, conn=1, t=float(n), ts=T0 + timedelta(seconds=n)))
     return out
 
@@ -34,7 +37,14 @@ def row(cat: pd.DataFrame, path: str, type: str = "thing") -> pd.Series:  # noqa
 OBJS = [
     {"type": "thing", "id": "a", "size": 1, "owner": "u-1", "ports": [{"port": 80}, {"port": 443}]},
     {"type": "thing", "id": "b", "size": "big", "owner": None, "ports": []},
-    {"type": "thing", "id": "c", "size": 3, "owner": "u-1", "ports": [{"port": 80, "name": "http"}], "extra": {"restarts": 0}},
+    {
+        "type": "thing",
+        "id": "c",
+        "size": 3,
+        "owner": "u-1",
+        "ports": [{"port": 80, "name": "http"}],
+        "extra": {"restarts": 0},
+    },
     {"type": "thing", "id": "d", "size": 2.5, "ports": []},
 ]
 
@@ -71,9 +81,14 @@ def test_examples_are_truncated() -> None:
 def test_catalog_of_real_objects_covers_both_dialects() -> None:
     def load(name: str) -> list[dict[str, Any]]:
         return json.loads((SAMPLES / name).read_text(encoding="utf-8"))["data"]
-    df = pd.concat([frame(events(load("norman-v3-clusters-collection-rancher2.0.6-zabbix-rancher.json"))),
-                    frame(events(load("steve-v1-pods-collection-qa-server-dashboard-blueprint.json"), "steve"))],
-                   ignore_index=True)
+
+    df = pd.concat(
+        [
+            frame(events(load("norman-v3-clusters-collection-rancher2.0.6-zabbix-rancher.json"))),
+            frame(events(load("steve-v1-pods-collection-qa-server-dashboard-blueprint.json"), "steve")),
+        ],
+        ignore_index=True,
+    )
     cat = schema(df)
     assert set(zip(cat["dialect"], cat["type"])) == {("norman", "cluster"), ("steve", "pod")}
     assert row(cat, "metadata.state.name", "pod")["types"] == {"string": 3}
@@ -82,7 +97,10 @@ def test_catalog_of_real_objects_covers_both_dialects() -> None:
     labels = cat[(cat["type"] == "cluster") & cat["path"].str.startswith("labels.")]
     assert all(len(p) == 2 for p in labels["parts"])
     names = event_names(df)
-    assert names[["type", "name", "count"]].values.tolist() == [["cluster", "resource.change", 1], ["pod", "resource.change", 3]]
+    assert names[["type", "name", "count"]].values.tolist() == [
+        ["cluster", "resource.change", 1],
+        ["pod", "resource.change", 3],
+    ]
 
 
 def test_schema_diff() -> None:

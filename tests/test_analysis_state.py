@@ -57,7 +57,10 @@ def test_a_real_url_change_under_double_delivery_still_shows_per_stream() -> Non
         obj["actions"]["rollback"] = obj["links"]["self"] + "?action=rollback"
         s.norman(obj)
     d = diffs(s.frame())
-    assert d[["path", "seq", "change"]].values.tolist() == [["actions.rollback", 3, "added"], ["actions.rollback", 4, "added"]]
+    assert d[["path", "seq", "change"]].values.tolist() == [
+        ["actions.rollback", 3, "added"],
+        ["actions.rollback", 4, "added"],
+    ]
     assert ["/deployments/" in d["new"].iloc[0], "/workloads/" in d["new"].iloc[1]] == [True, True]
 
 
@@ -67,8 +70,15 @@ def test_simulated_norman_capture_diffs_show_changes_not_double_delivery(tmp_pat
     with rl.Simulator(7, rate=0, norman_ping=60, buffer=100_000) as sim:  # no slow-consumer drop for the burst
         cluster = next(c for c in sim.world.clusters() if c != "local")
         project = sim.world.projects(cluster)[0]
-        cap = rl.capture(sim.url, f"project:{project}", credentials=sim.token, types=["deployment", "workload", "pod"],
-                         record=path, env={}, cli_config=False)
+        cap = rl.capture(
+            sim.url,
+            f"project:{project}",
+            credentials=sim.token,
+            types=["deployment", "workload", "pod"],
+            record=path,
+            env={},
+            cli_config=False,
+        )
         deadline = time.monotonic() + 30
         while cap.stats.connections < 1 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -138,7 +148,9 @@ def test_resync_drops_objects_not_relisted() -> None:
     s.add(marker(RESYNC_FINISHED, "norman"))
     now = state(s.frame())
     assert keys(now) == [("token", t["id"]) for t in sorted(tokens, key=lambda t: t["id"])] + [
-        ("user", users[0]["id"]), ("user", "u-new")]
+        ("user", users[0]["id"]),
+        ("user", "u-new"),
+    ]
     assert now[now["id"] == users[0]["id"]]["kind"].tolist() == ["resync"]
 
 
@@ -153,16 +165,29 @@ def test_resync_of_an_empty_type_named_in_the_marker() -> None:
 
 def test_steve_scaled_deployment_diff() -> None:
     def dep(replicas: int, rv: str) -> dict[str, Any]:
-        return {"id": "default/web", "type": "apps.deployment", "apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": "web", "namespace": "default", "resourceVersion": rv, "fields": ["web", f"{replicas}/{replicas}"],
-                             "state": {"name": "active", "error": False, "transitioning": False}},
-                "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "web", "image": "nginx:1"}]}}}}
+        return {
+            "id": "default/web",
+            "type": "apps.deployment",
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": "web",
+                "namespace": "default",
+                "resourceVersion": rv,
+                "fields": ["web", f"{replicas}/{replicas}"],
+                "state": {"name": "active", "error": False, "transitioning": False},
+            },
+            "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "web", "image": "nginx:1"}]}}},
+        }
+
     changed = dep(3, "12")
     changed["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:2"
     s = EventLog().steve(dep(2, "10"), "resource.create").steve(changed)
     d = diffs(s.frame())
     assert d[["path", "old", "new"]].values.tolist() == [
-        ["spec.replicas", 2, 3], ["spec.template.spec.containers[0].image", "nginx:1", "nginx:2"]]
+        ["spec.replicas", 2, 3],
+        ["spec.template.spec.containers[0].image", "nginx:1", "nginx:2"],
+    ]
     everything = diffs(s.frame(), ignore=())
     assert {"metadata.resourceVersion", "metadata.fields[1]"} <= set(everything["path"])
     assert str(d["time"].dtype) == "datetime64[us, UTC]" and d["seq"].tolist() == [2, 2]
@@ -173,4 +198,7 @@ def test_diffs_added_and_removed_fields() -> None:
     b = {"type": "thing", "id": "x", "spec": {"b": [1], "c": None}}
     d = diffs(EventLog().norman(a).norman(b).frame())
     assert d[["path", "old", "new", "change"]].values.tolist() == [
-        ["spec.a", 1, None, "removed"], ["spec.b[1]", 2, None, "removed"], ["spec.c", None, None, "added"]]
+        ["spec.a", 1, None, "removed"],
+        ["spec.b[1]", 2, None, "removed"],
+        ["spec.c", None, None, "added"],
+    ]

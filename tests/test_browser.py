@@ -40,14 +40,18 @@ def ensure_chromium() -> str:
         return CHROMIUM
     apt = shutil.which("apt-get")
     if apt is None:
-        pytest.fail(f"{CHROMIUM} is missing and apt-get is not available to install it: this test needs Debian's "
-                    "'chromium' package (apt-get install -y chromium)")
+        pytest.fail(
+            f"{CHROMIUM} is missing and apt-get is not available to install it: this test needs Debian's "
+            "'chromium' package (apt-get install -y chromium)"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in ([apt, "update"], [apt, "install", "-y", "chromium"]):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
-            pytest.fail(f"'{' '.join(cmd)}' failed with exit code {done.returncode}; cannot run the browser test:\n"
-                        f"{(done.stdout + done.stderr)[-2000:]}")
+            pytest.fail(
+                f"'{' '.join(cmd)}' failed with exit code {done.returncode}; cannot run the browser test:\n"
+                f"{(done.stdout + done.stderr)[-2000:]}"
+            )
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"apt-get installed chromium but {CHROMIUM} is still missing")
     return CHROMIUM
@@ -59,10 +63,24 @@ class Chromium:
     def __init__(self, binary: str, profile: str) -> None:
         self.profile = Path(profile)
         self.proc = subprocess.Popen(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            [
+                binary,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.ws_url = self._devtools_url()
 
     def _devtools_url(self) -> str:

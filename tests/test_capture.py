@@ -101,8 +101,9 @@ def test_record_duration_norman_gz(sim: Simulator, tmp_path: Path) -> None:
 
 def test_final_error_is_raised_by_wait_and_await(tmp_path: Path) -> None:
     with Simulator(seed=1, rate=0, **SIM_FAST) as other:  # does not know our token
-        cap = capture(other.url, "global", credentials=TOKEN, env={}, cli_config=False,
-                      options=replace(FAST, snapshot=False))
+        cap = capture(
+            other.url, "global", credentials=TOKEN, env={}, cli_config=False, options=replace(FAST, snapshot=False)
+        )
         with pytest.raises(AuthenticationError) as err:
             cap.wait(10)
         assert SECRET not in str(err.value) and SECRET not in repr(cap)

@@ -45,8 +45,27 @@ def _token_file(tmp_path: Path, token: str = TOKEN) -> str:
 
 def test_steve_count_with_token_file(sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "pods.jsonl"
-    code = main(["record", "--url", sim.url + "/v1", "--scope", "steve", "--type", "pod", "--type", "configmap",
-                 "--token-file", _token_file(tmp_path), "--out", str(out), "--count", "6", "--duration", "20"])
+    code = main(
+        [
+            "record",
+            "--url",
+            sim.url + "/v1",
+            "--scope",
+            "steve",
+            "--type",
+            "pod",
+            "--type",
+            "configmap",
+            "--token-file",
+            _token_file(tmp_path),
+            "--out",
+            str(out),
+            "--count",
+            "6",
+            "--duration",
+            "20",
+        ]
+    )
     assert code == 0
     events = list(read_recording(out))
     assert sum(e.kind == "frame" and e.name.startswith("resource.") for e in events) == 6
@@ -67,7 +86,9 @@ def test_norman_duration_with_env_credentials(sim: Simulator, tmp_path: Path, mo
     assert rec.header.scope == "global" and any(e.is_ping for e in rec)
 
 
-def test_token_from_stdin_and_pasted_subscribe_url(sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_from_stdin_and_pasted_subscribe_url(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(TOKEN + "\n"))
     pasted = sim.url.replace("http://", "ws://") + "/v3/subscribe?resourceTypes=node&sockId=3"
     out = tmp_path / "nodes.jsonl"
@@ -87,16 +108,28 @@ def test_token_from_stdin_and_pasted_subscribe_url(sim: Simulator, tmp_path: Pat
         (["--scope", "global", "--token", TOKEN, "--cookie", "x"], 2, "one credential"),
     ],
 )
-def test_exit_codes(sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], code: int,
-                    needle: str) -> None:
+def test_exit_codes(
+    sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], code: int, needle: str
+) -> None:
     assert main(["record", "--url", sim.url, "--out", str(tmp_path / "x.jsonl"), "-q", *argv]) == code
     err = capsys.readouterr().err
     assert needle in err and SECRET not in err
 
 
 def test_dashboard_url_is_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["record", "--url", "https://r.example.com/dashboard/home", "--scope", "global", "--token", TOKEN,
-                 "--out", str(tmp_path / "x.jsonl")])
+    code = main(
+        [
+            "record",
+            "--url",
+            "https://r.example.com/dashboard/home",
+            "--scope",
+            "global",
+            "--token",
+            TOKEN,
+            "--out",
+            str(tmp_path / "x.jsonl"),
+        ]
+    )
     assert code == 2 and "server URL" in capsys.readouterr().err
 
 
@@ -104,8 +137,22 @@ def test_gave_up_is_6(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code = main(["record", "--url", f"http://127.0.0.1:{port}", "--scope", "global", "--token", TOKEN,
-                 "--give-up-after", "2", "--out", str(tmp_path / "x.jsonl"), "-q"])
+    code = main(
+        [
+            "record",
+            "--url",
+            f"http://127.0.0.1:{port}",
+            "--scope",
+            "global",
+            "--token",
+            TOKEN,
+            "--give-up-after",
+            "2",
+            "--out",
+            str(tmp_path / "x.jsonl"),
+            "-q",
+        ]
+    )
     assert code == 6 and "gave up" in capsys.readouterr().err
 
 
@@ -119,8 +166,20 @@ def test_tls_exit_5_and_insecure_warns(tmp_path: Path, capsys: pytest.CaptureFix
     cert.private_key_pem.write_to_path(str(keyfile))
     ca.cert_pem.write_to_path(str(cafile))
     with Simulator(seed=2, rate=0, token=TOKEN, certfile=str(certfile), keyfile=str(keyfile), **SIM_FAST) as tls:
-        base = ["record", "--url", tls.url, "--scope", "global", "--type", "cluster", "--token", TOKEN, "-q",
-                "--duration", "0.4"]
+        base = [
+            "record",
+            "--url",
+            tls.url,
+            "--scope",
+            "global",
+            "--type",
+            "cluster",
+            "--token",
+            TOKEN,
+            "-q",
+            "--duration",
+            "0.4",
+        ]
         assert main([*base, "--out", str(tmp_path / "a.jsonl")]) == 5
         assert "--cacert" in capsys.readouterr().err
         assert main([*base, "--cacert", str(cafile), "--out", str(tmp_path / "b.jsonl")]) == 0
@@ -134,9 +193,26 @@ def test_ctrl_c_flushes_and_exits_0(sim: Simulator, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RANCHER_")}
     env["RANCHER_CONFIG_DIR"] = str(tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rancherlab", "record", "--url", sim.url, "--scope", "steve", "--type", "pod",
-         "--token-file", _token_file(tmp_path), "--out", str(out)],
-        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "rancherlab",
+            "record",
+            "--url",
+            sim.url,
+            "--scope",
+            "steve",
+            "--type",
+            "pod",
+            "--token-file",
+            _token_file(tmp_path),
+            "--out",
+            str(out),
+        ],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 2000):
@@ -163,9 +239,27 @@ def test_prompts_for_the_token_without_echo_on_a_terminal(sim: Simulator, tmp_pa
     try:
         # a new session: no controlling terminal, so getpass uses the pty on stdin, never the developer's terminal
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rancherlab", "record", "--url", sim.url, "--scope", "global", "--type", "cluster",
-             "--out", str(out), "--duration", "0.6"],
-            stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "rancherlab",
+                "record",
+                "--url",
+                sim.url,
+                "--scope",
+                "global",
+                "--type",
+                "cluster",
+                "--out",
+                str(out),
+                "--duration",
+                "0.6",
+            ],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
         )
     finally:
         os.close(slave)

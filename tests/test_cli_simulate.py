@@ -135,7 +135,9 @@ def test_a_given_token_is_accepted_and_never_printed() -> None:
 
         async def refused() -> int:
             with pytest.raises(InvalidStatus) as info:
-                async with connect(sim.ws("/v3/subscribe"), additional_headers={"Authorization": "Bearer token-other:x"}):
+                async with connect(
+                    sim.ws("/v3/subscribe"), additional_headers={"Authorization": "Bearer token-other:x"}
+                ):
                     pass
             return info.value.response.status_code
 
@@ -149,15 +151,43 @@ def test_a_given_token_is_accepted_and_never_printed() -> None:
 
 
 def test_fault_and_store_flags_are_accepted_and_take_effect() -> None:
-    flags = ("--token", SECRET_TOKEN, "--rate", "0", "--seed", "4", "--steve-ping", "0.2", "--norman-ping", "0.2",
-             "--drop-every", "0.8", "--stall-after", "30", "--watch-timeout", "30", "--steve-retain", "50",
-             "--steve-store", "proxy", "--forbid", "secret", "--forbid", "namespacedSecret", "--count-interval", "0.5")
+    flags = (
+        "--token",
+        SECRET_TOKEN,
+        "--rate",
+        "0",
+        "--seed",
+        "4",
+        "--steve-ping",
+        "0.2",
+        "--norman-ping",
+        "0.2",
+        "--drop-every",
+        "0.8",
+        "--stall-after",
+        "30",
+        "--watch-timeout",
+        "30",
+        "--steve-retain",
+        "50",
+        "--steve-store",
+        "proxy",
+        "--forbid",
+        "secret",
+        "--forbid",
+        "namespacedSecret",
+        "--count-interval",
+        "0.5",
+    )
     with simulate(*flags) as sim:
         url = sim.ws("/v1/subscribe")
         assert asyncio.run(first_steve_message(url, SECRET_TOKEN, "pod"))["name"] == "resource.start"
         denied = asyncio.run(first_steve_message(url, SECRET_TOKEN, "secrets"))
-        assert denied == {"name": "resource.error", "resourceType": "secrets",
-                          "data": {"error": "PermissionDenied 403: can not list secrets"}}
+        assert denied == {
+            "name": "resource.error",
+            "resourceType": "secrets",
+            "data": {"error": "PermissionDenied 403: can not list secrets"},
+        }
 
         async def proxy_replay_then_dropped() -> tuple[list[str], float]:
             async with connect(url, additional_headers={"Authorization": f"Bearer {SECRET_TOKEN}"}) as conn:
@@ -186,7 +216,10 @@ def test_unreadable_certificate_is_a_tls_error(tmp_path: Path) -> None:
     (tmp_path / "key.pem").write_text("not a key\n")
     done = run_to_end("--certfile", str(tmp_path / "cert.pem"), "--keyfile", str(tmp_path / "key.pem"))
     assert done.returncode == 5 and done.stdout == ""
-    assert done.stderr.startswith("rancherlab simulate: cannot load --certfile/--keyfile") and "Traceback" not in done.stderr
+    assert (
+        done.stderr.startswith("rancherlab simulate: cannot load --certfile/--keyfile")
+        and "Traceback" not in done.stderr
+    )
 
 
 def test_a_taken_port_is_reported_without_a_traceback() -> None:
@@ -206,19 +239,32 @@ def test_certfile_and_keyfile_serve_wss(tmp_path: Path) -> None:
     cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
     client = ssl.create_default_context()
     ca.configure_trust(client)
-    with simulate("--token", SECRET_TOKEN, "--rate", "0", "--certfile", str(tmp_path / "server.pem"),
-                  "--keyfile", str(tmp_path / "key.pem")) as sim:
+    with simulate(
+        "--token",
+        SECRET_TOKEN,
+        "--rate",
+        "0",
+        "--certfile",
+        str(tmp_path / "server.pem"),
+        "--keyfile",
+        str(tmp_path / "key.pem"),
+    ) as sim:
         assert sim.url.startswith("https://127.0.0.1:")
         assert sim.ws("/v1/subscribe").startswith("wss://")
         msg = asyncio.run(first_steve_message(sim.ws("/v1/subscribe"), SECRET_TOKEN, ssl=client))
         assert msg["name"] == "resource.start"
-        body = httpx.get(sim.url + "/v1/pods", headers={"Authorization": f"Bearer {SECRET_TOKEN}"}, verify=client).json()
+        body = httpx.get(
+            sim.url + "/v1/pods", headers={"Authorization": f"Bearer {SECRET_TOKEN}"}, verify=client
+        ).json()
         assert body["links"]["self"].startswith("https://127.0.0.1:")
 
         async def untrusted() -> None:
             with pytest.raises(ssl.SSLCertVerificationError):
-                async with connect(sim.ws("/v1/subscribe"), additional_headers={"Authorization": f"Bearer {SECRET_TOKEN}"},
-                                   ssl=ssl.create_default_context()):
+                async with connect(
+                    sim.ws("/v1/subscribe"),
+                    additional_headers={"Authorization": f"Bearer {SECRET_TOKEN}"},
+                    ssl=ssl.create_default_context(),
+                ):
                     pass
 
         asyncio.run(untrusted())

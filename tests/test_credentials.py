@@ -39,9 +39,14 @@ def test_url_safe_base64_with_padding() -> None:
     assert base64.urlsafe_b64decode(value) == b"token-a:??>>"
 
 
-@pytest.mark.parametrize("cred", [
-    Credentials.bearer(TOKEN), Credentials.api_key("token-zzzzz", SECRET), Credentials.cookie(TOKEN),
-])
+@pytest.mark.parametrize(
+    "cred",
+    [
+        Credentials.bearer(TOKEN),
+        Credentials.api_key("token-zzzzz", SECRET),
+        Credentials.cookie(TOKEN),
+    ],
+)
 def test_repr_masks_the_secret(cred: Credentials) -> None:
     for text in (repr(cred), str(cred), f"{cred}", repr([cred])):
         assert SECRET not in text
@@ -64,11 +69,23 @@ def test_bad_credentials_teach() -> None:
 
 def _cli2(tmp_path: Path, url: str, token: str = TOKEN, *, mode: int = 0o600, **extra: str) -> Path:
     path = tmp_path / "cli2.json"
-    path.write_text(json.dumps({
-        "Servers": {"rancherDefault": {"url": url, "tokenKey": token, "accessKey": token.split(":")[0],
-                                       "secretKey": token.split(":")[1], "project": "c-1:p-1", **extra}},
-        "CurrentServer": "rancherDefault",
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "Servers": {
+                    "rancherDefault": {
+                        "url": url,
+                        "tokenKey": token,
+                        "accessKey": token.split(":")[0],
+                        "secretKey": token.split(":")[1],
+                        "project": "c-1:p-1",
+                        **extra,
+                    }
+                },
+                "CurrentServer": "rancherDefault",
+            }
+        )
+    )
     os.chmod(path, mode)
     return path
 
@@ -77,9 +94,17 @@ def test_precedence_arguments_env_cli(tmp_path: Path) -> None:
     cli = _cli2(tmp_path, "https://cli.example.com/v3", "token-cli:c")
     env = {"RANCHER_URL": "https://env.example.com", "RANCHER_TOKEN_KEY": "token-env:e"}
     got = resolve_server("https://arg.example.com", "token-arg:a", env=env, cli_config=cli)
-    assert (got.base, got.credentials, got.source) == ("https://arg.example.com", Credentials.bearer("token-arg:a"), "arguments")
+    assert (got.base, got.credentials, got.source) == (
+        "https://arg.example.com",
+        Credentials.bearer("token-arg:a"),
+        "arguments",
+    )
     got = resolve_server(env=env, cli_config=cli)
-    assert (got.base, got.credentials, got.source) == ("https://env.example.com", Credentials.bearer("token-env:e"), "environment")
+    assert (got.base, got.credentials, got.source) == (
+        "https://env.example.com",
+        Credentials.bearer("token-env:e"),
+        "environment",
+    )
     got = resolve_server(env={}, cli_config=cli)
     assert got.base == "https://cli.example.com"
     assert got.credentials == Credentials.bearer("token-cli:c")
@@ -91,7 +116,9 @@ def test_url_never_paired_with_another_servers_credential(tmp_path: Path) -> Non
     env = {"RANCHER_URL": "https://env.example.com", "RANCHER_TOKEN_KEY": "token-env:e"}
     # A URL argument borrows a credential only from a source naming the same server.
     assert resolve_server("https://other.example.com", env=env, cli_config=cli).credentials is None
-    assert resolve_server("https://env.example.com/v3", env=env, cli_config=cli).credentials == Credentials.bearer("token-env:e")
+    assert resolve_server("https://env.example.com/v3", env=env, cli_config=cli).credentials == Credentials.bearer(
+        "token-env:e"
+    )
     got = resolve_server("wss://cli.example.com/v3/subscribe", env=env, cli_config=cli)
     assert got.credentials == Credentials.bearer("token-cli:c")
     # Environment credentials without RANCHER_URL never go to cli2.json's server.
@@ -113,7 +140,12 @@ def test_env_access_and_secret_keys() -> None:
 
 def test_tls_settings_follow_their_source(tmp_path: Path) -> None:
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-    env = {"RANCHER_URL": "https://e.example.com", "RANCHER_TOKEN_KEY": TOKEN, "RANCHER_CA_CERTS": pem, "RANCHER_INSECURE": "true"}
+    env = {
+        "RANCHER_URL": "https://e.example.com",
+        "RANCHER_TOKEN_KEY": TOKEN,
+        "RANCHER_CA_CERTS": pem,
+        "RANCHER_INSECURE": "true",
+    }
     got = resolve_server(env=env, cli_config=False)
     assert got.tls == TLS(pem, True)
     cli = _cli2(tmp_path, "https://c.example.com", cacert=pem)

@@ -9,11 +9,22 @@ import sys
 def test_demo_shows_every_section(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "rancherlab", "demo", "--seconds", "2", "--norman-ping", "0.5", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
-    for title in ("Endpoints and authentication", "Events by name and type", "One pod change, both shapes",
-                  "Recorded, then replayed", "The events as a DataFrame", "State a client would hold",
-                  "What a change changes", "Event schema highlights", "Report"):
+    for title in (
+        "Endpoints and authentication",
+        "Events by name and type",
+        "One pod change, both shapes",
+        "Recorded, then replayed",
+        "The events as a DataFrame",
+        "State a client would hold",
+        "What a change changes",
+        "Event schema highlights",
+        "Report",
+    ):
         assert f"== {title}" in out, title
     assert "norman  frame     ping" in out  # at least one Norman ping
     assert "steve   frame     resource." in out and "norman  frame     resource.change" in out

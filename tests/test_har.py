@@ -37,65 +37,172 @@ def _headers(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in pairs]
 
 
-def _ws_entry(path: str, sock_id: int, started: float, messages: list[tuple[str, float, str]],
-              extra_headers: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+def _ws_entry(
+    path: str,
+    sock_id: int,
+    started: float,
+    messages: list[tuple[str, float, str]],
+    extra_headers: tuple[tuple[str, str], ...] = (),
+) -> dict[str, Any]:
     url = f"wss://{HOST}{path}?sockId={sock_id}"
     return {
-        "_fromCache": None, "_initiator": {"type": "script"}, "_priority": "Low", "_resourceType": "websocket",
-        "cache": {}, "connection": "443", "pageref": "page_1",
+        "_fromCache": None,
+        "_initiator": {"type": "script"},
+        "_priority": "Low",
+        "_resourceType": "websocket",
+        "cache": {},
+        "connection": "443",
+        "pageref": "page_1",
         "request": {
-            "method": "GET", "url": url, "httpVersion": "HTTP/1.1",
-            "headers": _headers([("Host", HOST), ("Connection", "Upgrade"), ("Pragma", "no-cache"), ("Upgrade", "websocket"),
-                                 ("Origin", f"https://{HOST}"), ("Sec-WebSocket-Version", "13"),
-                                 ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0.0.0 Safari/537.36"),
-                                 ("Accept-Encoding", "gzip, deflate, br, zstd"), ("Accept-Language", "en-US,en;q=0.9"),
-                                 ("Cookie", f"R_PCS=light; CSRF={CSRF}; R_SESS={COOKIE_TOKEN}"),
-                                 ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
-                                 ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"),
-                                 *extra_headers]),
+            "method": "GET",
+            "url": url,
+            "httpVersion": "HTTP/1.1",
+            "headers": _headers(
+                [
+                    ("Host", HOST),
+                    ("Connection", "Upgrade"),
+                    ("Pragma", "no-cache"),
+                    ("Upgrade", "websocket"),
+                    ("Origin", f"https://{HOST}"),
+                    ("Sec-WebSocket-Version", "13"),
+                    ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0.0.0 Safari/537.36"),
+                    ("Accept-Encoding", "gzip, deflate, br, zstd"),
+                    ("Accept-Language", "en-US,en;q=0.9"),
+                    ("Cookie", f"R_PCS=light; CSRF={CSRF}; R_SESS={COOKIE_TOKEN}"),
+                    ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                    ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"),
+                    *extra_headers,
+                ]
+            ),
             "queryString": [{"name": "sockId", "value": str(sock_id)}],
-            "cookies": [{"name": "R_PCS", "value": "light", "path": "/", "domain": HOST, "expires": "2027-03-01T12:00:00.000Z",
-                         "httpOnly": False, "secure": True, "sameSite": "Strict"},
-                        {"name": "CSRF", "value": CSRF, "path": "/", "domain": HOST, "expires": "2027-03-01T12:00:00.000Z",
-                         "httpOnly": False, "secure": True, "sameSite": "Strict"},
-                        {"name": "R_SESS", "value": COOKIE_TOKEN, "path": "/", "domain": HOST,
-                         "expires": "2026-03-02T04:00:00.000Z", "httpOnly": True, "secure": True, "sameSite": "Lax"}],
-            "headersSize": -1, "bodySize": 0,
+            "cookies": [
+                {
+                    "name": "R_PCS",
+                    "value": "light",
+                    "path": "/",
+                    "domain": HOST,
+                    "expires": "2027-03-01T12:00:00.000Z",
+                    "httpOnly": False,
+                    "secure": True,
+                    "sameSite": "Strict",
+                },
+                {
+                    "name": "CSRF",
+                    "value": CSRF,
+                    "path": "/",
+                    "domain": HOST,
+                    "expires": "2027-03-01T12:00:00.000Z",
+                    "httpOnly": False,
+                    "secure": True,
+                    "sameSite": "Strict",
+                },
+                {
+                    "name": "R_SESS",
+                    "value": COOKIE_TOKEN,
+                    "path": "/",
+                    "domain": HOST,
+                    "expires": "2026-03-02T04:00:00.000Z",
+                    "httpOnly": True,
+                    "secure": True,
+                    "sameSite": "Lax",
+                },
+            ],
+            "headersSize": -1,
+            "bodySize": 0,
         },
         "response": {
-            "status": 101, "statusText": "Switching Protocols", "httpVersion": "HTTP/1.1",
-            "headers": _headers([("Connection", "Upgrade"), ("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
-                                 ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits=15"),
-                                 ("Upgrade", "websocket")]),
-            "cookies": [], "content": {"size": 0, "mimeType": "x-unknown"}, "redirectURL": "",
-            "headersSize": -1, "bodySize": 0, "_transferSize": 0, "_error": None, "_fetchedViaServiceWorker": False,
+            "status": 101,
+            "statusText": "Switching Protocols",
+            "httpVersion": "HTTP/1.1",
+            "headers": _headers(
+                [
+                    ("Connection", "Upgrade"),
+                    ("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+                    ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits=15"),
+                    ("Upgrade", "websocket"),
+                ]
+            ),
+            "cookies": [],
+            "content": {"size": 0, "mimeType": "x-unknown"},
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": 0,
+            "_transferSize": 0,
+            "_error": None,
+            "_fetchedViaServiceWorker": False,
         },
         "serverIPAddress": "203.0.113.10",
-        "startedDateTime": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "startedDateTime": datetime.fromtimestamp(started, timezone.utc)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
         "time": 41.7,
-        "timings": {"blocked": 1.2, "dns": -1, "ssl": -1, "connect": -1, "send": 0, "wait": 40.5, "receive": 0,
-                    "_blocked_queueing": 0.9},
-        "_webSocketMessages": [{"type": kind, "time": round(when, 6), "opcode": 1, "data": data}
-                               for kind, when, data in messages],
+        "timings": {
+            "blocked": 1.2,
+            "dns": -1,
+            "ssl": -1,
+            "connect": -1,
+            "send": 0,
+            "wait": 40.5,
+            "receive": 0,
+            "_blocked_queueing": 0.9,
+        },
+        "_webSocketMessages": [
+            {"type": kind, "time": round(when, 6), "opcode": 1, "data": data} for kind, when, data in messages
+        ],
     }
 
 
 def _xhr_entry() -> dict[str, Any]:
     return {
-        "_initiator": {"type": "script"}, "_priority": "High", "_resourceType": "fetch", "cache": {}, "connection": "443",
+        "_initiator": {"type": "script"},
+        "_priority": "High",
+        "_resourceType": "fetch",
+        "cache": {},
+        "connection": "443",
         "pageref": "page_1",
-        "request": {"method": "GET", "url": f"https://{HOST}/v3/users?me=true", "httpVersion": "http/2.0",
-                    "headers": _headers([(":authority", HOST), ("accept", "application/json"),
-                                         ("cookie", f"R_SESS={COOKIE_TOKEN}"), ("x-api-csrf", CSRF)]),
-                    "queryString": [{"name": "me", "value": "true"}],
-                    "cookies": [{"name": "R_SESS", "value": COOKIE_TOKEN, "path": "/", "domain": HOST, "expires": None,
-                                 "httpOnly": True, "secure": True}],
-                    "headersSize": -1, "bodySize": 0},
-        "response": {"status": 200, "statusText": "", "httpVersion": "http/2.0",
-                     "headers": _headers([("content-type", "application/json")]), "cookies": [],
-                     "content": {"size": 27, "mimeType": "application/json", "text": '{"type":"collection","data":[]}'},
-                     "redirectURL": "", "headersSize": -1, "bodySize": -1, "_transferSize": 120, "_error": None},
-        "serverIPAddress": "203.0.113.10", "startedDateTime": "2026-03-01T11:59:59.500Z", "time": 12.3,
+        "request": {
+            "method": "GET",
+            "url": f"https://{HOST}/v3/users?me=true",
+            "httpVersion": "http/2.0",
+            "headers": _headers(
+                [
+                    (":authority", HOST),
+                    ("accept", "application/json"),
+                    ("cookie", f"R_SESS={COOKIE_TOKEN}"),
+                    ("x-api-csrf", CSRF),
+                ]
+            ),
+            "queryString": [{"name": "me", "value": "true"}],
+            "cookies": [
+                {
+                    "name": "R_SESS",
+                    "value": COOKIE_TOKEN,
+                    "path": "/",
+                    "domain": HOST,
+                    "expires": None,
+                    "httpOnly": True,
+                    "secure": True,
+                }
+            ],
+            "headersSize": -1,
+            "bodySize": 0,
+        },
+        "response": {
+            "status": 200,
+            "statusText": "",
+            "httpVersion": "http/2.0",
+            "headers": _headers([("content-type", "application/json")]),
+            "cookies": [],
+            "content": {"size": 27, "mimeType": "application/json", "text": '{"type":"collection","data":[]}'},
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": -1,
+            "_transferSize": 120,
+            "_error": None,
+        },
+        "serverIPAddress": "203.0.113.10",
+        "startedDateTime": "2026-03-01T11:59:59.500Z",
+        "time": 12.3,
         "timings": {"blocked": 0.5, "dns": -1, "ssl": -1, "connect": -1, "send": 0.1, "wait": 11.5, "receive": 0.2},
     }
 
@@ -103,14 +210,32 @@ def _xhr_entry() -> dict[str, Any]:
 def norman_messages() -> list[tuple[str, float, str]]:
     deployment = sample("norman-v3-workload-deployment-audit-response-rancher2.0-docs.json")["responseBody"]
     deployment = {**deployment, "projectId": "c-abc12:p-xyz34"}
-    config = {"id": "default:app-config", "type": "configMap", "baseType": "configMap", "namespaceId": "default",
-              "projectId": "c-abc12:p-xyz34", "data": {"note": f"ask ops; the session was {COOKIE_TOKEN}"}}
-    basic = {"id": "default:registry", "type": "namespacedBasicAuth", "baseType": "namespacedSecret",
-             "namespaceId": "default", "projectId": "c-abc12:p-xyz34", "username": "deploy", "password": "Hunter2-basic-pw"}
+    config = {
+        "id": "default:app-config",
+        "type": "configMap",
+        "baseType": "configMap",
+        "namespaceId": "default",
+        "projectId": "c-abc12:p-xyz34",
+        "data": {"note": f"ask ops; the session was {COOKIE_TOKEN}"},
+    }
+    basic = {
+        "id": "default:registry",
+        "type": "namespacedBasicAuth",
+        "baseType": "namespacedSecret",
+        "namespaceId": "default",
+        "projectId": "c-abc12:p-xyz34",
+        "username": "deploy",
+        "password": "Hunter2-basic-pw",
+    }
     t = T0 + 0.05
-    return [("receive", t + 0.2, norman.change_frame(deployment)), ("receive", t + 1.1, norman.change_frame(config)),
-            ("receive", t + 2.0, norman.change_frame(basic)), ("receive", t + 5.0, norman.PING),
-            ("receive", t + 7.5, norman.remove_frame(deployment)), ("receive", t + 10.0, norman.PING)]
+    return [
+        ("receive", t + 0.2, norman.change_frame(deployment)),
+        ("receive", t + 1.1, norman.change_frame(config)),
+        ("receive", t + 2.0, norman.change_frame(basic)),
+        ("receive", t + 5.0, norman.PING),
+        ("receive", t + 7.5, norman.remove_frame(deployment)),
+        ("receive", t + 10.0, norman.PING),
+    ]
 
 
 def steve_messages() -> list[tuple[str, float, str]]:
@@ -122,35 +247,81 @@ def steve_messages() -> list[tuple[str, float, str]]:
     return [
         ("send", t + 0.01, pods.subscribe_message()),
         ("send", t + 0.02, secrets.subscribe_message("100")),
-        ("receive", t + 0.05, steve.encode_event("resource.start", data=steve.SUBSCRIBE_DATA, echo={"resourceType": "pod"})),
-        ("receive", t + 0.06, steve.encode_event("resource.start", data=steve.SUBSCRIBE_DATA,
-                                                 echo={"resourceType": "secret", "namespace": "test-ns-1"})),
-        ("receive", t + 1.5, steve.encode_event("resource.change", data=pod, revision=pod["metadata"]["resourceVersion"],
-                                                echo={"resourceType": "pod"})),
-        ("receive", t + 2.5, steve.encode_event("resource.change", data=secret, revision="1001",
-                                                echo={"resourceType": "secret", "namespace": "test-ns-1"})),
+        (
+            "receive",
+            t + 0.05,
+            steve.encode_event("resource.start", data=steve.SUBSCRIBE_DATA, echo={"resourceType": "pod"}),
+        ),
+        (
+            "receive",
+            t + 0.06,
+            steve.encode_event(
+                "resource.start", data=steve.SUBSCRIBE_DATA, echo={"resourceType": "secret", "namespace": "test-ns-1"}
+            ),
+        ),
+        (
+            "receive",
+            t + 1.5,
+            steve.encode_event(
+                "resource.change", data=pod, revision=pod["metadata"]["resourceVersion"], echo={"resourceType": "pod"}
+            ),
+        ),
+        (
+            "receive",
+            t + 2.5,
+            steve.encode_event(
+                "resource.change",
+                data=secret,
+                revision="1001",
+                echo={"resourceType": "secret", "namespace": "test-ns-1"},
+            ),
+        ),
         ("receive", t + 30.0, steve.ping("v2.9.2")),
         ("send", t + 31.0, secrets.stop_message()),
-        ("receive", t + 31.05, steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA,
-                                                  echo={"resourceType": "secret", "namespace": "test-ns-1"})),
+        (
+            "receive",
+            t + 31.05,
+            steve.encode_event(
+                "resource.stop", data=steve.SUBSCRIBE_DATA, echo={"resourceType": "secret", "namespace": "test-ns-1"}
+            ),
+        ),
     ]
 
 
 def build_har() -> dict[str, Any]:
     entries = [
         _xhr_entry(),
-        _ws_entry("/v3/projects/c-abc12:p-xyz34/subscribe", 2, T0, norman_messages(),
-                  (("Authorization", f"Bearer {SECRET_TOKEN}"),)),
+        _ws_entry(
+            "/v3/projects/c-abc12:p-xyz34/subscribe",
+            2,
+            T0,
+            norman_messages(),
+            (("Authorization", f"Bearer {SECRET_TOKEN}"),),
+        ),
         _ws_entry("/k8s/clusters/c-abc12/v1/subscribe", 3, T0 + 0.25, steve_messages()),
         # A kubectl shell: a WebSocket, but not a subscribe socket.
-        _ws_entry("/k8s/clusters/c-abc12/api/v1/namespaces/cattle-system/pods/dashboard-shell-x/exec", 4, T0 + 9,
-                  [("send", T0 + 9.1, "0bHM="), ("receive", T0 + 9.2, "1Li4=")]),
+        _ws_entry(
+            "/k8s/clusters/c-abc12/api/v1/namespaces/cattle-system/pods/dashboard-shell-x/exec",
+            4,
+            T0 + 9,
+            [("send", T0 + 9.1, "0bHM="), ("receive", T0 + 9.2, "1Li4=")],
+        ),
     ]
-    return {"log": {"version": "1.2", "creator": {"name": "WebInspector", "version": "537.36"},
-                    "pages": [{"startedDateTime": "2026-03-01T11:59:59.000Z", "id": "page_1",
-                               "title": f"https://{HOST}/dashboard/c/c-abc12/explorer",
-                               "pageTimings": {"onContentLoad": 812.4, "onLoad": 1290.1}}],
-                    "entries": entries}}
+    return {
+        "log": {
+            "version": "1.2",
+            "creator": {"name": "WebInspector", "version": "537.36"},
+            "pages": [
+                {
+                    "startedDateTime": "2026-03-01T11:59:59.000Z",
+                    "id": "page_1",
+                    "title": f"https://{HOST}/dashboard/c/c-abc12/explorer",
+                    "pageTimings": {"onContentLoad": 812.4, "onLoad": 1290.1},
+                }
+            ],
+            "entries": entries,
+        }
+    }
 
 
 def har_text() -> str:
@@ -158,12 +329,20 @@ def har_text() -> str:
 
 
 def credential_forms() -> list[bytes]:
-    values = [SECRET_TOKEN, SECRET_TOKEN.split(":")[1], COOKIE_TOKEN, COOKIE_TOKEN.split(":")[1], CSRF,
-              base64.b64encode(SECRET_TOKEN.encode()).decode(), f"Bearer {SECRET_TOKEN}"]
+    values = [
+        SECRET_TOKEN,
+        SECRET_TOKEN.split(":")[1],
+        COOKIE_TOKEN,
+        COOKIE_TOKEN.split(":")[1],
+        CSRF,
+        base64.b64encode(SECRET_TOKEN.encode()).decode(),
+        f"Bearer {SECRET_TOKEN}",
+    ]
     return [v.encode() for v in values]
 
 
 # --- tests ------------------------------------------------------------------------------------------
+
 
 def test_fixture_is_what_the_builder_makes() -> None:
     assert FIXTURE.read_text() == har_text(), "regenerate with: python -m tests.test_har"
@@ -178,8 +357,12 @@ def test_two_subscribe_sockets_become_two_recordings(tmp_path: Path) -> None:
     norman_rec, steve_rec = (read_recording(p) for p in written)
 
     h = norman_rec.header
-    assert (h.dialect, h.scope, h.server, h.endpoint) == ("norman", "project:c-abc12:p-xyz34", f"https://{HOST}:443",
-                                                         "/v3/projects/c-abc12:p-xyz34/subscribe")
+    assert (h.dialect, h.scope, h.server, h.endpoint) == (
+        "norman",
+        "project:c-abc12:p-xyz34",
+        f"https://{HOST}:443",
+        "/v3/projects/c-abc12:p-xyz34/subscribe",
+    )
     assert h.redaction["enabled"] is True and h.redaction["credentials"] >= 3 and "WebInspector" in (h.note or "")
     assert h.started == datetime.fromtimestamp(T0, timezone.utc)
     events = list(norman_rec)
@@ -187,7 +370,9 @@ def test_two_subscribe_sockets_become_two_recordings(tmp_path: Path) -> None:
     assert [e.name for e in events[1:]] == ["resource.change"] * 3 + ["ping", "resource.remove", "ping"]
     assert [e.seq for e in events] == list(range(1, 8)) and all(e.conn == 0 for e in events)
     assert events[1].type == "deployment" and events[1].t == pytest.approx(0.25)
-    assert events[1] == parse_frame(norman_messages()[0][2], "norman").stamped(seq=2, conn=0, t=events[1].t, ts=events[1].ts)
+    assert events[1] == parse_frame(norman_messages()[0][2], "norman").stamped(
+        seq=2, conn=0, t=events[1].t, ts=events[1].ts
+    )
     assert events[3].data["password"].startswith("<redacted len=16 ")
 
     s = steve_rec.header

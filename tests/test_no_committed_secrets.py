@@ -29,10 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # Rancher's API keys are `token-<5>:<secret>`; real secrets are lower case, matched in any case to catch more.
 TOKEN = re.compile(r"token-[a-z0-9]{5}:[a-z0-9]{40,}", re.IGNORECASE)
 # The deliberately fake tokens the tests use, distinctive so that finding them where they must not be is obvious.
-FAKE_TOKENS = frozenset({
-    SECRET_TOKEN,                                                 # tests/conftest.py, and the HAR fixture
-    "token-c00k1:Ck9CookieSessionSecretValue0123456789abcdefghijkl",  # the HAR fixture's session cookie
-})
+FAKE_TOKENS = frozenset(
+    {
+        SECRET_TOKEN,  # tests/conftest.py, and the HAR fixture
+        "token-c00k1:Ck9CookieSessionSecretValue0123456789abcdefghijkl",  # the HAR fixture's session cookie
+    }
+)
 # A PEM private key with a body: the header, then (raw or JSON-escaped) line breaks and base64.
 PEM_WITH_BODY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:\s|\\[nr])*[A-Za-z0-9+/=]{32,}")
 # Files allowed to hold a fake private key with a body (none today: the simulator makes its keys at run time and
@@ -87,8 +89,9 @@ def texts() -> dict[str, str]:
 
 
 def test_no_rancher_token_is_committed(texts: dict[str, str]) -> None:
-    found = {(name, m.group()) for name, text in texts.items() for m in TOKEN.finditer(text)
-             if m.group() not in FAKE_TOKENS}
+    found = {
+        (name, m.group()) for name, text in texts.items() for m in TOKEN.finditer(text) if m.group() not in FAKE_TOKENS
+    }
     assert not found, f"token-shaped strings (add a deliberate fake to FAKE_TOKENS): {sorted(found)}"
 
 
@@ -114,8 +117,9 @@ def test_the_pem_pattern_finds_keys_in_every_form() -> None:
 
 
 def samples() -> list[Path]:
-    found = sorted(p for p in tracked_files() if p.parent == ROOT / "recordings" / "samples"
-                   and re.search(r"\.jsonl", p.name))
+    found = sorted(
+        p for p in tracked_files() if p.parent == ROOT / "recordings" / "samples" and re.search(r"\.jsonl", p.name)
+    )
     assert found, "no committed sample recordings under recordings/samples"
     return found
 
@@ -126,7 +130,7 @@ def values_at(obj: Any, path: tuple[str, ...]) -> Iterator[Any]:
         return
     head, rest = path[0], path[1:]
     if isinstance(obj, dict):
-        for key in (obj if head == "*" else [head] if head in obj else []):
+        for key in obj if head == "*" else [head] if head in obj else []:
             yield from values_at(obj[key], rest)
     elif isinstance(obj, list) and head == "*":
         for item in obj:
@@ -134,7 +138,9 @@ def values_at(obj: Any, path: tuple[str, ...]) -> Iterator[Any]:
 
 
 def unredacted(obj: Any, fields: tuple[tuple[str, ...], ...]) -> list[Any]:
-    return [v for path in fields for v in values_at(obj, path) if not (isinstance(v, str) and v.startswith(PLACEHOLDER))]
+    return [
+        v for path in fields for v in values_at(obj, path) if not (isinstance(v, str) and v.startswith(PLACEHOLDER))
+    ]
 
 
 def objects_of(event: Event) -> Iterator[Any]:
@@ -167,8 +173,13 @@ def test_samples_are_redacted_and_from_loopback(path: Path) -> None:
             assert is_loopback(str(event.info["endpoint"])), event.info
         if not event.is_resource:
             continue
-        fields = (STEVE_SECRET_FIELDS if recording.dialect == "steve" and event.type == "secret"
-                  else NORMAN_SECRET_FIELDS.get(event.type or "") if recording.dialect == "norman" else None)
+        fields = (
+            STEVE_SECRET_FIELDS
+            if recording.dialect == "steve" and event.type == "secret"
+            else NORMAN_SECRET_FIELDS.get(event.type or "")
+            if recording.dialect == "norman"
+            else None
+        )
         if not fields:
             continue
         secrets += 1
@@ -179,9 +190,15 @@ def test_samples_are_redacted_and_from_loopback(path: Path) -> None:
 
 
 def test_the_secret_check_sees_an_unredacted_value() -> None:
-    assert unredacted({"data": {"a": "<redacted len=3 hmac=abcdefabcdef>", "b": "c2VjcmV0"}}, STEVE_SECRET_FIELDS) == ["c2VjcmV0"]
-    assert unredacted({"registries": {"r": {"password": "hunter2"}}}, NORMAN_SECRET_FIELDS["namespacedDockerCredential"])
-    assert AUTH_VALUE.search('{"Authorization": "Bearer token-abcde:xyz"}') and SESSION_VALUE.search("Cookie: R_SESS=abc")
+    assert unredacted({"data": {"a": "<redacted len=3 hmac=abcdefabcdef>", "b": "c2VjcmV0"}}, STEVE_SECRET_FIELDS) == [
+        "c2VjcmV0"
+    ]
+    assert unredacted(
+        {"registries": {"r": {"password": "hunter2"}}}, NORMAN_SECRET_FIELDS["namespacedDockerCredential"]
+    )
+    assert AUTH_VALUE.search('{"Authorization": "Bearer token-abcde:xyz"}') and SESSION_VALUE.search(
+        "Cookie: R_SESS=abc"
+    )
     assert AUTH_VALUE.search(json.dumps('{"Authorization": "Basic dXNlcjpwdw=="}'))  # inside a raw frame's text
     assert not AUTH_VALUE.search('"Authorization": "Bearer <redacted len=5 hmac=abcdefabcdef>"')
     assert not is_loopback("https://rancher.example.com") and is_loopback("http://[::1]:80")

@@ -24,8 +24,9 @@ def test_there_are_notebooks():
 def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, timeout=120, kernel_name="python3", allow_errors=False, resources={"metadata": {"path": str(path.parent)}}
+    )
     client.execute(env={**os.environ, "MPLBACKEND": "Agg"})
     text = nbformat.writes(nb)
     assert not FULL_TOKEN.search(text), "a credential reached the notebook's outputs"

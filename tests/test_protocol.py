@@ -8,7 +8,17 @@ import json
 import pytest
 
 from rancherlab.protocol import (
-    ANOMALY, LegacyFrameError, ProtocolError, Watch, auth, decode_frame, go_json, norman, parse_frame, parse_sent, steve,
+    ANOMALY,
+    LegacyFrameError,
+    ProtocolError,
+    Watch,
+    auth,
+    decode_frame,
+    go_json,
+    norman,
+    parse_frame,
+    parse_sent,
+    steve,
 )
 from rancherlab.protocol.steve import client_request, decode_subscribe, subscription_key
 
@@ -17,18 +27,37 @@ from .conftest import SAMPLES, sample
 # What each frame of frames-index.jsonl must become: (source file, seq) -> expectation.
 EXPECTED = {
     ("steve-v1-watch-start-namespace-websocat-rancher-pr40238.txt", 1): ("sent", "subscribe", {"type": "pods"}),
-    ("steve-v1-watch-start-namespace-websocat-rancher-pr40238.txt", 2):
-        ("frame", "resource.start", {"type": "pods", "watch": {"resourceType": "pods", "namespace": "default"}}),
-    ("steve-v1-watch-start-stop-event-rancher-issue36684.txt", 1): ("sent", "subscribe", {"type": "event", "revision": "627295"}),
-    ("steve-v1-watch-start-stop-event-rancher-issue36684.txt", 2):
-        ("frame", "resource.start", {"type": "event", "watch": {"resourceType": "event"}}),
+    ("steve-v1-watch-start-namespace-websocat-rancher-pr40238.txt", 2): (
+        "frame",
+        "resource.start",
+        {"type": "pods", "watch": {"resourceType": "pods", "namespace": "default"}},
+    ),
+    ("steve-v1-watch-start-stop-event-rancher-issue36684.txt", 1): (
+        "sent",
+        "subscribe",
+        {"type": "event", "revision": "627295"},
+    ),
+    ("steve-v1-watch-start-stop-event-rancher-issue36684.txt", 2): (
+        "frame",
+        "resource.start",
+        {"type": "event", "watch": {"resourceType": "event"}},
+    ),
     ("steve-v1-watch-start-stop-event-rancher-issue36684.txt", 3): ("sent", "unsubscribe", {"type": "event"}),
-    ("steve-v1-resource-changes-mode-session-apiserver-pr161.txt", 1):
-        ("sent", "subscribe", {"type": "configmaps", "watch": {"resourceType": "configmaps", "mode": "resource.changes"}}),
-    ("steve-v1-resource-changes-mode-session-apiserver-pr161.txt", 2):
-        ("frame", "resource.start", {"watch": {"resourceType": "configmaps", "mode": "resource.changes"}}),
-    ("steve-v1-resource-changes-mode-session-apiserver-pr161.txt", 3):
-        ("frame", "resource.changes", {"type": "configmaps", "revision": None}),
+    ("steve-v1-resource-changes-mode-session-apiserver-pr161.txt", 1): (
+        "sent",
+        "subscribe",
+        {"type": "configmaps", "watch": {"resourceType": "configmaps", "mode": "resource.changes"}},
+    ),
+    ("steve-v1-resource-changes-mode-session-apiserver-pr161.txt", 2): (
+        "frame",
+        "resource.start",
+        {"watch": {"resourceType": "configmaps", "mode": "resource.changes"}},
+    ),
+    ("steve-v1-resource-changes-mode-session-apiserver-pr161.txt", 3): (
+        "frame",
+        "resource.changes",
+        {"type": "configmaps", "revision": None},
+    ),
     ("steve-v1-resource-error-format-rancher-issue40131-block1.json", 1): ("frame", "resource.error", {"type": "node"}),
     ("steve-v1-resource-error-regressed-fragment-rancher-issue40131-block2.txt", 1): ("anomaly", "fragment", {}),
     ("steve-v1-resource-start-devtools-notation-rancher-issue40196.txt", 1): ("sent-invalid", "DevTools", {}),
@@ -78,20 +107,30 @@ def test_resource_error_keeps_its_text(frames_index):
 def test_norman_frame_bytes_are_rancher_exact():
     obj = {"type": "pod", "id": "default:web-1", "name": "web-1", "message": "a<b & c>d", "links": {"self": "x"}}
     text = norman.change_frame(obj)
-    assert text == ('{"name":"resource.change","data":{"id":"default:web-1","links":{"self":"x"},'
-                    '"message":"a\\u003cb \\u0026 c\\u003ed","name":"web-1","type":"pod"}\n}')
+    assert text == (
+        '{"name":"resource.change","data":{"id":"default:web-1","links":{"self":"x"},'
+        '"message":"a\\u003cb \\u0026 c\\u003ed","name":"web-1","type":"pod"}\n}'
+    )
     assert norman.remove_frame(obj).startswith('{"name":"resource.remove","data":{')
     event = decode_frame(text, "norman")
-    assert (event.name, event.type, event.id, event.data["message"]) == ("resource.change", "pod", "default:web-1", "a<b & c>d")
+    assert (event.name, event.type, event.id, event.data["message"]) == (
+        "resource.change",
+        "pod",
+        "default:web-1",
+        "a<b & c>d",
+    )
     assert decode_frame(norman.PING, "norman").is_ping
 
 
-@pytest.mark.parametrize("name,loader", [
-    ("norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json", lambda d: d["data"]),
-    ("norman-v3-clusters-collection-rancher2.0.6-zabbix-rancher.json", lambda d: d["data"]),
-    ("norman-v3-users-collection-qa-server-dashboard-blueprint.json", lambda d: d["data"]),
-    ("norman-v3-workload-deployment-audit-response-rancher2.0-docs.json", lambda d: [d["responseBody"]]),
-])
+@pytest.mark.parametrize(
+    "name,loader",
+    [
+        ("norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json", lambda d: d["data"]),
+        ("norman-v3-clusters-collection-rancher2.0.6-zabbix-rancher.json", lambda d: d["data"]),
+        ("norman-v3-users-collection-qa-server-dashboard-blueprint.json", lambda d: d["data"]),
+        ("norman-v3-workload-deployment-audit-response-rancher2.0-docs.json", lambda d: [d["responseBody"]]),
+    ],
+)
 def test_real_norman_objects_round_trip_through_frames(name, loader):
     for obj in loader(sample(name)):
         event = decode_frame(norman.change_frame(obj), "norman")
@@ -126,14 +165,17 @@ def test_disguised_error_is_not_a_resource():
     assert event.info["error"] == "boom" and event.id is None
 
 
-@pytest.mark.parametrize("raw,message", [
-    ("[]", "not an object"),
-    ('{"data":{}}', "no event name"),
-    ('{"name":"resource.change","data":null}', "no resource object"),
-    ('{"name":"resource.change","data":{"id":"x"}}', "no \"type\""),
-    (b"\xff\xfe", "not UTF-8"),
-    ('{"name":"resource.change","resourceType":"pod","data":{"type":"pod"}}', "dialect='steve'"),
-])
+@pytest.mark.parametrize(
+    "raw,message",
+    [
+        ("[]", "not an object"),
+        ('{"data":{}}', "no event name"),
+        ('{"name":"resource.change","data":null}', "no resource object"),
+        ('{"name":"resource.change","data":{"id":"x"}}', 'no "type"'),
+        (b"\xff\xfe", "not UTF-8"),
+        ('{"name":"resource.change","resourceType":"pod","data":{"type":"pod"}}', "dialect='steve'"),
+    ],
+)
 def test_garbage_norman_frames_get_clear_errors(raw, message):
     with pytest.raises(ProtocolError, match=message):
         decode_frame(raw, "norman")
@@ -144,7 +186,12 @@ def test_watch_key_and_messages():
     w = Watch("pod", namespace="default", mode="changes", debounce_ms=4000)
     assert w.key == "pod/default///resource.changes/4000"
     assert json.loads(w.subscribe_message("123")) == {
-        "resourceType": "pod", "namespace": "default", "mode": "resource.changes", "debounceMs": 4000, "resourceVersion": "123"}
+        "resourceType": "pod",
+        "namespace": "default",
+        "mode": "resource.changes",
+        "debounceMs": 4000,
+        "resourceVersion": "123",
+    }
     assert json.loads(w.stop_message())["stop"] is True and "resourceVersion" not in w.stop_message()
     assert Watch("pod").subscribe_message() == '{"resourceType":"pod"}'
     assert w.matches({"resourceType": "pod", "namespace": "default", "mode": "resource.changes", "debounceMs": 4000})
@@ -171,8 +218,9 @@ def test_client_request_follows_apiserver_rules():
     assert client_request('{"resourceType":"pod","resourceVersion":"9"}', active).action == "ignore"  # already watched
     stop = client_request('{"resourceType":"pod","stop":true}', active)
     assert (stop.action, stop.sub.key) == ("stop", "pod/////0")
-    assert steve.stop_event(stop.sub.echo()) == steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA,
-                                                                   echo=stop.sub.echo())
+    assert steve.stop_event(stop.sub.echo()) == steve.encode_event(
+        "resource.stop", data=steve.SUBSCRIBE_DATA, echo=stop.sub.echo()
+    )
     assert client_request('{"resourceType":"node","stop":true}', active).action == "ignore"
     bad = client_request("nope", active)
     assert bad.action == "invalid" and decode_frame(bad.reply, "steve").name == "resource.error"

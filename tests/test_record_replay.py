@@ -20,21 +20,46 @@ from .conftest import SECRET_TOKEN
 
 
 def _same(a: rl.Event, b: rl.Event) -> bool:
-    return (a.seq, a.conn, a.t, a.ts, a.dialect, a.kind, a.name, a.type, a.id, a.revision, a.raw, a.data, a.info) == \
-           (b.seq, b.conn, b.t, b.ts, b.dialect, b.kind, b.name, b.type, b.id, b.revision, b.raw, b.data, b.info)
+    return (a.seq, a.conn, a.t, a.ts, a.dialect, a.kind, a.name, a.type, a.id, a.revision, a.raw, a.data, a.info) == (
+        b.seq,
+        b.conn,
+        b.t,
+        b.ts,
+        b.dialect,
+        b.kind,
+        b.name,
+        b.type,
+        b.id,
+        b.revision,
+        b.raw,
+        b.data,
+        b.info,
+    )
 
 
-@pytest.mark.parametrize("scope,kw", [
-    ("project", {"types": ["pod", "deployment", "workload"]}),
-    ("steve", {"watches": [rl.Watch("pod"), rl.Watch("apps.deployment")]}),
-])
+@pytest.mark.parametrize(
+    "scope,kw",
+    [
+        ("project", {"types": ["pod", "deployment", "workload"]}),
+        ("steve", {"watches": [rl.Watch("pod"), rl.Watch("apps.deployment")]}),
+    ],
+)
 def test_record_then_replay_gives_the_same_events_and_bytes(tmp_path, scope, kw):
     with rl.Simulator(seed=21, token=SECRET_TOKEN, rate=30, norman_ping=0.3, steve_ping=0.3, drop_every=1.2) as sim:
         cluster = next(c for c in sim.world.clusters() if c != "local")
         name = f"project:{sim.world.projects(cluster)[0]}" if scope == "project" else f"steve:{cluster}"
         path = tmp_path / "rec.jsonl.gz"
-        cap = rl.capture(sim.url, name, credentials=SECRET_TOKEN, record=path, redactor=rl.Redactor(enabled=False),
-                         duration=3, env={}, cli_config=False, **kw)
+        cap = rl.capture(
+            sim.url,
+            name,
+            credentials=SECRET_TOKEN,
+            record=path,
+            redactor=rl.Redactor(enabled=False),
+            duration=3,
+            env={},
+            cli_config=False,
+            **kw,
+        )
         cap.wait()
     live = list(cap.events)
     replayed = list(rl.replay(path, speed=float("inf")))
@@ -64,13 +89,35 @@ def test_a_recording_of_the_simulators_secrets_holds_none_of_them_nor_the_token(
         project = sim.world.projects(cluster)
         paths = {"steve": tmp_path / "steve.jsonl", "norman": tmp_path / "norman.jsonl.gz"}
         caps = [
-            rl.capture(sim.url, f"steve:{cluster}", watches=[rl.Watch("secret")], credentials=SECRET_TOKEN,
-                       record=paths["steve"], duration=2.5, env={}, cli_config=False),
-            *[rl.capture(sim.url, f"project:{p}", credentials=SECRET_TOKEN, record=tmp_path / f"norman-{i}.jsonl.gz",
-                         duration=2.5, env={}, cli_config=False,
-                         types=["namespacedSecret", "namespacedBasicAuth", "namespacedCertificate",
-                                "namespacedDockerCredential", "namespacedSshAuth"])
-              for i, p in enumerate(project)],
+            rl.capture(
+                sim.url,
+                f"steve:{cluster}",
+                watches=[rl.Watch("secret")],
+                credentials=SECRET_TOKEN,
+                record=paths["steve"],
+                duration=2.5,
+                env={},
+                cli_config=False,
+            ),
+            *[
+                rl.capture(
+                    sim.url,
+                    f"project:{p}",
+                    credentials=SECRET_TOKEN,
+                    record=tmp_path / f"norman-{i}.jsonl.gz",
+                    duration=2.5,
+                    env={},
+                    cli_config=False,
+                    types=[
+                        "namespacedSecret",
+                        "namespacedBasicAuth",
+                        "namespacedCertificate",
+                        "namespacedDockerCredential",
+                        "namespacedSshAuth",
+                    ],
+                )
+                for i, p in enumerate(project)
+            ],
         ]
         for cap in caps:
             cap.wait()
@@ -90,9 +137,29 @@ def test_a_record_killed_with_sigkill_loads_every_complete_line(tmp_path):
     out = tmp_path / "killed.jsonl"
     with rl.Simulator(seed=23, token=SECRET_TOKEN, rate=50, steve_ping=0.2) as sim:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rancherlab", "record", "--url", sim.url, "--scope", "steve", "--type", "pod",
-             "--type", "configmap", "--token-file", str(token_file), "--out", str(out), "--quiet"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HOME": str(tmp_path)})
+            [
+                sys.executable,
+                "-m",
+                "rancherlab",
+                "record",
+                "--url",
+                sim.url,
+                "--scope",
+                "steve",
+                "--type",
+                "pod",
+                "--type",
+                "configmap",
+                "--token-file",
+                str(token_file),
+                "--out",
+                str(out),
+                "--quiet",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "HOME": str(tmp_path)},
+        )
         try:
             deadline = time.monotonic() + 30
             while (not out.exists() or out.read_text().count("\n") < 40) and time.monotonic() < deadline:

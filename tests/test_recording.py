@@ -12,13 +12,36 @@ from typing import Any
 import pytest
 
 from rancherlab.protocol import (
-    CONNECTED, DISCONNECTED, RESYNC_FINISHED, RESYNC_STARTED, WATCH_STOPPED, Event, Watch, marker, norman,
-    parse_frame, parse_sent, steve,
+    CONNECTED,
+    DISCONNECTED,
+    RESYNC_FINISHED,
+    RESYNC_STARTED,
+    WATCH_STOPPED,
+    Event,
+    Watch,
+    marker,
+    norman,
+    parse_frame,
+    parse_sent,
+    steve,
 )
 from rancherlab.recording import (
-    FORMAT, VERSION, LineTooLongError, Recording, RecordingCorruptError, RecordingError, RecordingExistsError,
-    RecordingFormatError, RecordingHeader, RecordingTruncatedError, RecordingVersionError, RecordingWarning,
-    RecordingWriter, read_events, read_recording, recording_files,
+    FORMAT,
+    VERSION,
+    LineTooLongError,
+    Recording,
+    RecordingCorruptError,
+    RecordingError,
+    RecordingExistsError,
+    RecordingFormatError,
+    RecordingHeader,
+    RecordingTruncatedError,
+    RecordingVersionError,
+    RecordingWarning,
+    RecordingWriter,
+    read_events,
+    read_recording,
+    recording_files,
 )
 from rancherlab.redaction import Redactor
 
@@ -29,6 +52,7 @@ TS0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
 # --- realistic streams (shared with the other recording tests) ---------------------------------------
+
 
 def stamp(events: list[Event]) -> list[Event]:
     """Give parsed events stream positions, as the live client does; a disconnect starts a new connection."""
@@ -44,8 +68,20 @@ def stamp(events: list[Event]) -> list[Event]:
 
 def snapshot(kind: str, obj: dict[str, Any], dialect: str = "norman") -> Event:
     rev = obj.get("metadata", {}).get("resourceVersion") if dialect == "steve" else None
-    return Event(0, 0, 0.0, None, dialect, kind, "resource.create", type=obj["type"], id=obj.get("id"),  # type: ignore[arg-type]
-                 revision=rev, data=obj, info={"resync": "appeared"} if kind == "resync" else {})
+    return Event(
+        0,
+        0,
+        0.0,
+        None,
+        dialect,
+        kind,
+        "resource.create",
+        type=obj["type"],
+        id=obj.get("id"),  # type: ignore[arg-type]
+        revision=rev,
+        data=obj,
+        info={"resync": "appeared"} if kind == "resync" else {},
+    )
 
 
 def norman_events() -> list[Event]:
@@ -74,8 +110,11 @@ def norman_events() -> list[Event]:
 def steve_events() -> list[Event]:
     pods = sample("steve-v1-pods-collection-qa-server-dashboard-blueprint.json")["data"]
     index = [json.loads(line) for line in (SAMPLES / "frames-index.jsonl").read_text().splitlines() if line.strip()]
-    real = [parse_frame(f["raw"], "steve") if f["direction"] == "server->client" else parse_sent(f["raw"], "steve")
-            for f in index if f["api"] == "v1-steve"]
+    real = [
+        parse_frame(f["raw"], "steve") if f["direction"] == "server->client" else parse_sent(f["raw"], "steve")
+        for f in index
+        if f["api"] == "v1-steve"
+    ]
     pod_watch = Watch("pod", namespace="default")
     echo = {"resourceType": "pod", "namespace": "default"}
     events = [
@@ -83,8 +122,13 @@ def steve_events() -> list[Event]:
         parse_sent(pod_watch.subscribe_message(), "steve"),
         parse_frame(steve.encode_event("resource.start", data=steve.SUBSCRIBE_DATA, echo=echo), "steve"),
         *(snapshot("snapshot", p, "steve") for p in pods[:2]),
-        *(parse_frame(steve.encode_event("resource.change", data=p, revision=p["metadata"]["resourceVersion"], echo=echo), "steve")
-          for p in pods),
+        *(
+            parse_frame(
+                steve.encode_event("resource.change", data=p, revision=p["metadata"]["resourceVersion"], echo=echo),
+                "steve",
+            )
+            for p in pods
+        ),
         parse_frame(steve.ping("v2.9.2"), "steve"),
         parse_frame(steve.error_event("the server does not allow this method", {"resourceType": "secret"}), "steve"),
         parse_sent(pod_watch.stop_message(), "steve"),
@@ -95,10 +139,19 @@ def steve_events() -> list[Event]:
     return stamp(events)
 
 
-def make_header(dialect: str = "norman", scope: str = "global", *, redaction: Any = None, **fields: Any) -> RecordingHeader:
+def make_header(
+    dialect: str = "norman", scope: str = "global", *, redaction: Any = None, **fields: Any
+) -> RecordingHeader:
     endpoint = "/v3/subscribe" if dialect == "norman" else "/v1/subscribe"
-    return RecordingHeader(dialect, scope, "https://rancher.example.com", endpoint,  # type: ignore[arg-type]
-                           redaction if redaction is not None else Redactor(enabled=False), started=TS0, **fields)
+    return RecordingHeader(
+        dialect,
+        scope,
+        "https://rancher.example.com",
+        endpoint,  # type: ignore[arg-type]
+        redaction if redaction is not None else Redactor(enabled=False),
+        started=TS0,
+        **fields,
+    )
 
 
 def write(path: Path, events: list[Event], header: RecordingHeader | None = None, **kw: Any) -> Path:
@@ -116,6 +169,7 @@ def lines_of(path: Path) -> list[bytes]:
 
 
 # --- round trip -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["rec.jsonl", "rec.jsonl.gz"])
 @pytest.mark.parametrize("make", [norman_events, steve_events], ids=["norman", "steve"])
@@ -141,7 +195,9 @@ def test_raw_text_is_recorded_byte_for_byte(tmp_path: Path) -> None:
             assert line["raw"] == event.raw
             assert set(line) == {"seq", "t", "ts", "conn", "kind", "name", "raw"}  # nothing duplicated from raw
     norman_path = write(tmp_path / "n.jsonl", norman_events())
-    escaped = [json.loads(line)["raw"] for line in lines_of(norman_path)[1:] if b"naive" in line or b"na\xc3\xafve" in line]
+    escaped = [
+        json.loads(line)["raw"] for line in lines_of(norman_path)[1:] if b"naive" in line or b"na\xc3\xafve" in line
+    ]
     assert escaped and "\\u003cb\\u003e \\u0026 c \\u2028" in escaped[0] and escaped[0].endswith("\n}")
 
 
@@ -158,17 +214,31 @@ def test_header_fields(tmp_path: Path) -> None:
     r = Redactor(credentials=["token-abcde:0123456789abcdef"])
     header = RecordingHeader.from_url(
         "wss://admin:token-abcde:0123456789abcdef@Rancher.Example.com/v3/projects/c-abc12:p-xyz34/subscribe?sockId=4&resourceTypes=pod",
-        redaction=r, server_version="v2.9.2", synthetic=True, note="made by a test", started=TS0)
+        redaction=r,
+        server_version="v2.9.2",
+        synthetic=True,
+        note="made by a test",
+        started=TS0,
+    )
     path = write(tmp_path / "h.jsonl", [], header)
     doc = json.loads(lines_of(path)[0])
     assert doc == {
-        "format": FORMAT, "version": VERSION, "rancherlab": doc["rancherlab"], "dialect": "norman",
-        "scope": "project:c-abc12:p-xyz34", "server": "https://rancher.example.com:443",
-        "endpoint": "/v3/projects/c-abc12:p-xyz34/subscribe?resourceTypes=pod", "server_version": "v2.9.2",
-        "started": "2026-03-01T12:00:00Z", "redaction": r.policy, "max_frame_bytes": header.max_frame_bytes,
-        "synthetic": True, "note": "made by a test",
+        "format": FORMAT,
+        "version": VERSION,
+        "rancherlab": doc["rancherlab"],
+        "dialect": "norman",
+        "scope": "project:c-abc12:p-xyz34",
+        "server": "https://rancher.example.com:443",
+        "endpoint": "/v3/projects/c-abc12:p-xyz34/subscribe?resourceTypes=pod",
+        "server_version": "v2.9.2",
+        "started": "2026-03-01T12:00:00Z",
+        "redaction": r.policy,
+        "max_frame_bytes": header.max_frame_bytes,
+        "synthetic": True,
+        "note": "made by a test",
     }
     from rancherlab._version import __version__
+
     assert doc["rancherlab"] == __version__
     assert b"0123456789abcdef" not in path.read_bytes() and b"admin" not in path.read_bytes()
     assert read_recording(path).header == header
@@ -182,19 +252,32 @@ def test_lines_follow_the_json_schema(tmp_path: Path) -> None:
     header_only = jsonschema.Draft202012Validator({**schema, "$ref": "#/$defs/header"})
     for make in (norman_events, steve_events):
         events = make()
-        path = write(tmp_path / f"{make.__name__}.jsonl", events,
-                     make_header(events[0].dialect, "steve" if events[0].dialect == "steve" else "global",
-                                 redaction=Redactor(), synthetic=True, note="n"))
+        path = write(
+            tmp_path / f"{make.__name__}.jsonl",
+            events,
+            make_header(
+                events[0].dialect,
+                "steve" if events[0].dialect == "steve" else "global",
+                redaction=Redactor(),
+                synthetic=True,
+                note="n",
+            ),
+        )
         lines = [json.loads(line) for line in lines_of(path)]
         header_only.validate(lines[0])
         for line in lines:
             validator.validate(line)
-    for bad in ({"seq": 1}, {"seq": 1, "t": 0, "ts": None, "conn": 0, "kind": "frame", "name": "ping"},
-                {"format": FORMAT, "version": 1}, {"summary": 3}):
+    for bad in (
+        {"seq": 1},
+        {"seq": 1, "t": 0, "ts": None, "conn": 0, "kind": "frame", "name": "ping"},
+        {"format": FORMAT, "version": 1},
+        {"summary": 3},
+    ):
         assert not validator.is_valid(bad), bad
 
 
 # --- writer -----------------------------------------------------------------------------------------
+
 
 def test_never_overwrites_unless_asked(tmp_path: Path) -> None:
     path = write(tmp_path / "r.jsonl", norman_events())
@@ -266,9 +349,15 @@ def test_aborted_writer_says_so(tmp_path: Path) -> None:
 
 # --- reader -----------------------------------------------------------------------------------------
 
+
 def test_not_a_recording(tmp_path: Path) -> None:
-    cases = {"empty.jsonl": b"", "text.jsonl": b"hello\n", "json.jsonl": b'{"format":"other","version":1}\n',
-             "array.jsonl": b"[1,2]\n", "noversion.jsonl": json.dumps({"format": FORMAT}).encode() + b"\n"}
+    cases = {
+        "empty.jsonl": b"",
+        "text.jsonl": b"hello\n",
+        "json.jsonl": b'{"format":"other","version":1}\n',
+        "array.jsonl": b"[1,2]\n",
+        "noversion.jsonl": json.dumps({"format": FORMAT}).encode() + b"\n",
+    }
     for name, content in cases.items():
         (tmp_path / name).write_bytes(content)
         with pytest.raises(RecordingFormatError) as info:
@@ -297,7 +386,9 @@ def test_unknown_header_fields_and_event_fields_are_tolerated(tmp_path: Path) ->
     events = norman_events()
     lines = lines_of(write(tmp_path / "r.jsonl", events))
     header = {**json.loads(lines[0]), "future_field": {"a": 1}}
-    body = [json.dumps({**json.loads(line), "later": True}).encode() if b'"seq"' in line else line for line in lines[1:]]
+    body = [
+        json.dumps({**json.loads(line), "later": True}).encode() if b'"seq"' in line else line for line in lines[1:]
+    ]
     (tmp_path / "x.jsonl").write_bytes(b"\n".join([json.dumps(header).encode(), *body]) + b"\n")
     rec = read_recording(tmp_path / "x.jsonl")
     assert rec.header.extra == {"future_field": {"a": 1}}
@@ -312,13 +403,19 @@ def corrupt(tmp_path: Path, events: list[Event], lineno: int, replacement: bytes
     return path
 
 
-@pytest.mark.parametrize("replacement", [
-    b"{not json", b"\xff\xfe garbage", b"[]", b'{"seq":"x","t":0,"conn":0,"kind":"marker","name":"a"}',
-    b'{"seq":5,"t":0,"ts":null,"conn":0,"kind":"frame","name":"ping","raw":"{\\"name\\":\\"other\\"}"}',
-    b'{"seq":5,"t":1e999,"ts":null,"conn":0,"kind":"marker","name":"a"}',
-    b'{"seq":5,"t":0,"ts":"yesterday","conn":0,"kind":"marker","name":"a"}',
-    b'{"seq":5,"t":0,"ts":null,"conn":0,"kind":"weird","name":"a"}',
-])
+@pytest.mark.parametrize(
+    "replacement",
+    [
+        b"{not json",
+        b"\xff\xfe garbage",
+        b"[]",
+        b'{"seq":"x","t":0,"conn":0,"kind":"marker","name":"a"}',
+        b'{"seq":5,"t":0,"ts":null,"conn":0,"kind":"frame","name":"ping","raw":"{\\"name\\":\\"other\\"}"}',
+        b'{"seq":5,"t":1e999,"ts":null,"conn":0,"kind":"marker","name":"a"}',
+        b'{"seq":5,"t":0,"ts":"yesterday","conn":0,"kind":"marker","name":"a"}',
+        b'{"seq":5,"t":0,"ts":null,"conn":0,"kind":"weird","name":"a"}',
+    ],
+)
 def test_strict_stops_at_a_bad_line_tolerant_skips_it(tmp_path: Path, replacement: bytes) -> None:
     events = norman_events()
     path = corrupt(tmp_path, events, 4, replacement)
@@ -338,7 +435,9 @@ def test_many_bad_lines_give_one_warning(tmp_path: Path, recwarn: pytest.Warning
     events = steve_events()
     lines = lines_of(write(tmp_path / "r.jsonl", events))
     path = tmp_path / "bad.jsonl"
-    path.write_bytes(b"\n".join([lines[0], *(b"garbage" if i % 2 else line for i, line in enumerate(lines[1:]))]) + b"\n")
+    path.write_bytes(
+        b"\n".join([lines[0], *(b"garbage" if i % 2 else line for i, line in enumerate(lines[1:]))]) + b"\n"
+    )
     rec = read_recording(path, strict=False)
     got = list(rec)
     assert len(recwarn) == 1 and issubclass(recwarn[0].category, RecordingWarning)
@@ -382,9 +481,10 @@ def test_gzip_cut_short(tmp_path: Path) -> None:
 
 def test_huge_line_is_refused_without_reading_it(tmp_path: Path) -> None:
     events = norman_events()
-    big = Event(0, 0, 0.0, None, "norman", "marker", "anomaly", raw="x" * 300_000).stamped(seq=99, conn=0, t=1.0, ts=None)
-    path = write(tmp_path / "r.jsonl", [*events[:3], big, *events[3:]],
-                 make_header(max_frame_bytes=100_000))
+    big = Event(0, 0, 0.0, None, "norman", "marker", "anomaly", raw="x" * 300_000).stamped(
+        seq=99, conn=0, t=1.0, ts=None
+    )
+    path = write(tmp_path / "r.jsonl", [*events[:3], big, *events[3:]], make_header(max_frame_bytes=100_000))
     with pytest.raises(LineTooLongError, match="line 5"):
         list(read_recording(path))
     rec = read_recording(path, strict=False)

@@ -41,8 +41,12 @@ while True:
 def test_sigkill_loses_at_most_the_last_second(tmp_path: Path) -> None:
     names = ["killed.jsonl", "killed.jsonl.gz"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path / name)], stdout=subprocess.PIPE, text=True,
-                              env=env) for name in names]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path / name)], stdout=subprocess.PIPE, text=True, env=env
+        )
+        for name in names
+    ]
     progress: list[list[tuple[int, float]]] = [[] for _ in procs]
     try:
         deadline = time.monotonic() + 15

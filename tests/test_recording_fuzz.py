@@ -17,26 +17,40 @@ from rancherlab.protocol import CONNECTED, DISCONNECTED, Event, Watch, marker, n
 
 from .test_recording import make_header, stamp, write
 
-FUZZ = settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture],
-                derandomize=True)
+FUZZ = settings(
+    max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture], derandomize=True
+)
 
 
 def small_stream(dialect: str) -> list[Event]:
     """Eight short events of every kind, so that cutting at every byte offset stays fast."""
     if dialect == "norman":
-        events = [marker(CONNECTED, "norman", attempts=1), parse_frame(norman.PING, "norman"),
-                  parse_frame(norman.change_frame({"type": "node", "id": "c-a:m-1", "state": "active"}), "norman"),
-                  Event(0, 0, 0.0, None, "norman", "snapshot", "resource.create", type="pod", id="d:p", data={"type": "pod"}),
-                  parse_frame('{"name":"resource.change","data":{', "norman"),
-                  parse_frame(norman.remove_frame({"type": "node", "id": "c-a:m-1"}), "norman"),
-                  marker(DISCONNECTED, "norman", code=1006), parse_frame(norman.PING, "norman")]
+        events = [
+            marker(CONNECTED, "norman", attempts=1),
+            parse_frame(norman.PING, "norman"),
+            parse_frame(norman.change_frame({"type": "node", "id": "c-a:m-1", "state": "active"}), "norman"),
+            Event(0, 0, 0.0, None, "norman", "snapshot", "resource.create", type="pod", id="d:p", data={"type": "pod"}),
+            parse_frame('{"name":"resource.change","data":{', "norman"),
+            parse_frame(norman.remove_frame({"type": "node", "id": "c-a:m-1"}), "norman"),
+            marker(DISCONNECTED, "norman", code=1006),
+            parse_frame(norman.PING, "norman"),
+        ]
     else:
         w = Watch("pod")
-        events = [marker(CONNECTED, "steve"), parse_sent(w.subscribe_message("5"), "steve"),
-                  parse_frame(steve.encode_event("resource.start", data=steve.SUBSCRIBE_DATA, echo={"resourceType": "pod"}), "steve"),
-                  parse_frame(steve.encode_event("resource.change", data={"id": "d/p", "type": "pod"}, revision="6"), "steve"),
-                  parse_frame(steve.ping("v2.9.2"), "steve"), parse_sent(w.stop_message(), "steve"),
-                  parse_frame(steve.error_event("too old", {"resourceType": "pod"}), "steve"), marker(DISCONNECTED, "steve")]
+        events = [
+            marker(CONNECTED, "steve"),
+            parse_sent(w.subscribe_message("5"), "steve"),
+            parse_frame(
+                steve.encode_event("resource.start", data=steve.SUBSCRIBE_DATA, echo={"resourceType": "pod"}), "steve"
+            ),
+            parse_frame(
+                steve.encode_event("resource.change", data={"id": "d/p", "type": "pod"}, revision="6"), "steve"
+            ),
+            parse_frame(steve.ping("v2.9.2"), "steve"),
+            parse_sent(w.stop_message(), "steve"),
+            parse_frame(steve.error_event("too old", {"resourceType": "pod"}), "steve"),
+            marker(DISCONNECTED, "steve"),
+        ]
     return stamp(events)
 
 
@@ -84,7 +98,9 @@ def test_every_truncation_point(tmp_path: Path, originals: dict[str, bytes]) -> 
 @given(st.data())
 def test_corrupted_bytes(tmp_path: Path, originals: dict[str, bytes], data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(sorted(originals)))
-    raw = bytearray(gzip.decompress(originals[name]) if data.draw(st.booleans()) and name.endswith(".gz") else originals[name])
+    raw = bytearray(
+        gzip.decompress(originals[name]) if data.draw(st.booleans()) and name.endswith(".gz") else originals[name]
+    )
     for _ in range(data.draw(st.integers(1, 8))):
         pos = data.draw(st.integers(0, len(raw) - 1))
         raw[pos] = data.draw(st.sampled_from([0, 10, 34, 44, 92, 123, 125, 255, data.draw(st.integers(0, 255))]))
@@ -95,7 +111,9 @@ def test_corrupted_bytes(tmp_path: Path, originals: dict[str, bytes], data: st.D
 
 @FUZZ
 @given(st.binary(max_size=400), st.booleans())
-def test_random_bytes_after_a_valid_header(tmp_path: Path, originals: dict[str, bytes], tail: bytes, strict: bool) -> None:
+def test_random_bytes_after_a_valid_header(
+    tmp_path: Path, originals: dict[str, bytes], tail: bytes, strict: bool
+) -> None:
     header = originals["norman.jsonl"].split(b"\n", 1)[0]
     path = tmp_path / "r.jsonl"
     path.write_bytes(header + b"\n" + tail)
@@ -106,8 +124,9 @@ def test_random_bytes_after_a_valid_header(tmp_path: Path, originals: dict[str, 
 
 @FUZZ
 @given(st.integers(2, 40), st.integers(1, 9), st.booleans())
-def test_huge_lines_are_refused_in_bounded_memory(tmp_path: Path, originals: dict[str, bytes], kib: int,
-                                                  where: int, at_end: bool) -> None:
+def test_huge_lines_are_refused_in_bounded_memory(
+    tmp_path: Path, originals: dict[str, bytes], kib: int, where: int, at_end: bool
+) -> None:
     lines = originals["norman.jsonl"].rstrip(b"\n").split(b"\n")
     junk = b'{"seq":1,"t":0,"ts":null,"conn":0,"kind":"marker","name":"x","raw":"' + b"a" * (kib * 1024) + b'"}'
     if at_end:
@@ -126,8 +145,10 @@ def test_huge_lines_are_refused_in_bounded_memory(tmp_path: Path, originals: dic
 
 
 @FUZZ
-@given(st.one_of(st.integers(), st.text(max_size=5), st.none(), st.floats(), st.booleans()),
-       st.one_of(st.text(max_size=30), st.none(), st.integers()))
+@given(
+    st.one_of(st.integers(), st.text(max_size=5), st.none(), st.floats(), st.booleans()),
+    st.one_of(st.text(max_size=30), st.none(), st.integers()),
+)
 def test_wrong_or_newer_versions(tmp_path: Path, originals: dict[str, bytes], version: object, fmt: object) -> None:
     lines = originals["norman.jsonl"].split(b"\n")
     header = json.loads(lines[0])
@@ -146,7 +167,9 @@ def test_wrong_or_newer_versions(tmp_path: Path, originals: dict[str, bytes], ve
 
 @FUZZ
 @given(st.integers(10, 100), st.binary(max_size=20))
-def test_gzip_cut_short_or_with_garbage(tmp_path: Path, originals: dict[str, bytes], percent: int, garbage: bytes) -> None:
+def test_gzip_cut_short_or_with_garbage(
+    tmp_path: Path, originals: dict[str, bytes], percent: int, garbage: bytes
+) -> None:
     data = originals["steve.jsonl.gz"]
     path = tmp_path / "r.jsonl.gz"
     path.write_bytes(data[: len(data) * percent // 100] + garbage)

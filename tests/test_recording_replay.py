@@ -33,7 +33,7 @@ def test_pacing_follows_t_divided_by_speed(tmp_path: Path) -> None:
     start = time.monotonic()
     arrivals = [(e.t, time.monotonic() - start) for e in replay(path, speed=2.0)]
     assert [t for t, _ in arrivals] == [10.0, 10.2, 10.2, 10.6]
-    for (t, at) in arrivals:
+    for t, at in arrivals:
         assert (t - 10.0) / 2 - 0.02 <= at <= (t - 10.0) / 2 + 0.15
 
 

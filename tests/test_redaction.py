@@ -70,18 +70,44 @@ def steve_secret_events(s: Secrets) -> list[Event]:
             s.add(b64(key), b64(CA_CERT))
             s.decoded.append(key)
         if i == 1:
-            obj["stringData"] = {"token": s.new("steve-stringdata"), "url": "https://user:" + s.new("inurl") + "@h/x?a=<b>&c"}
-        last = {"apiVersion": "v1", "kind": "Secret", "data": dict(obj["data"]), "metadata": {"name": obj["metadata"]["name"]}}
-        obj["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": json.dumps(last) + "\n",
-                                          "field.cattle.io/projectId": "c-abc12:p-xyz34"}
-        events.append(parse_frame(steve.encode_event("resource.change", data=obj, revision=obj["metadata"]["resourceVersion"],
-                                                     echo={"resourceType": "secret"}), "steve"))
+            obj["stringData"] = {
+                "token": s.new("steve-stringdata"),
+                "url": "https://user:" + s.new("inurl") + "@h/x?a=<b>&c",
+            }
+        last = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "data": dict(obj["data"]),
+            "metadata": {"name": obj["metadata"]["name"]},
+        }
+        obj["metadata"]["annotations"] = {
+            "kubectl.kubernetes.io/last-applied-configuration": json.dumps(last) + "\n",
+            "field.cattle.io/projectId": "c-abc12:p-xyz34",
+        }
+        events.append(
+            parse_frame(
+                steve.encode_event(
+                    "resource.change",
+                    data=obj,
+                    revision=obj["metadata"]["resourceVersion"],
+                    echo={"resourceType": "secret"},
+                ),
+                "steve",
+            )
+        )
     return events
 
 
 def norman_secret_objects(s: Secrets) -> list[dict[str, Any]]:
-    base = {"namespaceId": "default", "projectId": "c-abc12:p-xyz34", "created": "2026-03-01T12:00:00Z",
-            "createdTS": 1772366400000, "creatorId": "user-abcde", "labels": {}, "state": "active"}
+    base = {
+        "namespaceId": "default",
+        "projectId": "c-abc12:p-xyz34",
+        "created": "2026-03-01T12:00:00Z",
+        "createdTS": 1772366400000,
+        "creatorId": "user-abcde",
+        "labels": {},
+        "state": "active",
+    }
     token_item = copy.deepcopy(sample("norman-v3-tokens-collection-qa-server-dashboard-blueprint.json")["data"][0])
     registration = "q8vrx2k9sx5lpkmbw6nz7w2bq6tt4xgdfkjhl2cb6kqrn8xw9z7mlh"
     s.add(registration)
@@ -90,40 +116,111 @@ def norman_secret_objects(s: Secrets) -> list[dict[str, Any]]:
     sp = pem_key("SamlSp")
     s.add(sa, ck, sp)
     return [
-        {**base, "id": "default:app-secret", "type": "namespacedSecret", "baseType": "namespacedSecret", "name": "app-secret",
-         "kind": "Opaque", "data": {"api-key": s.encoded("ns-data"), "db<&>pw": s.encoded("ns-data2")},
-         "annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"data":{"api-key":"' + s.encoded("lac") + '"}}'}},
-        {**base, "id": "default:basic", "type": "namespacedBasicAuth", "baseType": "namespacedSecret", "name": "basic",
-         "username": "deploy-bot", "password": s.new("basic-pw")},
-        {**base, "id": "default:ssh", "type": "namespacedSshAuth", "baseType": "namespacedSecret", "name": "ssh",
-         "privateKey": sa},
-        {**base, "id": "default:tls", "type": "namespacedCertificate", "baseType": "namespacedSecret", "name": "tls",
-         "certs": CA_CERT, "key": ck, "cn": "example.com"},
-        {**base, "id": "default:registry", "type": "namespacedDockerCredential", "baseType": "namespacedSecret",
-         "name": "registry", "registries": {"index.docker.io": {"username": "bot", "password": s.new("docker-pw"),
-                                                               "auth": s.encoded("docker-auth")}}},
-        {"id": "c-abc12:p-xyz34:project-secret", "type": "secret", "baseType": "secret", "projectId": "c-abc12:p-xyz34",
-         "data": {"k": s.encoded("project-secret")}},
+        {
+            **base,
+            "id": "default:app-secret",
+            "type": "namespacedSecret",
+            "baseType": "namespacedSecret",
+            "name": "app-secret",
+            "kind": "Opaque",
+            "data": {"api-key": s.encoded("ns-data"), "db<&>pw": s.encoded("ns-data2")},
+            "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": '{"data":{"api-key":"' + s.encoded("lac") + '"}}'
+            },
+        },
+        {
+            **base,
+            "id": "default:basic",
+            "type": "namespacedBasicAuth",
+            "baseType": "namespacedSecret",
+            "name": "basic",
+            "username": "deploy-bot",
+            "password": s.new("basic-pw"),
+        },
+        {
+            **base,
+            "id": "default:ssh",
+            "type": "namespacedSshAuth",
+            "baseType": "namespacedSecret",
+            "name": "ssh",
+            "privateKey": sa,
+        },
+        {
+            **base,
+            "id": "default:tls",
+            "type": "namespacedCertificate",
+            "baseType": "namespacedSecret",
+            "name": "tls",
+            "certs": CA_CERT,
+            "key": ck,
+            "cn": "example.com",
+        },
+        {
+            **base,
+            "id": "default:registry",
+            "type": "namespacedDockerCredential",
+            "baseType": "namespacedSecret",
+            "name": "registry",
+            "registries": {
+                "index.docker.io": {"username": "bot", "password": s.new("docker-pw"), "auth": s.encoded("docker-auth")}
+            },
+        },
+        {
+            "id": "c-abc12:p-xyz34:project-secret",
+            "type": "secret",
+            "baseType": "secret",
+            "projectId": "c-abc12:p-xyz34",
+            "data": {"k": s.encoded("project-secret")},
+        },
         {**token_item, "token": "token-m4x2q:" + s.new("token-value") + "tokentokentoken"},
-        {"id": "c-abc12:default-token", "type": "clusterRegistrationToken", "baseType": "clusterRegistrationToken",
-         "clusterId": "c-abc12", "name": "default-token", "token": registration,
-         "command": f"kubectl apply -f https://rancher.example.com/v3/import/{registration}_c-abc12.yaml",
-         "insecureCommand": f"curl --insecure -sfL https://rancher.example.com/v3/import/{registration}_c-abc12.yaml | kubectl apply -f -",
-         "manifestUrl": f"https://rancher.example.com/v3/import/{registration}_c-abc12.yaml",
-         "nodeCommand": f"sudo docker run -d --privileged rancher/rancher-agent:v2.9.2 --server https://rancher.example.com --token {registration} --ca-checksum 0123",
-         "windowsNodeCommand": f"PowerShell -NoLogo -Command \"& {{docker run -v c:\\:c:\\host rancher/rancher-agent:v2.9.2 bootstrap --server https://rancher.example.com --token {registration}}}\"",
-         "insecureNodeCommand": f"curl --insecure -fL https://rancher.example.com/system-agent-install.sh | sudo sh -s - --token {registration}"},
-        {"id": "github", "type": "githubConfig", "baseType": "authConfig", "enabled": True, "clientId": "Iv1.abc",
-         "clientSecret": s.new("gh-client")},
-        {"id": "activedirectory", "type": "activeDirectoryConfig", "baseType": "authConfig",
-         "serviceAccountUsername": "svc", "serviceAccountPassword": s.new("ad-pw")},
-        {"id": "azuread", "type": "azureADConfig", "baseType": "authConfig", "applicationId": "app",
-         "applicationSecret": s.new("azure")},
+        {
+            "id": "c-abc12:default-token",
+            "type": "clusterRegistrationToken",
+            "baseType": "clusterRegistrationToken",
+            "clusterId": "c-abc12",
+            "name": "default-token",
+            "token": registration,
+            "command": f"kubectl apply -f https://rancher.example.com/v3/import/{registration}_c-abc12.yaml",
+            "insecureCommand": f"curl --insecure -sfL https://rancher.example.com/v3/import/{registration}_c-abc12.yaml | kubectl apply -f -",
+            "manifestUrl": f"https://rancher.example.com/v3/import/{registration}_c-abc12.yaml",
+            "nodeCommand": f"sudo docker run -d --privileged rancher/rancher-agent:v2.9.2 --server https://rancher.example.com --token {registration} --ca-checksum 0123",
+            "windowsNodeCommand": f'PowerShell -NoLogo -Command "& {{docker run -v c:\\:c:\\host rancher/rancher-agent:v2.9.2 bootstrap --server https://rancher.example.com --token {registration}}}"',
+            "insecureNodeCommand": f"curl --insecure -fL https://rancher.example.com/system-agent-install.sh | sudo sh -s - --token {registration}",
+        },
+        {
+            "id": "github",
+            "type": "githubConfig",
+            "baseType": "authConfig",
+            "enabled": True,
+            "clientId": "Iv1.abc",
+            "clientSecret": s.new("gh-client"),
+        },
+        {
+            "id": "activedirectory",
+            "type": "activeDirectoryConfig",
+            "baseType": "authConfig",
+            "serviceAccountUsername": "svc",
+            "serviceAccountPassword": s.new("ad-pw"),
+        },
+        {
+            "id": "azuread",
+            "type": "azureADConfig",
+            "baseType": "authConfig",
+            "applicationId": "app",
+            "applicationSecret": s.new("azure"),
+        },
         {"id": "ping", "type": "pingConfig", "baseType": "authConfig", "spCert": CA_CERT, "spKey": sp},
-        {**base, "id": "default:cm", "type": "configMap", "baseType": "configMap",
-         "data": {"notes.txt": "see key below\n" + pem_key("InConfigMap", "EC PRIVATE KEY") + "end",
-                  "deployed-by": f"curl -H 'Authorization: Bearer {SECRET_TOKEN}' ..."},
-         "description": f"created with {SECRET_TOKEN}"},
+        {
+            **base,
+            "id": "default:cm",
+            "type": "configMap",
+            "baseType": "configMap",
+            "data": {
+                "notes.txt": "see key below\n" + pem_key("InConfigMap", "EC PRIVATE KEY") + "end",
+                "deployed-by": f"curl -H 'Authorization: Bearer {SECRET_TOKEN}' ...",
+            },
+            "description": f"created with {SECRET_TOKEN}",
+        },
     ]
 
 
@@ -131,10 +228,22 @@ def secret_stream(s: Secrets) -> tuple[list[Event], list[Event]]:
     norman_events = [parse_frame(norman.change_frame(o), "norman") for o in norman_secret_objects(s)]
     s.add(pem_key("InConfigMap", "EC PRIVATE KEY"))
     norman_events += [
-        Event(0, 0, 0.0, None, "norman", "snapshot", "resource.create", type="namespacedBasicAuth", id="default:snap",
-              data={"type": "namespacedBasicAuth", "id": "default:snap", "password": s.new("snapshot-pw")}),
+        Event(
+            0,
+            0,
+            0.0,
+            None,
+            "norman",
+            "snapshot",
+            "resource.create",
+            type="namespacedBasicAuth",
+            id="default:snap",
+            data={"type": "namespacedBasicAuth", "id": "default:snap", "password": s.new("snapshot-pw")},
+        ),
         marker(DISCONNECTED, "norman", code=1006, reason=f"server said {SECRET_TOKEN}"),
-        parse_frame('{"name":"resource.change","data":{"type":"namespacedSecret","data":{"a":"' + s.new("cut") + '"', "norman"),
+        parse_frame(
+            '{"name":"resource.change","data":{"type":"namespacedSecret","data":{"a":"' + s.new("cut") + '"', "norman"
+        ),
     ]
     return stamp(norman_events), stamp(steve_secret_events(s))
 
@@ -146,6 +255,7 @@ def caller_token_forms() -> list[str]:
 
 # --- the acceptance test: a recording of secrets holds none of them --------------------------------
 
+
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
 def test_a_recording_of_secrets_contains_none_of_them(tmp_path: Path, suffix: str) -> None:
     s = Secrets()
@@ -154,7 +264,9 @@ def test_a_recording_of_secrets_contains_none_of_them(tmp_path: Path, suffix: st
         r = Redactor(credentials=[SECRET_TOKEN])
         redacted = [r.redact(e) for e in events]
         path = tmp_path / f"{dialect}{suffix}"
-        with RecordingWriter(path, make_header(dialect, "global" if dialect == "norman" else "steve", redaction=r)) as w:
+        with RecordingWriter(
+            path, make_header(dialect, "global" if dialect == "norman" else "steve", redaction=r)
+        ) as w:
             w.write_many(redacted)
         data = path.read_bytes()
         text = gzip.decompress(data) if suffix.endswith(".gz") else data
@@ -172,8 +284,11 @@ def test_input_really_contained_the_values() -> None:
     s = Secrets()
     norman_events, steve_events = secret_stream(s)
     everything = "".join(e.raw or json.dumps(e.data) + json.dumps(dict(e.info)) for e in norman_events + steve_events)
-    missing = [v[:20] for v in s.values if v not in everything and json.dumps(v)[1:-1] not in everything
-               and go_json(v)[1:-1] not in everything]
+    missing = [
+        v[:20]
+        for v in s.values
+        if v not in everything and json.dumps(v)[1:-1] not in everything and go_json(v)[1:-1] not in everything
+    ]
     assert not missing
     assert SECRET_TOKEN in everything
 
@@ -215,11 +330,13 @@ def test_placeholder_keeps_length_and_equality_but_not_the_value() -> None:
 
 def test_go_escaping_and_other_encoders_are_matched() -> None:
     r = Redactor()
-    value = "pa<ss>&w\"o\\rd\u2028é"
+    value = 'pa<ss>&w"o\\rd\u2028é'
     obj = {"type": "namespacedBasicAuth", "id": "default:x", "password": value, "note": "a<b"}
-    for raw in (norman.change_frame(obj),  # Go: \u003c ...
-                '{"name":"resource.change","data":' + json.dumps(obj) + "}",  # Python: ASCII only
-                '{"name":"resource.change","data":' + json.dumps(obj, ensure_ascii=False, indent=1) + "}"):
+    for raw in (
+        norman.change_frame(obj),  # Go: \u003c ...
+        '{"name":"resource.change","data":' + json.dumps(obj) + "}",  # Python: ASCII only
+        '{"name":"resource.change","data":' + json.dumps(obj, ensure_ascii=False, indent=1) + "}",
+    ):
         out = r.redact(parse_frame(raw, "norman"))
         assert out.data["password"] == r.placeholder(value) and out.data["note"] == "a<b"
         assert json.loads(out.raw or "")["data"] == out.data
@@ -246,8 +363,12 @@ def test_redaction_off_and_clean_events_are_untouched() -> None:
 def test_caller_credentials_everywhere() -> None:
     r = Redactor(credentials=[SECRET_TOKEN, "R_SESS-cookie-value-123456"])
     basic = base64.urlsafe_b64encode(SECRET_TOKEN.encode()).decode()
-    obj = {"type": "pod", "id": "default:web", "annotations": {"note": f"Basic {basic}", SECRET_TOKEN: "as a key"},
-           "links": {"self": "https://h/v3/x?t=R_SESS-cookie-value-123456"}}
+    obj = {
+        "type": "pod",
+        "id": "default:web",
+        "annotations": {"note": f"Basic {basic}", SECRET_TOKEN: "as a key"},
+        "links": {"self": "https://h/v3/x?t=R_SESS-cookie-value-123456"},
+    }
     out = r.redact(parse_frame(norman.change_frame(obj), "norman"))
     assert out.raw is not None
     for value in (*caller_token_forms(), "R_SESS-cookie-value-123456"):
@@ -269,8 +390,13 @@ def test_cut_frames_that_may_hold_secrets_are_hidden_whole() -> None:
 
 
 def test_policy_switches_and_extra_paths() -> None:
-    obj = {"type": "cloudCredential", "id": "cattle-global-data:cc-1", "amazonec2credentialConfig": {"accessKey": "AKIAEXAMPLE",
-           "secretKey": "wJalrXUtnFEMI/K7MDENG"}, "token": "tok-1234567890", "note": pem_key("X")}
+    obj = {
+        "type": "cloudCredential",
+        "id": "cattle-global-data:cc-1",
+        "amazonec2credentialConfig": {"accessKey": "AKIAEXAMPLE", "secretKey": "wJalrXUtnFEMI/K7MDENG"},
+        "token": "tok-1234567890",
+        "note": pem_key("X"),
+    }
     frame = parse_frame(norman.change_frame(obj), "norman")
     default = Redactor().redact(frame).data
     assert default["amazonec2credentialConfig"]["secretKey"].startswith("<redacted")
@@ -278,10 +404,14 @@ def test_policy_switches_and_extra_paths() -> None:
     assert default["token"] == "tok-1234567890"  # not a token object: left alone
     assert default["note"].startswith("<redacted len=")
     extra = Redactor(extra_paths=["cloudCredential:amazonec2credentialConfig.accessKey", "token"]).redact(frame).data
-    assert extra["amazonec2credentialConfig"]["accessKey"].startswith("<redacted") and extra["token"].startswith("<redacted")
+    assert extra["amazonec2credentialConfig"]["accessKey"].startswith("<redacted") and extra["token"].startswith(
+        "<redacted"
+    )
     assert Redactor(pem=False, secrets=False).redact(frame).data == obj
     only_tokens = Redactor(secrets=False, pem=False)
-    tok = parse_frame(norman.change_frame({"type": "token", "id": "token-x", "token": "token-x:abcdefghijkl"}), "norman")
+    tok = parse_frame(
+        norman.change_frame({"type": "token", "id": "token-x", "token": "token-x:abcdefghijkl"}), "norman"
+    )
     assert only_tokens.redact(tok).data["token"].startswith("<redacted")
 
 
@@ -300,12 +430,47 @@ def test_policy_repr_and_derive_never_show_credentials() -> None:
 
 # --- the shortcut never skips what the full walk would redact ---------------------------------------
 
-_KEYS = ["password", "clientSecret", "secretName", "token", "data", "stringData", "name", "key", "spKey", "metadata",
-         "annotations", "kubectl.kubernetes.io/last-applied-configuration", "registries", "command", "status", "value"]
-_TYPES = ["secret", "namespacedSecret", "pod", "token", "clusterRegistrationToken", "configMap", "namespacedCertificate",
-          "management.cattle.io.token", "githubConfig", "namespacedDockerCredential"]
-_STRINGS = ["", "plain", "a<b>&c", "q8vrx2k9sx5lpkmbw6", pem_key("Fuzz"), b64(pem_key("B64")), SECRET_TOKEN,
-            f"x {SECRET_TOKEN.split(':')[1]} y", "ünïcode\u2028"]
+_KEYS = [
+    "password",
+    "clientSecret",
+    "secretName",
+    "token",
+    "data",
+    "stringData",
+    "name",
+    "key",
+    "spKey",
+    "metadata",
+    "annotations",
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "registries",
+    "command",
+    "status",
+    "value",
+]
+_TYPES = [
+    "secret",
+    "namespacedSecret",
+    "pod",
+    "token",
+    "clusterRegistrationToken",
+    "configMap",
+    "namespacedCertificate",
+    "management.cattle.io.token",
+    "githubConfig",
+    "namespacedDockerCredential",
+]
+_STRINGS = [
+    "",
+    "plain",
+    "a<b>&c",
+    "q8vrx2k9sx5lpkmbw6",
+    pem_key("Fuzz"),
+    b64(pem_key("B64")),
+    SECRET_TOKEN,
+    f"x {SECRET_TOKEN.split(':')[1]} y",
+    "ünïcode\u2028",
+]
 
 
 def _objects() -> Any:
@@ -317,7 +482,11 @@ def _objects() -> Any:
         lambda children: st.one_of(
             st.lists(children, max_size=3),
             st.dictionaries(st.sampled_from(_KEYS), children, max_size=4),
-            st.builds(lambda t, d: {**d, "type": t}, st.sampled_from(_TYPES), st.dictionaries(st.sampled_from(_KEYS), children, max_size=4)),
+            st.builds(
+                lambda t, d: {**d, "type": t},
+                st.sampled_from(_TYPES),
+                st.dictionaries(st.sampled_from(_KEYS), children, max_size=4),
+            ),
         ),
         max_leaves=14,
     )
@@ -333,8 +502,14 @@ def test_shortcut_agrees_with_the_full_walk() -> None:
     from hypothesis import strategies as st
 
     @settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-    @given(st.builds(lambda t, d: {**d, "type": t}, st.sampled_from(_TYPES), st.dictionaries(st.sampled_from(_KEYS), _objects(), max_size=5)),
-           st.booleans())
+    @given(
+        st.builds(
+            lambda t, d: {**d, "type": t},
+            st.sampled_from(_TYPES),
+            st.dictionaries(st.sampled_from(_KEYS), _objects(), max_size=5),
+        ),
+        st.booleans(),
+    )
     def check(obj: dict[str, Any], as_norman: bool) -> None:
         raw = norman.change_frame(obj) if as_norman else steve.encode_event("resource.change", data=obj, revision="1")
         event = parse_frame(raw, "norman" if as_norman else "steve")

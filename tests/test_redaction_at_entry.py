@@ -27,16 +27,31 @@ from .conftest import SECRET_TOKEN
 
 pytestmark = pytest.mark.timeout(60)
 
-NORMAN_SECRET_TYPES = ("namespacedSecret", "namespacedBasicAuth", "namespacedCertificate",
-                       "namespacedDockerCredential", "namespacedSshAuth")
+NORMAN_SECRET_TYPES = (
+    "namespacedSecret",
+    "namespacedBasicAuth",
+    "namespacedCertificate",
+    "namespacedDockerCredential",
+    "namespacedSshAuth",
+)
 PLACEHOLDER = re.compile(r"<redacted len=(\d+) hmac=([0-9a-f]{12})>")
-TOKEN_FORMS = (SECRET_TOKEN, SECRET_TOKEN.split(":")[1], base64.b64encode(SECRET_TOKEN.encode()).decode(),
-               base64.urlsafe_b64encode(SECRET_TOKEN.encode()).decode())
+TOKEN_FORMS = (
+    SECRET_TOKEN,
+    SECRET_TOKEN.split(":")[1],
+    base64.b64encode(SECRET_TOKEN.encode()).decode(),
+    base64.urlsafe_b64encode(SECRET_TOKEN.encode()).decode(),
+)
 # Data keys whose value is public: certificates (Norman shows them as `certs`, as Rancher does) and a basic-auth
 # user name (Norman's `username`).
 PUBLIC_KEYS = (".crt", "username")
-FAST: dict[str, Any] = {"env": {}, "cli_config": False, "credentials": SECRET_TOKEN, "liveness": 3.0,
-                        "backoff_initial": 0.05, "backoff_max": 0.2}
+FAST: dict[str, Any] = {
+    "env": {},
+    "cli_config": False,
+    "credentials": SECRET_TOKEN,
+    "liveness": 3.0,
+    "backoff_initial": 0.05,
+    "backoff_max": 0.2,
+}
 
 
 def _decoded(value: str) -> str:
@@ -86,17 +101,30 @@ class _World:
 @pytest.fixture(scope="module")
 def world() -> Iterator[_World]:
     # the proxy store replays a watch without a revision as frames, so objects come by both paths
-    with rl.Simulator(seed=24, token=SECRET_TOKEN, rate=20, norman_ping=0.2, steve_ping=0.2, steve_store="proxy",
-                      drop_every=1.0) as sim:
+    with rl.Simulator(
+        seed=24, token=SECRET_TOKEN, rate=20, norman_ping=0.2, steve_ping=0.2, steve_store="proxy", drop_every=1.0
+    ) as sim:
         cluster = next(c for c in sim.world.clusters() if c != "local")
         sunk: list[Event] = []
         captures = [
-            rl.capture(sim.url, f"steve:{cluster}", watches=[rl.Watch("secret")], duration=2.5, on_event=sunk.append,
-                       **FAST),
-            rl.capture(sim.url, f"steve:{cluster}", watches=[rl.Watch("secret")], duration=2.5, snapshot=False,
-                       on_event=sunk.append, **FAST),
-            *[rl.capture(sim.url, f"project:{p}", types=NORMAN_SECRET_TYPES, duration=2.5, on_event=sunk.append, **FAST)
-              for p in sim.world.projects(cluster)],
+            rl.capture(
+                sim.url, f"steve:{cluster}", watches=[rl.Watch("secret")], duration=2.5, on_event=sunk.append, **FAST
+            ),
+            rl.capture(
+                sim.url,
+                f"steve:{cluster}",
+                watches=[rl.Watch("secret")],
+                duration=2.5,
+                snapshot=False,
+                on_event=sunk.append,
+                **FAST,
+            ),
+            *[
+                rl.capture(
+                    sim.url, f"project:{p}", types=NORMAN_SECRET_TYPES, duration=2.5, on_event=sunk.append, **FAST
+                )
+                for p in sim.world.projects(cluster)
+            ],
         ]
         for cap in captures:
             cap.wait(20)
@@ -148,8 +176,10 @@ def test_no_secret_from_subscribe(world: _World) -> None:
         return events
 
     async def run() -> list[Event]:
-        steve, norman = await asyncio.gather(take(f"steve:{cluster}", types=["secret"], snapshot=False),
-                                             take(f"project:{project}", types=NORMAN_SECRET_TYPES))
+        steve, norman = await asyncio.gather(
+            take(f"steve:{cluster}", types=["secret"], snapshot=False),
+            take(f"project:{project}", types=NORMAN_SECRET_TYPES),
+        )
         return [*steve, *norman]
 
     events = asyncio.run(run())
@@ -188,10 +218,10 @@ def test_a_recording_has_one_level_of_placeholders(tmp_path: Path) -> None:
     with rl.Simulator(seed=25, token=SECRET_TOKEN, rate=0, norman_ping=0.2, steve_ping=0.2) as sim:
         cluster = next(c for c in sim.world.clusters() if c != "local")
         project = sim.world.projects(cluster)[0]
-        steve = rl.capture(sim.url, f"steve:{cluster}", watches=[rl.Watch("secret")], record=path, duration=1.2,
-                           **FAST)
-        norman = rl.capture(sim.url, f"project:{project}", types=NORMAN_SECRET_TYPES, record=tmp_path / "n.jsonl",
-                            duration=1.2, **FAST)
+        steve = rl.capture(sim.url, f"steve:{cluster}", watches=[rl.Watch("secret")], record=path, duration=1.2, **FAST)
+        norman = rl.capture(
+            sim.url, f"project:{project}", types=NORMAN_SECRET_TYPES, record=tmp_path / "n.jsonl", duration=1.2, **FAST
+        )
         steve.wait(20)
         norman.wait(20)
         truth = sim.ground_truth()

@@ -32,6 +32,7 @@ Key = tuple[str, str]
 
 # --- recordings, made from the simulator with a plain websockets client --------------------------------
 
+
 class _Recorder:
     """Stamps events like the live stream does (seq, conn, t since start, ts) and writes them."""
 
@@ -43,8 +44,11 @@ class _Recorder:
 
     def write(self, event: Event) -> None:
         self.seq += 1
-        self.writer.write(event.stamped(seq=self.seq, conn=self.conn, t=round(time.monotonic() - self.t0, 6),
-                                        ts=datetime.now(timezone.utc)))
+        self.writer.write(
+            event.stamped(
+                seq=self.seq, conn=self.conn, t=round(time.monotonic() - self.t0, 6), ts=datetime.now(timezone.utc)
+            )
+        )
 
     async def frames(self, ws: ClientConnection, dialect: str, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -59,8 +63,21 @@ class _Recorder:
 def _snapshot(rec: _Recorder, dialect: str, items: list[dict[str, Any]]) -> None:
     for obj in sorted(items, key=lambda o: o["id"]):
         rv = (obj.get("metadata") or {}).get("resourceVersion") if dialect == "steve" else None
-        rec.write(Event(0, 0, 0.0, None, dialect, "snapshot", "resource.create", type=obj["type"],  # type: ignore[arg-type]
-                        id=obj["id"], revision=rv, data=obj))
+        rec.write(
+            Event(
+                0,
+                0,
+                0.0,
+                None,
+                dialect,
+                "snapshot",
+                "resource.create",
+                type=obj["type"],  # type: ignore[arg-type]
+                id=obj["id"],
+                revision=rv,
+                data=obj,
+            )
+        )
 
 
 def record_norman(path: Path) -> Path:
@@ -69,8 +86,9 @@ def record_norman(path: Path) -> Path:
         cluster = next(c for c in sim.world.clusters() if c != "local")
         project = sim.world.projects(cluster)[0]
         url = sim.url.replace("http", "ws", 1) + f"/v3/projects/{project}/subscribe"
-        header = RecordingHeader.from_url(url, redaction={"enabled": False}, server_version=SERVER_VERSION,
-                                          synthetic=True)
+        header = RecordingHeader.from_url(
+            url, redaction={"enabled": False}, server_version=SERVER_VERSION, synthetic=True
+        )
         auth_headers = {"Authorization": f"Bearer {SECRET_TOKEN}"}
 
         async def go(writer: RecordingWriter) -> None:
@@ -111,8 +129,10 @@ def record_steve(path: Path) -> Path:
             rec.conn = 1
             async with connect(url, additional_headers=cookie) as ws:
                 rec.write(marker("connected", "steve", endpoint="/v1/subscribe"))
-                for message in (f'{{"resourceType":"pods","resourceVersion":"{body["revision"]}"}}',
-                                '{"resourceType":"namespace"}'):
+                for message in (
+                    f'{{"resourceType":"pods","resourceVersion":"{body["revision"]}"}}',
+                    '{"resourceType":"namespace"}',
+                ):
                     rec.write(parse_sent(message, "steve"))
                     await ws.send(message)
                 await rec.frames(ws, "steve", 1.5)
@@ -151,7 +171,9 @@ def final_state(path: Path, types: set[str] | None = None, upto: float | None = 
             break
         if not e.is_resource or e.type is None or e.id is None or (types and e.type not in types):
             continue
-        gone = e.name == "resource.remove" or (e.dialect == "norman" and e.data.get("state") in ("removed", "purging", "purged"))
+        gone = e.name == "resource.remove" or (
+            e.dialect == "norman" and e.data.get("state") in ("removed", "purging", "purged")
+        )
         if gone:
             state.pop((e.type, e.id), None)
         else:
@@ -177,6 +199,7 @@ async def receive(conn: ClientConnection, n: int, *, skip_pings: bool = True, ti
 
 # --- Norman -------------------------------------------------------------------------------------------
 
+
 def test_the_recordings_hold_what_the_tests_rely_on(norman_recording, steve_recording):
     n = events(norman_recording)
     assert {e.kind for e in n} >= {"snapshot", "frame", "marker"}
@@ -193,7 +216,9 @@ def test_norman_frames_byte_for_byte_at_the_recorded_pace(norman_recording):
     span = recorded[-1].t - first_t
     speed = 2.0
     with ReplayServer(norman_recording, speed=speed, norman_ping=60) as server:
-        assert server.script.path == server.endpoint_url.split(str(server.port), 1)[1].split("?")[0].replace("/projects/", "/project/")
+        assert server.script.path == server.endpoint_url.split(str(server.port), 1)[1].split("?")[0].replace(
+            "/projects/", "/project/"
+        )
 
         async def go() -> tuple[list[str], float]:
             async with connect(ws_url(server)) as conn:  # no --token: no credential needed
@@ -201,7 +226,9 @@ def test_norman_frames_byte_for_byte_at_the_recorded_pace(norman_recording):
                 began = time.monotonic()
                 got = await receive(conn, len(recorded), skip_pings=False)
                 elapsed = time.monotonic() - began
-                assert await received_within(conn, 0.3) == []  # nothing more: recorded pings and snapshots are not frames
+                assert (
+                    await received_within(conn, 0.3) == []
+                )  # nothing more: recorded pings and snapshots are not frames
                 return got, elapsed
 
         got, elapsed = asyncio.run(go())
@@ -213,6 +240,7 @@ def test_norman_frames_byte_for_byte_at_the_recorded_pace(norman_recording):
 def test_norman_own_pings_and_the_socket_stays_open_at_the_end(norman_recording):
     n = len(resource_frames(norman_recording))
     with ReplayServer(norman_recording, speed=50, norman_ping=0.15) as server:
+
         async def go() -> list[str]:
             async with connect(ws_url(server)) as conn:
                 await receive(conn, n)
@@ -225,6 +253,7 @@ def test_norman_own_pings_and_the_socket_stays_open_at_the_end(norman_recording)
 def test_norman_loop_starts_over(norman_recording):
     raws = [e.raw for e in resource_frames(norman_recording)]
     with ReplayServer(norman_recording, speed=20, loop=True, norman_ping=60) as server:
+
         async def go() -> list[str]:
             async with connect(ws_url(server)) as conn:
                 return await receive(conn, 2 * len(raws) + 1)
@@ -236,6 +265,7 @@ def test_norman_loop_starts_over(norman_recording):
 def test_each_client_gets_its_own_replay_from_the_start(norman_recording):
     raws = [e.raw for e in resource_frames(norman_recording)]
     with ReplayServer(norman_recording, speed=20, norman_ping=60) as server:
+
         async def go() -> tuple[list[str], list[str]]:
             async with connect(ws_url(server)) as first:
                 one = await receive(first, len(raws))
@@ -251,6 +281,7 @@ def test_reproduce_drops_closes_without_close_frame_where_recorded(norman_record
     drop = next(i for i, e in enumerate(evs) if e.name == "disconnected")
     before = [e.raw for e in evs[:drop] if e.kind == "frame" and not e.is_ping]
     with ReplayServer(norman_recording, speed=10, reproduce_drops=True, norman_ping=60) as server:
+
         async def go() -> tuple[list[str], ConnectionClosed]:
             got: list[str] = []
             async with connect(ws_url(server)) as conn:
@@ -320,16 +351,31 @@ PROJECT_URL = "wss://rancher.example/v3/projects/c-abc12:p-xyz34/subscribe"
 
 def _pod(name: str, state: str = "running") -> dict[str, Any]:
     self_url = f"https://rancher.example/v3/project/c-abc12:p-xyz34/pods/default:{name}"
-    return {"id": f"default:{name}", "type": "pod", "baseType": "pod", "name": name, "namespaceId": "default",
-            "state": state, "links": {"self": self_url, "remove": self_url, "update": self_url}}
+    return {
+        "id": f"default:{name}",
+        "type": "pod",
+        "baseType": "pod",
+        "name": name,
+        "namespaceId": "default",
+        "state": state,
+        "links": {"self": self_url, "remove": self_url, "update": self_url},
+    }
 
 
 def _deployment(scale: int, via: str) -> dict[str, Any]:
     """A deployment as the `deployment` stream (`via="deployments"`) or the `workload` stream sends it."""
     self_url = f"https://rancher.example/v3/project/c-abc12:p-xyz34/{via}/deployment:default:web"
-    return {"id": "deployment:default:web", "type": "deployment", "baseType": "workload", "name": "web",
-            "namespaceId": "default", "state": "active", "scale": scale,
-            "links": {"self": self_url, "update": self_url}, "actions": {"pause": self_url + "?action=pause"}}
+    return {
+        "id": "deployment:default:web",
+        "type": "deployment",
+        "baseType": "workload",
+        "name": "web",
+        "namespaceId": "default",
+        "state": "active",
+        "scale": scale,
+        "links": {"self": self_url, "update": self_url},
+        "actions": {"pause": self_url + "?action=pause"},
+    }
 
 
 def record_timeline(path: Path) -> tuple[Path, list[float]]:
@@ -337,8 +383,9 @@ def record_timeline(path: Path) -> tuple[Path, list[float]]:
     (a change, a remove, the double delivery, a create, a removed state, a drop whose resync finds a pod
     gone, a create), stamped from t=100 so only times relative to the first event can serve it right."""
     header = RecordingHeader.from_url(PROJECT_URL, redaction={"enabled": False}, synthetic=True)
-    plan: list[tuple[float, Event]] = [(0.0, _snapshot_event(o)) for o in
-                                       (_pod("a"), _pod("b"), _pod("c"), _deployment(1, "workloads"))]
+    plan: list[tuple[float, Event]] = [
+        (0.0, _snapshot_event(o)) for o in (_pod("a"), _pod("b"), _pod("c"), _deployment(1, "workloads"))
+    ]
     plan.append((0.0, marker("connected", "norman", endpoint=PROJECT_URL)))
 
     def frame(t: float, obj: dict[str, Any], name: str = "resource.change") -> None:
@@ -353,10 +400,15 @@ def record_timeline(path: Path) -> tuple[Path, list[float]]:
     plan.append((6.0, marker("disconnected", "norman", code=1006, reason="")))
     plan.append((6.5, marker("connected", "norman", endpoint=PROJECT_URL)))
     plan.append((6.5, marker("resync.started", "norman", types=["pod", "deployment"])))
-    for obj, name in ((_pod("a", "updating"), "resource.change"), (_deployment(2, "workloads"), "resource.change"),
-                      (_pod("d"), "resource.remove")):  # d vanished while we were away
+    for obj, name in (
+        (_pod("a", "updating"), "resource.change"),
+        (_deployment(2, "workloads"), "resource.change"),
+        (_pod("d"), "resource.remove"),
+    ):  # d vanished while we were away
         e = parse_frame(norman.resource_frame(name, obj), "norman")
-        plan.append((7.0, Event(0, 0, 0.0, None, "norman", "resync", name, type=e.type, id=e.id, raw=e.raw, data=e.data)))
+        plan.append(
+            (7.0, Event(0, 0, 0.0, None, "norman", "resync", name, type=e.type, id=e.id, raw=e.raw, data=e.data))
+        )
     plan.append((7.0, marker("resync.finished", "norman", types=["pod", "deployment"])))
     frame(8.0, _pod("e"))
     with RecordingWriter(path, header) as writer:
@@ -438,8 +490,10 @@ def test_committed_samples_are_served_byte_for_byte(sample):
         messages: dict[str, str] = {}
         for e in evs:
             if e.kind == "sent" and e.name == "subscribe":
-                messages.setdefault(steve.subscription_key(e.watch or {}), json.dumps(
-                    {k: v for k, v in e.data.items() if k != "resourceVersion"}))
+                messages.setdefault(
+                    steve.subscription_key(e.watch or {}),
+                    json.dumps({k: v for k, v in e.data.items() if k != "resourceVersion"}),
+                )
         wanted = [e for e in evs if e.kind == "frame" and e.name in stream]
 
         async def steve_go() -> list[str]:
@@ -469,6 +523,7 @@ def test_steve_reproduce_drops_closes_the_socket_where_recorded():
     drop = next(e for e in evs if e.name == "disconnected")
     speed = 10.0
     with ReplayServer(sample, speed=speed, reproduce_drops=True, steve_ping=60) as server:
+
         async def go() -> tuple[float, ConnectionClosed]:
             async with connect(ws_url(server)) as conn:
                 await conn.send(json.dumps({"resourceType": first.type}))
@@ -486,13 +541,20 @@ def test_steve_reproduce_drops_closes_the_socket_where_recorded():
 
 # --- Steve --------------------------------------------------------------------------------------------
 
+
 def recorded_watch(path: Path, resource_type: str) -> tuple[Event, list[Event]]:
     """The recorded subscribe message of a watch and its frames (by echoed key)."""
     evs = events(path)
     sent = next(e for e in evs if e.kind == "sent" and e.type == resource_type)
     key = steve.subscription_key(sent.watch or {})
-    frames = [e for e in evs if e.kind == "frame" and e.name in ("resource.create", "resource.change", "resource.remove")
-              and e.watch and steve.subscription_key(e.watch) == key]
+    frames = [
+        e
+        for e in evs
+        if e.kind == "frame"
+        and e.name in ("resource.create", "resource.change", "resource.remove")
+        and e.watch
+        and steve.subscription_key(e.watch) == key
+    ]
     return sent, frames
 
 
@@ -502,6 +564,7 @@ def test_steve_matching_watch_gets_start_then_its_frames_byte_for_byte_and_timed
     span = frames[-1].t - sent.t
     speed = 2.0
     with ReplayServer(steve_recording, speed=speed, steve_ping=60) as server:
+
         async def go() -> tuple[list[str], float]:
             async with connect(ws_url(server)) as conn:
                 await conn.send('{"resourceType":"pods"}')
@@ -522,6 +585,7 @@ def test_steve_resume_from_a_revision_skips_frames_at_or_below_it(steve_recordin
     after = [e.raw for e in frames if int(e.revision or 0) > int(cut.revision)]
     assert 0 < len(after) < len(frames)
     with ReplayServer(steve_recording, speed=20, steve_ping=60) as server:
+
         async def go() -> list[str]:
             async with connect(ws_url(server)) as conn:
                 await conn.send(json.dumps({"resourceType": "pods", "resourceVersion": cut.revision}))
@@ -537,6 +601,7 @@ def test_steve_watch_loops_with_the_recording(steve_recording):
     _, frames = recorded_watch(steve_recording, "pods")
     raws = [e.raw for e in frames]
     with ReplayServer(steve_recording, speed=20, loop=True, steve_ping=60) as server:
+
         async def go() -> list[str]:
             async with connect(ws_url(server)) as conn:
                 await conn.send('{"resourceType":"pods"}')
@@ -548,6 +613,7 @@ def test_steve_watch_loops_with_the_recording(steve_recording):
 
 def test_steve_unknown_type_is_refused_as_rancher_does(steve_recording):
     with ReplayServer(steve_recording, speed=20, steve_ping=60) as server:
+
         async def go() -> list[str]:
             async with connect(ws_url(server)) as conn:
                 await conn.send('{"resourceType":"nosuchtype","namespace":"default"}')
@@ -555,12 +621,15 @@ def test_steve_unknown_type_is_refused_as_rancher_does(steve_recording):
 
         got = asyncio.run(go())
     echo = {"resourceType": "nosuchtype", "namespace": "default"}
-    assert got == [steve.error_event("failed to find schema nosuchtype", echo),
-                   steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA, echo=echo)]
+    assert got == [
+        steve.error_event("failed to find schema nosuchtype", echo),
+        steve.encode_event("resource.stop", data=steve.SUBSCRIBE_DATA, echo=echo),
+    ]
 
 
 def test_steve_exact_key_stop_gets_exactly_one_stop(steve_recording):
     with ReplayServer(steve_recording, speed=1, steve_ping=60) as server:
+
         async def go() -> list[dict[str, Any]]:
             async with connect(ws_url(server)) as conn:
                 await conn.send('{"resourceType":"namespace"}')
@@ -582,23 +651,29 @@ def test_steve_unrecorded_key_of_a_recorded_type_is_narrowed_and_restamped(steve
     namespace = frames[0].data["metadata"]["namespace"]
     mine = [e for e in frames if e.data["metadata"]["namespace"] == namespace]
     with ReplayServer(steve_recording, speed=20, steve_ping=60) as server:
+
         async def go() -> list[str]:
             async with connect(ws_url(server)) as conn:
                 await conn.send(json.dumps({"resourceType": "Pods", "namespace": namespace}))
                 return await receive(conn, 1 + len(mine))
 
         got = asyncio.run(go())
-    assert json.loads(got[0]) == {"name": "resource.start", "namespace": namespace, "resourceType": "Pods",
-                                  "data": steve.SUBSCRIBE_DATA}
+    assert json.loads(got[0]) == {
+        "name": "resource.start",
+        "namespace": namespace,
+        "resourceType": "Pods",
+        "data": steve.SUBSCRIBE_DATA,
+    }
     for raw, e in zip(got[1:], mine):
         doc = json.loads(raw)
         assert (doc["namespace"], doc["resourceType"], doc["revision"]) == (namespace, "Pods", e.revision)
-        assert raw.endswith(e.raw[e.raw.index(',"data":'):])  # the object itself byte for byte
+        assert raw.endswith(e.raw[e.raw.index(',"data":') :])  # the object itself byte for byte
 
 
 def test_steve_pings_carry_the_recorded_server_version(steve_recording):
     assert read_recording(steve_recording).header.server_version is None  # known only from the recorded pings
     with ReplayServer(steve_recording, speed=1, steve_ping=0.15) as server:
+
         async def go() -> list[str]:
             async with connect(ws_url(server)) as conn:
                 return await received_within(conn, 0.5)
@@ -646,12 +721,17 @@ def test_steve_collections_are_shaped_like_rancher(steve_recording):
         assert httpx.get(f"{server.url}/v1/nosuchtype").status_code == 404
         # a watched type that saw no object: an empty list, which has no data key at all
         assert httpx.get(f"{server.url}/v1/namespace").json() == {
-            "type": "collection", "links": {"self": f"{server.url}/v1/namespace"},
-            "createTypes": {"namespace": f"{server.url}/v1/namespace"}, "actions": {}, "resourceType": "namespace",
-            "revision": full["revision"]}
+            "type": "collection",
+            "links": {"self": f"{server.url}/v1/namespace"},
+            "createTypes": {"namespace": f"{server.url}/v1/namespace"},
+            "actions": {},
+            "resourceType": "namespace",
+            "revision": full["revision"],
+        }
 
 
 # --- HTTP: endpoint, auth, origin, the page -------------------------------------------------------------
+
 
 async def refused(url: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
     with pytest.raises(InvalidStatus) as info:
@@ -676,13 +756,18 @@ def test_only_the_recorded_endpoint_is_served(norman_recording, steve_recording)
         asyncio.run(local_alias())
 
 
-@pytest.mark.parametrize("headers", [
-    {"Authorization": f"Bearer {SECRET_TOKEN}"},
-    {"Authorization": "Basic " + base64.urlsafe_b64encode(SECRET_TOKEN.encode()).decode()},
-    {"Cookie": f"R_SESS={SECRET_TOKEN}"},
-], ids=["bearer", "basic", "cookie"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": f"Bearer {SECRET_TOKEN}"},
+        {"Authorization": "Basic " + base64.urlsafe_b64encode(SECRET_TOKEN.encode()).decode()},
+        {"Cookie": f"R_SESS={SECRET_TOKEN}"},
+    ],
+    ids=["bearer", "basic", "cookie"],
+)
 def test_with_a_token_every_rancher_credential_form_works(steve_recording, headers):
     with ReplayServer(steve_recording, token=SECRET_TOKEN, steve_ping=60) as server:
+
         async def go() -> None:
             async with connect(ws_url(server), additional_headers=headers) as conn:
                 await conn.send('{"resourceType":"namespace"}')
@@ -692,16 +777,22 @@ def test_with_a_token_every_rancher_credential_form_works(steve_recording, heade
         assert httpx.get(f"{server.url}/v1/pods", headers=headers).status_code == 200
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer token-wrong:nope"},
-                                     {"Authorization": "Basic !!!", "Cookie": f"R_SESS={SECRET_TOKEN}"}],
-                         ids=["none", "wrong", "cookie-ignored-with-authorization"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer token-wrong:nope"},
+        {"Authorization": "Basic !!!", "Cookie": f"R_SESS={SECRET_TOKEN}"},
+    ],
+    ids=["none", "wrong", "cookie-ignored-with-authorization"],
+)
 def test_with_a_token_others_get_rancher_exact_401(norman_recording, headers):
     with ReplayServer(norman_recording, token=SECRET_TOKEN, norman_ping=60) as server:
         response = asyncio.run(refused(ws_url(server), headers))
         assert response.status_code == 401
         assert response.body.decode() == auth.UNAUTHORIZED_BODY
         assert response.headers["X-API-Cattle-Auth"] == "false"
-        rest = httpx.get(f"{server.url}{server.script.path[:-len('/subscribe')]}/pods", headers=headers)
+        rest = httpx.get(f"{server.url}{server.script.path[: -len('/subscribe')]}/pods", headers=headers)
         assert (rest.status_code, rest.text) == (401, auth.UNAUTHORIZED_BODY)
         assert httpx.get(server.url + "/").status_code == 200  # the page itself is public, like Rancher's UI
 
@@ -766,8 +857,12 @@ def test_bad_options_are_refused(steve_recording, tmp_path):
 
 
 def test_cli_serve_says_how_to_connect_and_that_any_credential_goes(norman_recording):
-    proc = subprocess.Popen([sys.executable, "-m", "rancherlab", "serve", str(norman_recording), "--speed", "50"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rancherlab", "serve", str(norman_recording), "--speed", "50"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(4)]
@@ -797,7 +892,6 @@ def test_cli_registers_serve() -> None:
     assert (args.speed, args.loop, args.reproduce_drops, args.port) == (2.0, True, True, 0)
 
 
-
 @pytest.mark.parametrize("sample", sorted(SAMPLES_DIR.glob("norman-*.jsonl*")), ids=lambda p: p.name)
 def test_a_client_discovers_the_types_lists_and_watches_a_norman_replay(sample):
     """The replay answers the scope's /schemas, so a client not told the types finds them as on Rancher."""
@@ -805,7 +899,9 @@ def test_a_client_discovers_the_types_lists_and_watches_a_norman_replay(sample):
 
     header = rl.read_recording(sample).header
     with ReplayServer(sample, speed=float("inf")) as server:
-        cap = rl.capture(server.url, header.scope, credentials="token-any:value", duration=1.5, env={}, cli_config=False)
+        cap = rl.capture(
+            server.url, header.scope, credentials="token-any:value", duration=1.5, env={}, cli_config=False
+        )
         cap.wait()
     assert cap.error is None
     assert cap.stats.snapshot > 0 and cap.stats.resource_frames > 0

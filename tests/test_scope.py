@@ -58,13 +58,26 @@ def test_bad_scopes_teach(text: str, needle: str) -> None:
         ("rancher.example.com:8443", "https://rancher.example.com:8443", None, ()),
         ("http://127.0.0.1:8080/v3", "http://127.0.0.1:8080", None, ()),
         ("wss://r.example.com/v3/subscribe?sockId=3", "https://r.example.com", "global", ()),
-        ("ws://r.example.com:80/v3/subscribe?resourceTypes=cluster&resourceTypes=node&sockId=1",
-         "http://r.example.com", "global", ("cluster", "node")),
+        (
+            "ws://r.example.com:80/v3/subscribe?resourceTypes=cluster&resourceTypes=node&sockId=1",
+            "http://r.example.com",
+            "global",
+            ("cluster", "node"),
+        ),
         ("wss://r.example.com/v3/clusters/c-abc12/subscribe?sockId=2", "https://r.example.com", "cluster:c-abc12", ()),
-        ("wss://r.example.com/v3/projects/c-abc12:p-xyz34/subscribe?sockId=4&resourceTypes=pod",
-         "https://r.example.com", "project:c-abc12:p-xyz34", ("pod",)),
+        (
+            "wss://r.example.com/v3/projects/c-abc12:p-xyz34/subscribe?sockId=4&resourceTypes=pod",
+            "https://r.example.com",
+            "project:c-abc12:p-xyz34",
+            ("pod",),
+        ),
         ("wss://r.example.com/v1/subscribe?sockId=1", "https://r.example.com", "steve", ()),
-        ("wss://r.example.com/k8s/clusters/c-abc12/v1/subscribe?sockId=17", "https://r.example.com", "steve:c-abc12", ()),
+        (
+            "wss://r.example.com/k8s/clusters/c-abc12/v1/subscribe?sockId=17",
+            "https://r.example.com",
+            "steve:c-abc12",
+            (),
+        ),
         ("https://r.example.com/rancher/v3/subscribe", "https://r.example.com/rancher", "global", ()),
     ],
 )
@@ -94,7 +107,10 @@ def test_subscribe_url() -> None:
     assert subscribe_url("https://r.example.com", Scope.parse("project:c-1:p-2"), ["pod", "deployment"]) == (
         "wss://r.example.com/v3/projects/c-1:p-2/subscribe?resourceTypes=pod&resourceTypes=deployment"
     )
-    assert subscribe_url("http://127.0.0.1:9", Scope.parse("steve:c-1")) == "ws://127.0.0.1:9/k8s/clusters/c-1/v1/subscribe"
+    assert (
+        subscribe_url("http://127.0.0.1:9", Scope.parse("steve:c-1"))
+        == "ws://127.0.0.1:9/k8s/clusters/c-1/v1/subscribe"
+    )
     with pytest.raises(ScopeError):
         subscribe_url("http://h", Scope.parse("steve"), ["pod"])
 

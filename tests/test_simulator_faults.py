@@ -36,9 +36,12 @@ async def closed_without_frame(conn, timeout: float = 5.0) -> float:
 
 def test_drop_now_is_1006_on_both_apis():
     with Simulator(seed=2, token=SECRET_TOKEN, rate=5, norman_ping=0.1, steve_ping=0.1) as sim:
+
         async def go() -> None:
-            async with connect(ws(sim, "/v3/subscribe"), additional_headers=HEADERS) as n, \
-                    connect(ws(sim, "/v1/subscribe"), additional_headers=HEADERS) as s:
+            async with (
+                connect(ws(sim, "/v3/subscribe"), additional_headers=HEADERS) as n,
+                connect(ws(sim, "/v1/subscribe"), additional_headers=HEADERS) as s,
+            ):
                 await asyncio.wait_for(n.recv(), 5)
                 await asyncio.wait_for(s.recv(), 5)
                 await asyncio.get_running_loop().run_in_executor(None, sim.drop_now)
@@ -50,6 +53,7 @@ def test_drop_now_is_1006_on_both_apis():
 
 def test_drop_every_closes_sockets_periodically():
     with Simulator(seed=2, token=SECRET_TOKEN, rate=5, norman_ping=0.1, drop_every=0.5) as sim:
+
         async def go() -> list[float]:
             lifetimes = []
             for _ in range(2):
@@ -62,6 +66,7 @@ def test_drop_every_closes_sockets_periodically():
 
 def test_stall_keeps_tcp_open_and_sends_nothing():
     with Simulator(seed=2, token=SECRET_TOKEN, rate=50, norman_ping=0.1, stall_after=0.3) as sim:
+
         async def go() -> None:
             async with connect(ws(sim, "/v3/subscribe"), additional_headers=HEADERS) as conn:
                 start = time.monotonic()
@@ -84,6 +89,7 @@ def test_stall_method_silences_open_sockets():
     """`stall()` silences every open socket on both APIs: what was in flight drains within a bounded time, then
     nothing more arrives (no events, no pings) while the connection stays open."""
     with Simulator(seed=2, token=SECRET_TOKEN, rate=50, norman_ping=0.1, steve_ping=0.1) as sim:
+
         async def drained(conn) -> None:
             deadline = time.monotonic() + 2.0
             while True:  # what was written before the stall may still arrive, for at most 2 s
@@ -97,8 +103,10 @@ def test_stall_method_silences_open_sockets():
             assert conn.state.name == "OPEN"  # silence, not a close
 
         async def go() -> None:
-            async with connect(ws(sim, "/v1/subscribe"), additional_headers=HEADERS) as s, \
-                    connect(ws(sim, "/v3/subscribe"), additional_headers=HEADERS) as n:
+            async with (
+                connect(ws(sim, "/v1/subscribe"), additional_headers=HEADERS) as s,
+                connect(ws(sim, "/v3/subscribe"), additional_headers=HEADERS) as n,
+            ):
                 await s.send('{"resourceType":"pod"}')
                 await asyncio.wait_for(s.recv(), 5)
                 await asyncio.wait_for(n.recv(), 5)
@@ -136,8 +144,13 @@ def test_slow_consumer_is_dropped_on_norman():
         project = sim.world.projects(cluster)[0]
 
         async def go() -> None:
-            async with connect(ws(sim, f"/v3/projects/{project}/subscribe"), sock=small_window(sim.port),
-                               additional_headers=HEADERS, max_queue=1, max_size=None) as conn:
+            async with connect(
+                ws(sim, f"/v3/projects/{project}/subscribe"),
+                sock=small_window(sim.port),
+                additional_headers=HEADERS,
+                max_queue=1,
+                max_size=None,
+            ) as conn:
                 await asyncio.wait_for(conn.recv(), 5)  # joined: the replay has begun
                 conn.transport.pause_reading()  # stop reading: the kernel buffers fill, then rancher's 100 do
                 await asyncio.get_running_loop().run_in_executor(None, churn_until, sim, None, cluster, 4000)
@@ -165,9 +178,17 @@ def test_slow_consumer_gets_resource_stop_on_steve():
 
         async def go() -> tuple[list[str], list[str]]:
             # uncompressed, so the bytes of each event fill the window rather than a few bytes of deflate
-            async with connect(ws(sim, "/v1/subscribe"), sock=small_window(sim.port), additional_headers=HEADERS,
-                               max_queue=1, max_size=None, compression=None) as slow, \
-                    connect(ws(sim, "/v1/subscribe"), additional_headers=HEADERS, compression=None) as reader:
+            async with (
+                connect(
+                    ws(sim, "/v1/subscribe"),
+                    sock=small_window(sim.port),
+                    additional_headers=HEADERS,
+                    max_queue=1,
+                    max_size=None,
+                    compression=None,
+                ) as slow,
+                connect(ws(sim, "/v1/subscribe"), additional_headers=HEADERS, compression=None) as reader,
+            ):
                 for conn in (slow, reader):
                     await conn.send('{"resourceType":"pod"}')
                     assert json.loads(await asyncio.wait_for(conn.recv(), 5))["name"] == "resource.start"

@@ -46,10 +46,12 @@ def world() -> World:
 
 @pytest.mark.parametrize(
     ("path", "sample"),
-    [("/v3/nodes", "norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json"),
-     ("/v3/clusters", "norman-v3-clusters-collection-rancher2.0.6-zabbix-rancher.json"),
-     ("/v3/users", "norman-v3-users-collection-qa-server-dashboard-blueprint.json"),
-     ("/v3/tokens", "norman-v3-tokens-collection-qa-server-dashboard-blueprint.json")],
+    [
+        ("/v3/nodes", "norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json"),
+        ("/v3/clusters", "norman-v3-clusters-collection-rancher2.0.6-zabbix-rancher.json"),
+        ("/v3/users", "norman-v3-users-collection-qa-server-dashboard-blueprint.json"),
+        ("/v3/tokens", "norman-v3-tokens-collection-qa-server-dashboard-blueprint.json"),
+    ],
 )
 def test_norman_collections_are_shaped_like_rancher(world: World, path: str, sample: str) -> None:
     real = json.loads((SAMPLES / sample).read_text())
@@ -65,8 +67,10 @@ def test_norman_collections_are_shaped_like_rancher(world: World, path: str, sam
 
 @pytest.mark.parametrize(
     ("sample", "namespaced"),
-    [("steve-v1-secrets-collection-rancher-integration-testdata.json", True),
-     ("steve-v1-pods-collection-qa-server-dashboard-blueprint.json", False)],
+    [
+        ("steve-v1-secrets-collection-rancher-integration-testdata.json", True),
+        ("steve-v1-pods-collection-qa-server-dashboard-blueprint.json", False),
+    ],
 )
 def test_steve_collections_are_shaped_like_rancher(world: World, sample: str, namespaced: bool) -> None:
     real = json.loads((SAMPLES / sample).read_text())
@@ -113,14 +117,18 @@ def test_steve_single_objects_and_errors(world: World) -> None:
 def test_downstream_steve_under_k8s_clusters(world: World) -> None:
     cid = world.clusters()[-1]
     body = ok(world, f"/k8s/clusters/{cid}/v1/pods")
-    assert body["data"] and all(o["links"]["self"].startswith(f"{BASE}/k8s/clusters/{cid}/v1/pods/") for o in body["data"])
+    assert body["data"] and all(
+        o["links"]["self"].startswith(f"{BASE}/k8s/clusters/{cid}/v1/pods/") for o in body["data"]
+    )
     local_ids = {o["id"] for o in ok(world, "/v1/pods")["data"]}
     assert {o["id"] for o in body["data"]} != local_ids
     # management types live only in the local cluster's Steve
     assert get(world, f"/k8s/clusters/{cid}/v1/management.cattle.io.clusters")[0] == 404
     assert get(world, "/k8s/clusters/c-nope0/v1/pods")[0] == 404
     schemas = ok(world, f"/k8s/clusters/{cid}/v1/schemas")
-    assert "pod" in {s["id"] for s in schemas["data"]} and not any(s["id"].startswith("management.") for s in schemas["data"])
+    assert "pod" in {s["id"] for s in schemas["data"]} and not any(
+        s["id"].startswith("management.") for s in schemas["data"]
+    )
     assert {s["id"] for s in ok(world, "/v1/schemas")["data"]} == set(F.steve_schemas())
 
 
@@ -152,8 +160,10 @@ def test_norman_scope_collections(world: World) -> None:
         namespaces = {r.name for r in world.resources("namespace", cid) if world.project_of(r) == pid}
         pods = ok(world, f"/v3/project/{pid}/pods")
         assert {o["namespaceId"] for o in pods["data"]} <= namespaces
-        assert all(o["projectId"] == pid and o["links"]["self"].startswith(f"{BASE}/v3/project/{pid}/pods/")
-                   for o in pods["data"])
+        assert all(
+            o["projectId"] == pid and o["links"]["self"].startswith(f"{BASE}/v3/project/{pid}/pods/")
+            for o in pods["data"]
+        )
         assert ok(world, f"/v3/projects/{pid}/pods")["data"] == pods["data"]
         workloads = ok(world, f"/v3/project/{pid}/workloads")
         deployments = ok(world, f"/v3/project/{pid}/deployments")
@@ -220,8 +230,20 @@ def _without_age(o: dict[str, Any]) -> dict[str, Any]:
     return {**o, "metadata": md}
 
 
-@pytest.mark.parametrize("schema", ["pod", "apps.deployment", "apps.replicaset", "namespace", "configmap", "secret", "node",
-                                    "management.cattle.io.project", "management.cattle.io.node"])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        "pod",
+        "apps.deployment",
+        "apps.replicaset",
+        "namespace",
+        "configmap",
+        "secret",
+        "node",
+        "management.cattle.io.project",
+        "management.cattle.io.node",
+    ],
+)
 def test_steve_list_then_watch_equals_a_fresh_list(schema: str) -> None:
     w = World(33)
     for _ in range(50):
@@ -270,6 +292,10 @@ def test_norman_list_then_watch_equals_a_fresh_list() -> None:
     _norman_list_then_watch(w, "global", None, "node", "/v3/nodes")
     _norman_list_then_watch(w, "cluster", cid, "namespace", f"/v3/cluster/{cid}/namespaces")
     for pid in w.projects(cid)[:2]:
-        for schema, plural in (("pod", "pods"), ("workload", "workloads"), ("configMap", "configmaps"),
-                               ("namespacedSecret", "namespacedsecrets")):
+        for schema, plural in (
+            ("pod", "pods"),
+            ("workload", "workloads"),
+            ("configMap", "configmaps"),
+            ("namespacedSecret", "namespacedsecrets"),
+        ):
             _norman_list_then_watch(w, "project", pid, schema, f"/v3/project/{pid}/{plural}")

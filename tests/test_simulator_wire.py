@@ -62,17 +62,26 @@ async def until(conn: ClientConnection, pred: Any, timeout: float = WAIT) -> lis
 
 # --- authentication and refusals -------------------------------------------------------------------
 
-@pytest.mark.parametrize("headers", [
-    bearer(),
-    {"Authorization": "Basic " + base64.urlsafe_b64encode(SECRET_TOKEN.encode()).decode()},
-    {"Cookie": f"R_SESS={SECRET_TOKEN}"},
-], ids=["bearer", "basic", "cookie"])
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        bearer(),
+        {"Authorization": "Basic " + base64.urlsafe_b64encode(SECRET_TOKEN.encode()).decode()},
+        {"Cookie": f"R_SESS={SECRET_TOKEN}"},
+    ],
+    ids=["bearer", "basic", "cookie"],
+)
 @pytest.mark.parametrize("endpoint", ["global", "cluster", "project", "steve", "steve-cluster"])
 def test_every_endpoint_with_every_auth_method(sim, headers, endpoint):
     cluster, project = downstream(sim)
-    path = {"global": "/v3/subscribe", "cluster": f"/v3/clusters/{cluster}/subscribe",
-            "project": f"/v3/projects/{project}/subscribe", "steve": "/v1/subscribe",
-            "steve-cluster": f"/k8s/clusters/{cluster}/v1/subscribe"}[endpoint]
+    path = {
+        "global": "/v3/subscribe",
+        "cluster": f"/v3/clusters/{cluster}/subscribe",
+        "project": f"/v3/projects/{project}/subscribe",
+        "steve": "/v1/subscribe",
+        "steve-cluster": f"/k8s/clusters/{cluster}/v1/subscribe",
+    }[endpoint]
 
     async def go() -> None:
         async with connect(ws(sim, path), additional_headers=headers) as conn:
@@ -94,8 +103,11 @@ async def refused(url: str, headers: dict[str, str] | None = None, **kw: Any) ->
     return info.value.response
 
 
-@pytest.mark.parametrize("headers", [{}, bearer("token-wrong:nope"), {"Authorization": "Basic !!!", "Cookie": f"R_SESS={SECRET_TOKEN}"}],
-                         ids=["none", "wrong", "cookie-ignored-with-authorization"])
+@pytest.mark.parametrize(
+    "headers",
+    [{}, bearer("token-wrong:nope"), {"Authorization": "Basic !!!", "Cookie": f"R_SESS={SECRET_TOKEN}"}],
+    ids=["none", "wrong", "cookie-ignored-with-authorization"],
+)
 @pytest.mark.parametrize("path", ["/v3/subscribe", "/v1/subscribe"])
 def test_401_body_is_rancher_exact(sim, headers, path):
     response = asyncio.run(refused(ws(sim, path), headers))
@@ -154,6 +166,7 @@ def test_unknown_steve_cluster_is_401_with_empty_body(sim):
 
 
 # --- Norman wire format -----------------------------------------------------------------------------
+
 
 def test_norman_bytes_pings_and_filter(sim):
     _, project = downstream(sim)
@@ -219,6 +232,7 @@ def test_norman_watch_timeout_closes_every_socket_of_that_type():
     another type, whose watch started later, stays open until its own watch times out."""
     timeout = 0.8
     with Simulator(seed=3, token=SECRET_TOKEN, rate=0, watch_timeout=timeout, norman_ping=0.1) as sim:
+
         async def closed_at(conn: ClientConnection) -> float:
             with pytest.raises(ConnectionClosed) as info:
                 while True:
@@ -227,7 +241,10 @@ def test_norman_watch_timeout_closes_every_socket_of_that_type():
             return time.monotonic()
 
         async def go() -> tuple[float, list[float], float, list[str]]:
-            users, clusters = ws(sim, "/v3/subscribe?resourceTypes=user"), ws(sim, "/v3/subscribe?resourceTypes=cluster")
+            users, clusters = (
+                ws(sim, "/v3/subscribe?resourceTypes=user"),
+                ws(sim, "/v3/subscribe?resourceTypes=cluster"),
+            )
             start = time.monotonic()
             async with connect(users, additional_headers=bearer()) as a:
                 await asyncio.sleep(0.2)
@@ -249,6 +266,7 @@ def test_norman_watch_timeout_closes_every_socket_of_that_type():
 
 # --- Steve sequences ---------------------------------------------------------------------------------
 
+
 def steve_url(sim: Simulator) -> str:
     return ws(sim, "/v1/subscribe")
 
@@ -266,6 +284,7 @@ def test_steve_compression_and_ping_with_version(sim):
 
 def test_steve_ping_cadence_is_the_configured_interval(sim):
     """Each Steve socket has its own ping ticker, at the configured interval (Rancher: 30 s; here 0.25 s)."""
+
     async def go() -> list[float]:
         async with connect(steve_url(sim), additional_headers=bearer()) as conn:
             opened, times = time.monotonic(), list[float]()
@@ -322,7 +341,9 @@ def _exact_key_stop(sim: Simulator) -> None:
             await conn.send('{"resourceType":"pod","namespace":"default","stop":true}')  # wrong key: nothing
             await conn.send('{"resourceType":"pod","namespace":"default","selector":"app"}')  # duplicate start: ignored
             await conn.send('{"resourceType":"pod","namespace":"default","selector":"app","stop":true}')
-            await conn.send('{"resourceType":"pod","namespace":"default","selector":"app","stop":true}')  # already ended
+            await conn.send(
+                '{"resourceType":"pod","namespace":"default","selector":"app","stop":true}'
+            )  # already ended
             names = [m["name"] for m in await until(conn, lambda m: m["name"] == "resource.stop")]
             names += [json.loads(f)["name"] for f in await received_within(conn, 0.6)]
             return names
@@ -335,6 +356,7 @@ def _exact_key_stop(sim: Simulator) -> None:
 @pytest.mark.parametrize("store", ["sql", "proxy"])
 def test_steve_initial_replay_depends_on_the_store(store):
     with Simulator(seed=5, token=SECRET_TOKEN, rate=0, steve_store=store, steve_ping=10) as sim:
+
         async def go() -> list[dict[str, Any]]:
             async with connect(steve_url(sim), additional_headers=bearer()) as conn:
                 await conn.send('{"resourceType":"pod"}')
@@ -350,8 +372,9 @@ def test_steve_initial_replay_depends_on_the_store(store):
             assert msgs == []  # the SQL cache store replays nothing
 
 
-@pytest.mark.parametrize("store,rv,replay", [("proxy", "0", True), ("proxy", "-1", True), ("sql", "0", False),
-                                               ("sql", "-1", False)])
+@pytest.mark.parametrize(
+    "store,rv,replay", [("proxy", "0", True), ("proxy", "-1", True), ("sql", "0", False), ("sql", "-1", False)]
+)
 def test_steve_zero_and_minus_one_revisions_depend_on_the_store(store: str, rv: str, replay: bool) -> None:
     """The proxy store maps "0" and "-1" to no revision (a full replay of creates); the SQL store looks them up like
     any revision, misses its ring and answers "too old"."""
@@ -365,8 +388,11 @@ def test_steve_zero_and_minus_one_revisions_depend_on_the_store(store: str, rv: 
                 return [json.loads(f) for f in await received_within(conn, 0.4)]
 
         msgs = asyncio.run(go())
-        pods = {f"{ns}/{name}": o["metadata"]["resourceVersion"] for (kind, cluster, ns, name), o in sim.ground_truth().items()
-                if (kind, cluster) == ("pod", "local")}
+        pods = {
+            f"{ns}/{name}": o["metadata"]["resourceVersion"]
+            for (kind, cluster, ns, name), o in sim.ground_truth().items()
+            if (kind, cluster) == ("pod", "local")
+        }
         if replay:
             assert pods and [m["name"] for m in msgs] == ["resource.create"] * len(pods)
             assert {m["data"]["id"]: m["revision"] for m in msgs} == pods
@@ -375,10 +401,13 @@ def test_steve_zero_and_minus_one_revisions_depend_on_the_store(store: str, rv: 
             assert msgs[0]["data"]["error"] == "resourceversion too old"
 
 
-@pytest.mark.parametrize("store,text", [
-    ("sql", "resourceversion too old"),
-    ("proxy", "event watch error: too old resource version: 1 ("),
-])
+@pytest.mark.parametrize(
+    "store,text",
+    [
+        ("sql", "resourceversion too old"),
+        ("proxy", "event watch error: too old resource version: 1 ("),
+    ],
+)
 def test_steve_too_old(store, text):
     with Simulator(seed=5, token=SECRET_TOKEN, rate=0, steve_store=store, steve_retain=5, steve_ping=10) as sim:
         sim.step(60)
@@ -399,8 +428,11 @@ def test_steve_resume_from_a_retained_revision_replays_exactly_the_changes_after
         sim.step(5)
         start_rev = sim.world.revision
         sim.step(40)
-        expected = [str(c.revision) for c in sim.history() if c.revision > start_rev and c.resource.kind == "pod"
-                    and c.resource.cluster == "local"]
+        expected = [
+            str(c.revision)
+            for c in sim.history()
+            if c.revision > start_rev and c.resource.kind == "pod" and c.resource.cluster == "local"
+        ]
 
         async def go() -> list[dict[str, Any]]:
             async with connect(steve_url(sim), additional_headers=bearer()) as conn:
@@ -417,9 +449,13 @@ def test_steve_notification_mode_debounces():
     after the burst began, carrying the latest revision of that type's changes in the window."""
     debounce = 0.3
     with Simulator(seed=5, token=SECRET_TOKEN, rate=0, steve_ping=10) as sim:
+
         def pod_revisions(after: int) -> list[str]:
-            return [str(c.revision) for c in sim.history()
-                    if c.revision > after and (c.resource.kind, c.resource.cluster) == ("pod", "local")]
+            return [
+                str(c.revision)
+                for c in sim.history()
+                if c.revision > after and (c.resource.kind, c.resource.cluster) == ("pod", "local")
+            ]
 
         def burst() -> tuple[float, list[str]]:
             """Step until at least two local pod changes happened; return when it started and their revisions."""
@@ -431,7 +467,9 @@ def test_steve_notification_mode_debounces():
         async def go() -> list[tuple[float, list[str], list[tuple[float, dict[str, Any]]]]]:
             loop = asyncio.get_running_loop()
             async with connect(steve_url(sim), additional_headers=bearer()) as conn:
-                await conn.send(json.dumps({"resourceType": "pod", "mode": "resource.changes", "debounceMs": int(debounce * 1000)}))
+                await conn.send(
+                    json.dumps({"resourceType": "pod", "mode": "resource.changes", "debounceMs": int(debounce * 1000)})
+                )
                 await until(conn, lambda m: m["name"] == "resource.start")
                 bursts = []
                 for _ in range(2):
@@ -460,6 +498,7 @@ def test_steve_notification_mode_debounces():
 
 def test_steve_proxy_watch_expiry_stops_and_keeps_the_socket():
     with Simulator(seed=5, token=SECRET_TOKEN, rate=0, steve_store="proxy", watch_timeout=0.4, steve_ping=0.2) as sim:
+
         async def go() -> None:
             async with connect(steve_url(sim), additional_headers=bearer()) as conn:
                 await conn.send(json.dumps({"resourceType": "namespace", "resourceVersion": str(sim.world.revision)}))
@@ -473,7 +512,9 @@ def test_steve_proxy_watch_expiry_stops_and_keeps_the_socket():
 def test_forbidden_types_are_refused_like_rancher_rbac():
     with Simulator(seed=5, token=SECRET_TOKEN, rate=0, steve_ping=10, forbid=("secret", "namespacedSecret")) as sim:
         _, project = downstream(sim)
-        response = asyncio.run(refused(ws(sim, f"/v3/projects/{project}/subscribe?resourceTypes=namespacedSecret"), bearer()))
+        response = asyncio.run(
+            refused(ws(sim, f"/v3/projects/{project}/subscribe?resourceTypes=namespacedSecret"), bearer())
+        )
         assert response.status_code == 404
 
         async def go() -> list[dict[str, Any]]:
@@ -513,6 +554,7 @@ REMOVEDISH = ("removed", "purging", "purged")  # the dashboard drops a Norman ob
 
 async def churn(sim: Simulator, steps: int) -> None:
     """Step the world from another thread while the caller's loop keeps reading, so events race the churn."""
+
     def run() -> None:
         for _ in range(steps):
             sim.step(1)
@@ -561,8 +603,9 @@ def test_rest_list_then_socket_events_converge_on_the_ground_truth(flavour: str)
     """The robust client pattern, over real HTTP and WebSocket connections while the world churns: what a client
     builds from a list plus the events after it is exactly a fresh list, and exactly the simulator's objects."""
     store = "proxy" if flavour == "proxy" else "sql"
-    with Simulator(seed=9, token=SECRET_TOKEN, rate=0, steve_store=store, norman_ping=0.2, steve_ping=0.2,
-                   buffer=100_000) as sim:
+    with Simulator(
+        seed=9, token=SECRET_TOKEN, rate=0, steve_store=store, norman_ping=0.2, steve_ping=0.2, buffer=100_000
+    ) as sim:
         sim.step(20)
         cluster, project = downstream(sim) if flavour == "norman" else ("local", "")
         list_url = sim.url + (f"/v3/project/{project}/pods" if flavour == "norman" else "/v1/pods")
@@ -600,15 +643,22 @@ def test_rest_list_then_socket_events_converge_on_the_ground_truth(flavour: str)
         _, fresh = listed()
         truth = {k: o for k, o in sim.ground_truth().items() if k[0] == "pod" and k[1] == cluster}
         if flavour == "norman":
-            annotations = {k[3]: o["metadata"].get("annotations") or {} for k, o in sim.ground_truth().items()
-                           if k[:2] == ("namespace", cluster)}
-            truth = {k: o for k, o in truth.items() if annotations.get(k[2] or "", {}).get(PROJECT_ANNOTATION) == project}
+            annotations = {
+                k[3]: o["metadata"].get("annotations") or {}
+                for k, o in sim.ground_truth().items()
+                if k[:2] == ("namespace", cluster)
+            }
+            truth = {
+                k: o for k, o in truth.items() if annotations.get(k[2] or "", {}).get(PROJECT_ANNOTATION) == project
+            }
             assert sorted(state) == sorted(fresh) == sorted(f"{ns}:{name}" for _, _, ns, name in truth)
         else:
             assert sorted(state) == sorted(fresh) == sorted(f"{ns}/{name}" for _, _, ns, name in truth)
             versions = {i: o["metadata"]["resourceVersion"] for i, o in state.items()}
             assert versions == {i: o["metadata"]["resourceVersion"] for i, o in fresh.items()}
-            assert versions == {f"{ns}/{name}": o["metadata"]["resourceVersion"] for (_, _, ns, name), o in truth.items()}
+            assert versions == {
+                f"{ns}/{name}": o["metadata"]["resourceVersion"] for (_, _, ns, name), o in truth.items()
+            }
 
 
 def test_rate_changes_while_running_and_zero_pauses_the_churn() -> None:

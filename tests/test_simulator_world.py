@@ -19,8 +19,15 @@ BASE = "https://rancher.test"
 
 
 def _fingerprint(changes: list[Change]) -> list[tuple[str, tuple[Any, ...], int, str]]:
-    return [(c.action, (c.resource.kind, c.resource.cluster, c.resource.namespace, c.resource.name), c.revision,
-             json.dumps(c.resource.obj, sort_keys=True)) for c in changes]
+    return [
+        (
+            c.action,
+            (c.resource.kind, c.resource.cluster, c.resource.namespace, c.resource.name),
+            c.revision,
+            json.dumps(c.resource.obj, sort_keys=True),
+        )
+        for c in changes
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -53,24 +60,43 @@ def test_initial_world_content() -> None:
     w = World(3)
     kinds = Counter(r.kind for r in w.resources())
     assert 100 <= sum(kinds.values()) <= 250
-    for kind in ("management.cattle.io.cluster", "management.cattle.io.project", "management.cattle.io.node",
-                 "management.cattle.io.user", "management.cattle.io.token", "namespace", "pod", "apps.deployment",
-                 "apps.replicaset", "service", "configmap", "secret", "node"):
+    for kind in (
+        "management.cattle.io.cluster",
+        "management.cattle.io.project",
+        "management.cattle.io.node",
+        "management.cattle.io.user",
+        "management.cattle.io.token",
+        "namespace",
+        "pod",
+        "apps.deployment",
+        "apps.replicaset",
+        "service",
+        "configmap",
+        "secret",
+        "node",
+    ):
         assert kinds[kind] > 0, kind
     clusters = w.clusters()
     assert clusters[0] == "local" and 2 <= len(clusters) <= 3
     for cid in clusters[1:]:
         assert cid.startswith("c-") and len(cid) == 7 and cid[2:].isalnum() and cid[2:].islower()
     for cid in clusters:
-        names = {w.get("management.cattle.io.project", "local", cid, p.split(":")[1]).obj["spec"]["displayName"]
-                 for p in w.projects(cid)}
+        names = {
+            w.get("management.cattle.io.project", "local", cid, p.split(":")[1]).obj["spec"]["displayName"]
+            for p in w.projects(cid)
+        }
         assert {"Default", "System"} <= names
         for ns in ("default", "kube-system", "cattle-system"):
             res = w.get("namespace", cid, None, ns)
             assert res is not None and w.project_of(res) in w.projects(cid)
     types = {r.obj["type"] for r in w.resources("secret")}
-    assert types >= {"Opaque", "kubernetes.io/tls", "kubernetes.io/dockerconfigjson", "kubernetes.io/basic-auth",
-                     "kubernetes.io/ssh-auth"}
+    assert types >= {
+        "Opaque",
+        "kubernetes.io/tls",
+        "kubernetes.io/dockerconfigjson",
+        "kubernetes.io/basic-auth",
+        "kubernetes.io/ssh-auth",
+    }
     tls = next(r for r in w.resources("secret") if r.obj["type"] == "kubernetes.io/tls")
     assert base64.b64decode(tls.obj["data"]["tls.key"]).startswith(b"-----BEGIN PRIVATE KEY-----\n")
     mnode = w.resources("management.cattle.io.node")[0]
@@ -107,7 +133,7 @@ def test_step_returns_its_changes_and_listeners_see_them() -> None:
         changes = w.step()
         assert len(changes) >= 1
         assert changes == w.history[start:]
-    assert seen == w.history[-len(seen):] and len(seen) >= 100
+    assert seen == w.history[-len(seen) :] and len(seen) >= 100
     remove()
     n = len(seen)
     w.step()
@@ -118,8 +144,11 @@ def test_history_for_is_the_ordered_subsequence(churned: World) -> None:
     for kind in ("pod", "namespace", "management.cattle.io.project"):
         for cluster in (None, churned.clusters()[-1]):
             sub = churned.history_for(kind, cluster)
-            assert sub == [c for c in churned.history if c.resource.kind == kind
-                           and (cluster is None or c.resource.cluster == cluster)]
+            assert sub == [
+                c
+                for c in churned.history
+                if c.resource.kind == kind and (cluster is None or c.resource.cluster == cluster)
+            ]
             assert [c.revision for c in sub] == sorted(c.revision for c in sub)
 
 
@@ -135,13 +164,32 @@ def test_step_is_fast() -> None:
 
 
 def test_all_churn_kinds_occur(churned: World) -> None:
-    assert set(churned.step_kinds) == {"rollout", "crashloop", "scale", "namespace", "project", "node", "configmap",
-                                       "create", "delete"}
+    assert set(churned.step_kinds) == {
+        "rollout",
+        "crashloop",
+        "scale",
+        "namespace",
+        "project",
+        "node",
+        "configmap",
+        "create",
+        "delete",
+    }
     actions = Counter((c.action, c.resource.kind) for c in churned.history)
-    for need in [("ADDED", "pod"), ("DELETED", "pod"), ("ADDED", "apps.replicaset"), ("DELETED", "apps.replicaset"),
-                 ("ADDED", "namespace"), ("DELETED", "namespace"), ("ADDED", "management.cattle.io.project"),
-                 ("DELETED", "management.cattle.io.project"), ("MODIFIED", "configmap"), ("DELETED", "secret"),
-                 ("MODIFIED", "node"), ("MODIFIED", "management.cattle.io.node")]:
+    for need in [
+        ("ADDED", "pod"),
+        ("DELETED", "pod"),
+        ("ADDED", "apps.replicaset"),
+        ("DELETED", "apps.replicaset"),
+        ("ADDED", "namespace"),
+        ("DELETED", "namespace"),
+        ("ADDED", "management.cattle.io.project"),
+        ("DELETED", "management.cattle.io.project"),
+        ("MODIFIED", "configmap"),
+        ("DELETED", "secret"),
+        ("MODIFIED", "node"),
+        ("MODIFIED", "management.cattle.io.node"),
+    ]:
         assert actions[need] > 0, need
 
 
@@ -161,7 +209,13 @@ def test_pods_go_through_their_lifecycle(churned: World) -> None:
         if "DELETED" in s:
             # deletion is announced first (deletionTimestamp), like a pod with a grace period
             assert s.index("DELETED") == len(s) - 1
-            assert s[-2] == "Terminating" or s[-2] in ("Running", "Pending", "ContainerCreating", "CrashLoopBackOff", "Error")
+            assert s[-2] == "Terminating" or s[-2] in (
+                "Running",
+                "Pending",
+                "ContainerCreating",
+                "CrashLoopBackOff",
+                "Error",
+            )
     assert sum(1 for s in seqs.values() if s[-2:] == ["Terminating", "DELETED"]) > 10
     assert any("CrashLoopBackOff" in s for s in seqs.values())
     crash = next(c for c in churned.history_for("pod") if F.pod_status(c.resource.obj) == "CrashLoopBackOff")
@@ -191,8 +245,10 @@ def test_scaling_and_node_flaps_happen(churned: World) -> None:
     for c in churned.history_for("apps.deployment"):
         replicas.setdefault(c.resource.obj["metadata"]["uid"], set()).add(c.resource.obj["spec"]["replicas"])
     assert any(len(v) > 1 for v in replicas.values())
-    ready = [next(x["status"] for x in c.resource.obj["status"]["conditions"] if x["type"] == "Ready")
-             for c in churned.history_for("node")]
+    ready = [
+        next(x["status"] for x in c.resource.obj["status"]["conditions"] if x["type"] == "Ready")
+        for c in churned.history_for("node")
+    ]
     assert "Unknown" in ready and ready[-1] in ("True", "Unknown")
     assert any(a == "Unknown" and b == "True" for a, b in zip(ready, ready[1:]))
 
@@ -202,13 +258,21 @@ def test_workloads_stay_consistent(churned: World) -> None:
     w = churned
     for dep in w.resources("apps.deployment"):
         uid = dep.obj["metadata"]["uid"]
-        rss = [r for r in w.resources("apps.replicaset", dep.cluster) if r.namespace == dep.namespace
-               and r.obj["metadata"]["ownerReferences"][0]["uid"] == uid]
+        rss = [
+            r
+            for r in w.resources("apps.replicaset", dep.cluster)
+            if r.namespace == dep.namespace and r.obj["metadata"]["ownerReferences"][0]["uid"] == uid
+        ]
         rs_uids = {r.obj["metadata"]["uid"] for r in rss}
-        pods = [p for p in w.resources("pod", dep.cluster) if p.namespace == dep.namespace
-                and p.obj["metadata"]["ownerReferences"][0]["uid"] in rs_uids]
+        pods = [
+            p
+            for p in w.resources("pod", dep.cluster)
+            if p.namespace == dep.namespace and p.obj["metadata"]["ownerReferences"][0]["uid"] in rs_uids
+        ]
         live = [p for p in pods if "deletionTimestamp" not in p.obj["metadata"]]
-        ready = [p for p in live if F.pod_status(p.obj) == "Running" and p.obj["status"]["containerStatuses"][0]["ready"]]
+        ready = [
+            p for p in live if F.pod_status(p.obj) == "Running" and p.obj["status"]["containerStatuses"][0]["ready"]
+        ]
         st = dep.obj["status"]
         assert st["replicas"] == len(live)
         assert st["readyReplicas"] == len(ready)
@@ -239,7 +303,11 @@ def test_deletions_carry_the_last_state(churned: World) -> None:
 # Keys of the published objects that the simulator does not produce, each for a stated reason.
 ALLOWED_MISSING = {
     # Rancher 2.0.6 fields: RKE1 provisioning was removed in v2.12 and PodSecurityPolicies in v2.7
-    "cluster": {"rancherKubernetesEngineConfig", "appliedPodSecurityPolicyTemplateId", "defaultPodSecurityPolicyTemplateId"},
+    "cluster": {
+        "rancherKubernetesEngineConfig",
+        "appliedPodSecurityPolicyTemplateId",
+        "defaultPodSecurityPolicyTemplateId",
+    },
     # the Rancher 2.0 audit log called the action map `actionLinks`; Norman writes it as `actions`
     "workload": {"actionLinks"},
     # `"actions": null` comes from the integration test re-encoding through a Go struct; live objects
@@ -263,18 +331,64 @@ def _norman_of(world: World, kind: str, scope: F.NormanScopeKind, schema: str) -
 
 
 NORMAN_CASES = [
-    ("node", "management.cattle.io.node", "global", "norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json", None),
-    ("cluster", "management.cattle.io.cluster", "global", "norman-v3-clusters-collection-rancher2.0.6-zabbix-rancher.json", None),
-    ("project", "management.cattle.io.project", "global", "norman-v3-project-create-audit-level3-rancher2.11plus-docs.json", "responseBody"),
-    ("project", "management.cattle.io.project", "global", "norman-v3-projects-collection-trimmed-api-browser-yue-open-devops.json", None),
-    ("user", "management.cattle.io.user", "global", "norman-v3-users-collection-qa-server-dashboard-blueprint.json", None),
-    ("token", "management.cattle.io.token", "global", "norman-v3-tokens-collection-qa-server-dashboard-blueprint.json", None),
-    ("workload", "apps.deployment", "project", "norman-v3-workload-deployment-audit-response-rancher2.0-docs.json", "responseBody"),
+    (
+        "node",
+        "management.cattle.io.node",
+        "global",
+        "norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json",
+        None,
+    ),
+    (
+        "cluster",
+        "management.cattle.io.cluster",
+        "global",
+        "norman-v3-clusters-collection-rancher2.0.6-zabbix-rancher.json",
+        None,
+    ),
+    (
+        "project",
+        "management.cattle.io.project",
+        "global",
+        "norman-v3-project-create-audit-level3-rancher2.11plus-docs.json",
+        "responseBody",
+    ),
+    (
+        "project",
+        "management.cattle.io.project",
+        "global",
+        "norman-v3-projects-collection-trimmed-api-browser-yue-open-devops.json",
+        None,
+    ),
+    (
+        "user",
+        "management.cattle.io.user",
+        "global",
+        "norman-v3-users-collection-qa-server-dashboard-blueprint.json",
+        None,
+    ),
+    (
+        "token",
+        "management.cattle.io.token",
+        "global",
+        "norman-v3-tokens-collection-qa-server-dashboard-blueprint.json",
+        None,
+    ),
+    (
+        "workload",
+        "apps.deployment",
+        "project",
+        "norman-v3-workload-deployment-audit-response-rancher2.0-docs.json",
+        "responseBody",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("schema", "kind", "scope", "sample", "key"), NORMAN_CASES, ids=[c[4] or c[3] for c in NORMAN_CASES])
-def test_norman_objects_have_the_sample_keys(schema: str, kind: str, scope: F.NormanScopeKind, sample: str, key: str | None) -> None:
+@pytest.mark.parametrize(
+    ("schema", "kind", "scope", "sample", "key"), NORMAN_CASES, ids=[c[4] or c[3] for c in NORMAN_CASES]
+)
+def test_norman_objects_have_the_sample_keys(
+    schema: str, kind: str, scope: F.NormanScopeKind, sample: str, key: str | None
+) -> None:
     world = World(0)
     mine = _norman_of(world, kind, scope, schema)
     for real in _sample_items(sample, key):
@@ -293,14 +407,18 @@ def test_norman_id_and_link_shapes() -> None:
     assert set(views) == {"deployment", "workload"}
     assert views["deployment"]["id"] == views["workload"]["id"] == f"deployment:{dep.namespace}:{dep.name}"
     assert views["deployment"]["type"] == views["workload"]["type"] == "deployment"
-    assert views["workload"]["links"]["self"] == f"{BASE}/v3/project/{pid}/workloads/deployment:{dep.namespace}:{dep.name}"
+    assert (
+        views["workload"]["links"]["self"] == f"{BASE}/v3/project/{pid}/workloads/deployment:{dep.namespace}:{dep.name}"
+    )
     node = w.resources("management.cattle.io.node")[0]
     [(_, n)] = F.norman_views(w, node, "global", None, BASE)
     assert n["id"] == f"{node.namespace}:{node.name}" and n["links"]["self"] == f"{BASE}/v3/nodes/{n['id']}"
     ns = w.get("namespace", w.clusters()[-1], None, "default")
     assert ns is not None
     [(_, o)] = F.norman_views(w, ns, "cluster", ns.cluster, BASE)
-    assert o["links"]["self"] == f"{BASE}/v3/cluster/{ns.cluster}/namespaces/default" and o["projectId"] == w.project_of(ns)
+    assert o["links"]["self"] == f"{BASE}/v3/cluster/{ns.cluster}/namespaces/default" and o[
+        "projectId"
+    ] == w.project_of(ns)
     assert isinstance(o["createdTS"], int) and "resourceVersion" not in o and "kind" not in o
     # other scopes do not show it
     assert F.norman_views(w, ns, "global", None, BASE) == []
@@ -323,14 +441,25 @@ def test_secrets_show_as_their_norman_subtype() -> None:
     }
     assert seen["kubernetes.io/tls"][1]["baseType"] == "namespacedSecret"
     assert seen["kubernetes.io/tls"][1]["key"].startswith("-----BEGIN PRIVATE KEY-----")
-    assert set(F.norman_schemas("project")) >= {v[0] for v in seen.values()} | {"pod", "workload", "deployment", "configMap"}
+    assert set(F.norman_schemas("project")) >= {v[0] for v in seen.values()} | {
+        "pod",
+        "workload",
+        "deployment",
+        "configMap",
+    }
 
 
 @pytest.mark.parametrize(
     ("schema", "sample", "allowed"),
-    [("pod", "steve-v1-pods-collection-qa-server-dashboard-blueprint.json", set()),
-     ("secret", "steve-v1-secrets-collection-rancher-integration-testdata.json", ALLOWED_MISSING["steve-secret"]),
-     ("secret", "steve-v1-secrets-collection-paginated-rancher-integration-testdata.json", ALLOWED_MISSING["steve-secret"])],
+    [
+        ("pod", "steve-v1-pods-collection-qa-server-dashboard-blueprint.json", set()),
+        ("secret", "steve-v1-secrets-collection-rancher-integration-testdata.json", ALLOWED_MISSING["steve-secret"]),
+        (
+            "secret",
+            "steve-v1-secrets-collection-paginated-rancher-integration-testdata.json",
+            ALLOWED_MISSING["steve-secret"],
+        ),
+    ],
 )
 def test_steve_objects_have_the_sample_keys(schema: str, sample: str, allowed: set[str]) -> None:
     w = World(0)
@@ -339,7 +468,9 @@ def test_steve_objects_have_the_sample_keys(schema: str, sample: str, allowed: s
     assert mine is not None
     for real in _sample_items(sample):
         assert not (set(real) - set(mine) - allowed), sorted(set(real) - set(mine))
-        assert not (set(real["metadata"]) - set(mine["metadata"])), sorted(set(real["metadata"]) - set(mine["metadata"]))
+        assert not (set(real["metadata"]) - set(mine["metadata"])), sorted(
+            set(real["metadata"]) - set(mine["metadata"])
+        )
         assert set(real["links"]) <= set(mine["links"])
         assert set(real["metadata"]["state"]) <= set(mine["metadata"]["state"])
         assert len(real["metadata"]["fields"]) == len(mine["metadata"]["fields"])
@@ -368,7 +499,9 @@ def test_steve_view_details() -> None:
     ns = w.get("namespace", "local", None, "default")
     assert ns is not None
     nv = F.steve_view(w, ns, "namespace", BASE)
-    assert nv is not None and nv["metadata"]["fields"][:2] == ["default", "Active"] and len(nv["metadata"]["fields"]) == 3
+    assert (
+        nv is not None and nv["metadata"]["fields"][:2] == ["default", "Active"] and len(nv["metadata"]["fields"]) == 3
+    )
     dv = F.steve_view(w, w.resources("apps.deployment")[0], "apps.deployment", BASE)
     assert dv is not None and dv["links"]["view"].startswith(f"{BASE}/apis/apps/v1/namespaces/")
 
@@ -378,10 +511,16 @@ def test_steve_lookup() -> None:
     assert F.steve_lookup("apps.Deployments") == "apps.deployment"
     assert F.steve_lookup("management.cattle.io.clusters") == "management.cattle.io.cluster"
     assert F.steve_lookup("nope") is None
-    assert F.steve_schemas()["apps.deployment"] == {"plural": "apps.deployments", "namespaced": True, "group": "apps",
-                                                   "version": "v1", "kind": "Deployment"}
+    assert F.steve_schemas()["apps.deployment"] == {
+        "plural": "apps.deployments",
+        "namespaced": True,
+        "group": "apps",
+        "version": "v1",
+        "kind": "Deployment",
+    }
 
 
 def test_human_age() -> None:
-    assert [F.human_age(s) for s in (0, 59, 119, 125, 600, 3 * 3600, 5 * 3600 + 60, 30 * 3600, 3 * 86400 + 3600, 40 * 86400)] == [
-        "0s", "59s", "119s", "2m5s", "10m", "3h", "5h1m", "30h", "3d1h", "40d"]
+    assert [
+        F.human_age(s) for s in (0, 59, 119, 125, 600, 3 * 3600, 5 * 3600 + 60, 30 * 3600, 3 * 86400 + 3600, 40 * 86400)
+    ] == ["0s", "59s", "119s", "2m5s", "10m", "3h", "5h1m", "30h", "3d1h", "40d"]

@@ -66,8 +66,9 @@ def _scopes(sim: Simulator) -> list[tuple[str, tuple[str, ...]]]:
 
 def _cli2(tmp_path: Path, url: str, token: str) -> Path:
     path = tmp_path / "cli2.json"
-    path.write_text(json.dumps({"Servers": {"lab": {"url": url + "/v3", "tokenKey": token, "project": ""}},
-                                "CurrentServer": "lab"}))
+    path.write_text(
+        json.dumps({"Servers": {"lab": {"url": url + "/v3", "tokenKey": token, "project": ""}}, "CurrentServer": "lab"})
+    )
     os.chmod(path, 0o600)
     return path
 
@@ -81,7 +82,9 @@ def test_every_scope_from_every_credential_source(sim: Simulator, tmp_path: Path
             stream = Stream(sim.url, scope, credentials=schemes[source], env={}, cli_config=False, **kwargs)
         elif source == "environment":
             env = {"RANCHER_URL": sim.url, "RANCHER_TOKEN_KEY": TOKEN}
-            stream = Stream(None, scope, env=env, cli_config=_cli2(tmp_path, "http://127.0.0.1:1", "token-other:x"), **kwargs)
+            stream = Stream(
+                None, scope, env=env, cli_config=_cli2(tmp_path, "http://127.0.0.1:1", "token-other:x"), **kwargs
+            )
         else:
             stream = Stream(None, scope, env={}, cli_config=_cli2(tmp_path, sim.url, TOKEN), **kwargs)
         assert stream.server.source.split(" ")[0] == source
@@ -113,8 +116,9 @@ def test_cookie_credential_and_whole_devtools_url(sim: Simulator) -> None:
 def test_subscribe_async_generator(sim: Simulator) -> None:
     async def run() -> list[Event]:
         out = []
-        async for event in subscribe(sim.url, "steve", types=["pod"], credentials=TOKEN, env={}, cli_config=False,
-                                     options=FAST, liveness=2.0):
+        async for event in subscribe(
+            sim.url, "steve", types=["pod"], credentials=TOKEN, env={}, cli_config=False, options=FAST, liveness=2.0
+        ):
             out.append(event)
             if event.name == "resource.start":
                 break
@@ -126,6 +130,7 @@ def test_subscribe_async_generator(sim: Simulator) -> None:
 
 # --- final errors: attempted once, typed, helpful, never the secret ---------------------------------------
 
+
 def _fail(stream: Stream, timeout: float = 10) -> RancherlabError:
     with pytest.raises(RancherlabError) as info:
         collect(stream, lambda ev: False, timeout=timeout)
@@ -134,7 +139,9 @@ def _fail(stream: Stream, timeout: float = 10) -> RancherlabError:
 
 def _client_log(caplog: pytest.LogCaptureFixture) -> str:
     """Every log line but the simulator's own (a server logs what it receives; that is not the client's doing)."""
-    return "\n".join(f"{r.name} {r.getMessage()}" for r in caplog.records if not r.name.startswith("rancherlab.simulator"))
+    return "\n".join(
+        f"{r.name} {r.getMessage()}" for r in caplog.records if not r.name.startswith("rancherlab.simulator")
+    )
 
 
 def _no_secret(*texts: str) -> None:
@@ -209,6 +216,7 @@ def test_missing_credential_is_refused_before_connecting() -> None:
 
 # --- things that answer but are not Rancher ----------------------------------------------------------------
 
+
 class _HTTPServer:
     """A loopback HTTP server answering every request with one fixed status (a proxy that does not upgrade)."""
 
@@ -232,7 +240,10 @@ class _HTTPServer:
                 conn.recv(65536)
                 self.requests += 1
                 body = b"<html>proxy page</html>"
-                conn.sendall(f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+                conn.sendall(
+                    f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                    + body
+                )
 
     def close(self) -> None:
         self.sock.close()
@@ -253,8 +264,9 @@ def test_proxy_answering_200_is_final() -> None:
 def test_5xx_and_refused_connections_are_retried_then_given_up() -> None:
     server = _HTTPServer(503)
     try:
-        stream = Stream(server.url, "global", credentials=TOKEN, env={}, cli_config=False,
-                        options=_with(FAST, give_up_after=3))
+        stream = Stream(
+            server.url, "global", credentials=TOKEN, env={}, cli_config=False, options=_with(FAST, give_up_after=3)
+        )
         error = _fail(stream)
     finally:
         server.close()
@@ -264,13 +276,20 @@ def test_5xx_and_refused_connections_are_retried_then_given_up() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: connections are refused
-    stream = Stream(f"http://127.0.0.1:{port}", "global", credentials=TOKEN, env={}, cli_config=False,
-                    options=_with(FAST, give_up_after=2))
+    stream = Stream(
+        f"http://127.0.0.1:{port}",
+        "global",
+        credentials=TOKEN,
+        env={},
+        cli_config=False,
+        options=_with(FAST, give_up_after=2),
+    )
     assert isinstance(_fail(stream), ConnectGaveUpError)
     assert stream.connection_attempts == 2
 
 
 # --- TLS ---------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tls_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Simulator, str]]:
@@ -357,19 +376,27 @@ def test_every_watch_refused_is_final() -> None:
 
 # --- the secret in no final error ---------------------------------------------------------------------------
 
+
 def _unreachable_url() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{s.getsockname()[1]}"  # closed again: connections are refused
 
 
-@pytest.mark.parametrize("case", ["tls", "proxy-200", "gave-up", "cluster-not-found", "unknown-type", "401",
-                                  "every-watch-refused"])
+@pytest.mark.parametrize(
+    "case", ["tls", "proxy-200", "gave-up", "cluster-not-found", "unknown-type", "401", "every-watch-refused"]
+)
 def test_no_final_error_shows_the_secret(request: pytest.FixtureRequest, sim: Simulator, case: str) -> None:
     """Whatever ends a stream, its message, repr and traceback hold no form of the credential."""
-    kinds = {"tls": TLSError, "proxy-200": UpgradeRefusedError, "gave-up": ConnectGaveUpError,
-             "cluster-not-found": ClusterNotFound, "unknown-type": UnknownTypeError, "401": AuthenticationError,
-             "every-watch-refused": PermissionDeniedError}
+    kinds = {
+        "tls": TLSError,
+        "proxy-200": UpgradeRefusedError,
+        "gave-up": ConnectGaveUpError,
+        "cluster-not-found": ClusterNotFound,
+        "unknown-type": UnknownTypeError,
+        "401": AuthenticationError,
+        "every-watch-refused": PermissionDeniedError,
+    }
     with contextlib.ExitStack() as stack:
         if case == "tls":
             stream = stream_for(request.getfixturevalue("tls_sim")[0], "global", types=["cluster"])
@@ -378,8 +405,14 @@ def test_no_final_error_shows_the_secret(request: pytest.FixtureRequest, sim: Si
             stack.callback(proxy.close)
             stream = Stream(proxy.url, "global", credentials=TOKEN, env={}, cli_config=False, options=FAST)
         elif case == "gave-up":
-            stream = Stream(_unreachable_url(), "global", credentials=TOKEN, env={}, cli_config=False,
-                            options=_with(FAST, give_up_after=2))
+            stream = Stream(
+                _unreachable_url(),
+                "global",
+                credentials=TOKEN,
+                env={},
+                cli_config=False,
+                options=_with(FAST, give_up_after=2),
+            )
         elif case == "cluster-not-found":
             stream = stream_for(sim, "steve:c-nope4", types=["pod"], options=_with(FAST, snapshot=False))
         elif case == "unknown-type":
@@ -393,11 +426,17 @@ def test_no_final_error_shows_the_secret(request: pytest.FixtureRequest, sim: Si
         error = _fail(stream)
     assert isinstance(error, kinds[case])
     shown = (str(error), repr(error), repr(error.args), "".join(traceback.format_exception(error)), repr(stream))
-    for form in (SECRET, TOKEN, base64.b64encode(TOKEN.encode()).decode(), base64.urlsafe_b64encode(TOKEN.encode()).decode()):
+    for form in (
+        SECRET,
+        TOKEN,
+        base64.b64encode(TOKEN.encode()).decode(),
+        base64.urlsafe_b64encode(TOKEN.encode()).decode(),
+    ):
         assert not [text for text in shown if form in text], case
 
 
 # --- client defaults: backoff, liveness, the upgrade request ------------------------------------------------
+
 
 def test_backoff_doubles_from_one_second_up_to_thirty_with_full_jitter() -> None:
     fixed = replace(StreamOptions(), jitter=False)
@@ -452,8 +491,15 @@ def test_backoff_grows_while_failing_and_resets_after_a_frame() -> None:
     async def run() -> list[Event]:
         async with serve(upgrades.handler, "127.0.0.1", 0, process_request=upgrades.process_request) as server:
             port = server.sockets[0].getsockname()[1]
-            stream = Stream(f"http://127.0.0.1:{port}", "global", types=["cluster"], credentials=TOKEN, env={},
-                            cli_config=False, options=options)
+            stream = Stream(
+                f"http://127.0.0.1:{port}",
+                "global",
+                types=["cluster"],
+                credentials=TOKEN,
+                env={},
+                cli_config=False,
+                options=options,
+            )
             events: list[Event] = []
             async for event in stream:
                 events.append(event)
@@ -480,8 +526,15 @@ def test_upgrade_request_says_who_it_is_and_sends_no_origin() -> None:
     async def run() -> None:
         async with serve(upgrades.handler, "127.0.0.1", 0, process_request=upgrades.process_request) as server:
             port = server.sockets[0].getsockname()[1]
-            stream = Stream(f"http://127.0.0.1:{port}", "global", types=["cluster"], credentials=TOKEN, env={},
-                            cli_config=False, options=_with(FAST, snapshot=False, resync=False))
+            stream = Stream(
+                f"http://127.0.0.1:{port}",
+                "global",
+                types=["cluster"],
+                credentials=TOKEN,
+                env={},
+                cli_config=False,
+                options=_with(FAST, snapshot=False, resync=False),
+            )
             async for event in stream:
                 if event.is_ping:
                     break

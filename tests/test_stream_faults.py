@@ -78,8 +78,11 @@ def _check_state(events: list[Event], want: dict[tuple[str, str], Any], world: d
     assert comparable(state) == comparable(want), _unequal(comparable(state), comparable(want))[:5]
     got = ids_by_type(state)
     assert world and all(world.values())
-    assert got == world, {t: (sorted(got.get(t, set()) ^ world.get(t, set()))[:5]) for t in set(got) | set(world)
-                          if got.get(t) != world.get(t)}
+    assert got == world, {
+        t: (sorted(got.get(t, set()) ^ world.get(t, set()))[:5])
+        for t in set(got) | set(world)
+        if got.get(t) != world.get(t)
+    }
 
 
 def test_norman_drops_rebuild_state() -> None:
@@ -107,9 +110,16 @@ def test_steve_drops_resume_without_missing_a_revision(store: str) -> None:
         events = _run_with_churn(sim, stream, churn_for=2.5, settle=1.2)
         want = truth(sim, "steve", watches=watches, redactor=stream.redactor)
         world = ground_ids(sim, "steve", watches=watches)
-        history = [c for c in sim.history() if c.revision > start and c.resource.cluster == "local"
-                   and (c.resource.kind in ("pod", "apps.deployment")
-                        or (c.resource.kind == "configmap" and c.resource.namespace == "default"))]
+        history = [
+            c
+            for c in sim.history()
+            if c.revision > start
+            and c.resource.cluster == "local"
+            and (
+                c.resource.kind in ("pod", "apps.deployment")
+                or (c.resource.kind == "configmap" and c.resource.namespace == "default")
+            )
+        ]
     assert len(markers(events, DISCONNECTED)) >= 4
     _check_gaps_are_marked(events)
     seen = {e.revision for e in events if e.kind == "frame" and e.is_resource}
@@ -153,7 +163,11 @@ def test_steve_expired_watch_is_watched_again() -> None:
         events = _run_with_churn(sim, stream, churn_for=2.5, settle=0.7)
         want = truth(sim, "steve", watches=watches, redactor=stream.redactor)
         world = ground_ids(sim, "steve", watches=watches)
-        history = [c for c in sim.history() if c.revision > start and c.resource.kind == "pod" and c.resource.cluster == "local"]
+        history = [
+            c
+            for c in sim.history()
+            if c.revision > start and c.resource.kind == "pod" and c.resource.cluster == "local"
+        ]
     stops = [e for e in events if e.name == "resource.stop"]
     assert len(stops) >= 3
     assert len(markers(events, CONNECTED)) == 1  # the socket stays open; only the watch ends

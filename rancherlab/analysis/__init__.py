@@ -15,6 +15,23 @@ from ._schema import event_names, json_schema, schema, schema_diff
 from ._state import REMOVED_STATES, state
 
 __all__ = [
-    "COLUMNS", "DEFAULT_IGNORE", "REMOVED_STATES", "diffs", "event_names", "flatten", "frame", "json_schema", "load",
-    "plot_rate", "plot_states", "read_parquet", "reference", "reference_markdown", "schema", "schema_diff", "state", "to_parquet", "write_report",
+    "COLUMNS",
+    "DEFAULT_IGNORE",
+    "REMOVED_STATES",
+    "diffs",
+    "event_names",
+    "flatten",
+    "frame",
+    "json_schema",
+    "load",
+    "plot_rate",
+    "plot_states",
+    "read_parquet",
+    "reference",
+    "reference_markdown",
+    "schema",
+    "schema_diff",
+    "state",
+    "to_parquet",
+    "write_report",
 ]

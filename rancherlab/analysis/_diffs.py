@@ -104,16 +104,18 @@ def diffs(df: pd.DataFrame, *, ignore: Iterable[str] = DEFAULT_IGNORE) -> pd.Dat
             out["old"].append(None if old is _MISSING else old)
             out["new"].append(None if new is _MISSING else new)
             out["change"].append("added" if old is _MISSING else "removed" if new is _MISSING else "changed")
-    return pd.DataFrame({
-        "type": categorical(out["type"]),
-        "id": pd.array(out["id"], dtype=STRING),
-        "seq": pd.array(out["seq"], dtype="Int64"),
-        "time": pd.to_datetime(pd.Series(out["time"], dtype="datetime64[us, UTC]")),
-        "path": pd.array(out["path"], dtype=STRING),
-        "old": objects(out["old"]),
-        "new": objects(out["new"]),
-        "change": pd.Categorical(out["change"], categories=["changed", "added", "removed"]),
-    })
+    return pd.DataFrame(
+        {
+            "type": categorical(out["type"]),
+            "id": pd.array(out["id"], dtype=STRING),
+            "seq": pd.array(out["seq"], dtype="Int64"),
+            "time": pd.to_datetime(pd.Series(out["time"], dtype="datetime64[us, UTC]")),
+            "path": pd.array(out["path"], dtype=STRING),
+            "old": objects(out["old"]),
+            "new": objects(out["new"]),
+            "change": pd.Categorical(out["change"], categories=["changed", "added", "removed"]),
+        }
+    )
 
 
 def _ordered_union(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

@@ -16,7 +16,6 @@ import pandas as pd
 from ._frame import STRING
 
 
-
 def json_type(value: Any) -> str:
     """The JSON type name of a decoded value (`bool` before `int`: bool is an int in Python)."""
     if value is None:

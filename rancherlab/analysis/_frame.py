@@ -18,8 +18,23 @@ from ..protocol.event import DIALECTS, KINDS, RESOURCE_EVENTS, Event
 
 # Column order of every frame; `recording` is added by `load()` only.
 COLUMNS: Final = (
-    "seq", "time", "t", "conn", "kind", "dialect", "name", "type", "id", "revision",
-    "state", "transitioning", "namespace", "project", "raw", "object", "info",
+    "seq",
+    "time",
+    "t",
+    "conn",
+    "kind",
+    "dialect",
+    "name",
+    "type",
+    "id",
+    "revision",
+    "state",
+    "transitioning",
+    "namespace",
+    "project",
+    "raw",
+    "object",
+    "info",
 )
 STRING: Final = pd.StringDtype("pyarrow")
 KIND_DTYPE: Final = pd.CategoricalDtype(list(KINDS))
@@ -48,8 +63,12 @@ def object_fields(dialect: str, data: Any) -> tuple[Any, Any, Any, Any]:
         return None, None, None, None
     if dialect == "norman":
         trans = data.get("transitioning")
-        return (_str(data.get("state")), trans if trans in ("yes", "no", "error") else None,
-                _str(data.get("namespaceId")), _str(data.get("projectId")))
+        return (
+            _str(data.get("state")),
+            trans if trans in ("yes", "no", "error") else None,
+            _str(data.get("namespaceId")),
+            _str(data.get("projectId")),
+        )
     meta = data.get("metadata")
     if not isinstance(meta, dict):
         return None, None, None, None
@@ -85,8 +104,25 @@ def event_row(e: Event) -> Row:
     else:
         state = trans = project = None
         ns = (e.watch.get("namespace") or None) if e.watch else None
-    return (e.seq, e.ts, e.t, e.conn, e.kind, e.dialect, e.name, e.type, e.id, e.revision,
-            state, trans, ns, project, e.raw, data, dict(e.info) if e.info else None)
+    return (
+        e.seq,
+        e.ts,
+        e.t,
+        e.conn,
+        e.kind,
+        e.dialect,
+        e.name,
+        e.type,
+        e.id,
+        e.revision,
+        state,
+        trans,
+        ns,
+        project,
+        e.raw,
+        data,
+        dict(e.info) if e.info else None,
+    )
 
 
 def columns(rows: list[Row]) -> dict[str, list[Any]]:

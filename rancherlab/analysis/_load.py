@@ -63,8 +63,13 @@ def recording_paths(path_or_paths: PathLike | Iterable[PathLike]) -> list[Path]:
     return out
 
 
-def load(path_or_paths: PathLike | Iterable[PathLike], *, pings: bool = False, progress: bool | None = None,
-         strict: bool = True) -> pd.DataFrame:
+def load(
+    path_or_paths: PathLike | Iterable[PathLike],
+    *,
+    pings: bool = False,
+    progress: bool | None = None,
+    strict: bool = True,
+) -> pd.DataFrame:
     """Load one or more recordings (files or folders) as one event frame; see `frame` for the columns.
 
     Adds `recording` (the file name, categorical) so rows from several files stay apart; `seq` is per
@@ -106,8 +111,7 @@ def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     return raw, raw
 
 
-def _load_file(path: Path, rows: list[Row], *, pings: bool, strict: bool, bar: Any,
-               skipped: list[str]) -> None:
+def _load_file(path: Path, rows: list[Row], *, pings: bool, strict: bool, bar: Any, skipped: list[str]) -> None:
     header = read_recording(path).header  # validates the header (format, version) with the reader's messages
     dialect = header.dialect
     limit = line_limit(header.max_frame_bytes)
@@ -201,8 +205,27 @@ def _fast_frame(obj: dict[str, Any], dialect: str, rows: list[Row]) -> bool:
             rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
             revision = str(rv) if rv else None
     state, trans, ns, project = object_fields(dialect, data)
-    rows.append((seq, ts, float(t), conn, "frame", dialect, name, typ, oid, revision,
-                 state, trans, ns, project, raw, data, None))
+    rows.append(
+        (
+            seq,
+            ts,
+            float(t),
+            conn,
+            "frame",
+            dialect,
+            name,
+            typ,
+            oid,
+            revision,
+            state,
+            trans,
+            ns,
+            project,
+            raw,
+            data,
+            None,
+        )
+    )
     return True
 
 

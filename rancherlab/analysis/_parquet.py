@@ -61,7 +61,9 @@ def to_parquet(df: pd.DataFrame, folder: str | Path, *, partition_by: tuple[str,
     table = pa.Table.from_pandas(out, preserve_index=False)
     schema = pa.schema([pa.field(c, pa.large_string()) for c in partition_by])
     ds.write_dataset(
-        table, folder, format="parquet",
+        table,
+        folder,
+        format="parquet",
         partitioning=ds.partitioning(schema, flavor="hive"),
         existing_data_behavior="delete_matching",
     )

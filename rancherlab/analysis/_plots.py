@@ -42,8 +42,12 @@ def plot_rate(df: pd.DataFrame, freq: str = "1min", *, top: int = TOP_TYPES) -> 
     types = rows["type"].astype(str)
     busiest = types.value_counts().index[:top]
     label = types.where(types.isin(busiest), "other")
-    counts = (pd.DataFrame({"time": rows["time"], "type": label})
-              .groupby([pd.Grouper(key="time", freq=freq), "type"]).size().unstack(fill_value=0))
+    counts = (
+        pd.DataFrame({"time": rows["time"], "type": label})
+        .groupby([pd.Grouper(key="time", freq=freq), "type"])
+        .size()
+        .unstack(fill_value=0)
+    )
     when = _naive(counts.index.to_series())
     for col in counts.columns:
         ax.plot(when, counts[col].to_numpy(), drawstyle="steps-post", label=str(col))
@@ -83,7 +87,11 @@ def plot_states(df: pd.DataFrame, type: str, id: str) -> Figure:  # noqa: A002 -
     fig = Figure(figsize=(10, 3), layout="constrained")
     ax = fig.add_subplot()
     ax.set_title(f"{type} {id}")
-    mask = object_rows(df) & (df["type"] == type).to_numpy(dtype=bool) & (df["id"] == id).fillna(False).to_numpy(dtype=bool)
+    mask = (
+        object_rows(df)
+        & (df["type"] == type).to_numpy(dtype=bool)
+        & (df["id"] == id).fillna(False).to_numpy(dtype=bool)
+    )
     rows = df[mask & df["time"].notna().to_numpy(dtype=bool)]
     if rows.empty:
         return _empty(fig, ax, "no events for this object")

@@ -61,13 +61,15 @@ def sections(df: pd.DataFrame) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     t = df["time"].dropna()
     span = f"{t.min()} → {t.max()}" if not t.empty else "no timestamps"
-    summary = pd.DataFrame({
-        "events": [len(df)],
-        "connections": [df["conn"].nunique()],
-        "types": [df["type"].nunique()],
-        "objects now": [len(state(df))],
-        "time span (UTC)": [span],
-    })
+    summary = pd.DataFrame(
+        {
+            "events": [len(df)],
+            "connections": [df["conn"].nunique()],
+            "types": [df["type"].nunique()],
+            "objects now": [len(state(df))],
+            "time span (UTC)": [span],
+        }
+    )
     out.append(("Summary", _table(summary)))
     out.append(("Event rate", figure_png(plot_rate(df, freq=_freq(t)))))
     kinds = df.groupby(["dialect", "kind"], observed=True).size().rename("events").reset_index()
@@ -83,15 +85,22 @@ def sections(df: pd.DataFrame) -> list[tuple[str, str]]:
         out.append(("Anomalies", _table(errs)))
     d = diffs(df)
     if not d.empty:
-        top = (d.groupby(["type", "path"], observed=True).size().rename("changes").reset_index()
-               .sort_values("changes", ascending=False, kind="stable"))
+        top = (
+            d.groupby(["type", "path"], observed=True)
+            .size()
+            .rename("changes")
+            .reset_index()
+            .sort_values("changes", ascending=False, kind="stable")
+        )
         out.append(("Most changed fields", _table(top)))
     busiest = _busiest_object(df)
     if busiest is not None:
         out.append((f"States of {busiest[0]} {busiest[1]}", figure_png(plot_states(df, *busiest))))
     cat = schema(df)
     if not cat.empty:
-        flagged = cat[(cat["conflict"] | cat["late"]).fillna(False)][["dialect", "type", "path", "types", "conflict", "late"]]
+        flagged = cat[(cat["conflict"] | cat["late"]).fillna(False)][
+            ["dialect", "type", "path", "types", "conflict", "late"]
+        ]
         out.append(("Type conflicts and late keys", _table(flagged)))
     return out
 
@@ -100,7 +109,17 @@ def _freq(times: pd.Series) -> str:
     if times.empty:
         return "1min"
     seconds = (times.max() - times.min()).total_seconds()
-    return "1s" if seconds <= 120 else "10s" if seconds <= 1200 else "1min" if seconds <= 7200 else "10min" if seconds <= 86400 else "1h"
+    return (
+        "1s"
+        if seconds <= 120
+        else "10s"
+        if seconds <= 1200
+        else "1min"
+        if seconds <= 7200
+        else "10min"
+        if seconds <= 86400
+        else "1h"
+    )
 
 
 def _type_bars(df: pd.DataFrame) -> Figure:
@@ -116,15 +135,19 @@ def _type_bars(df: pd.DataFrame) -> Figure:
     return fig
 
 
-def write_report(df: pd.DataFrame, out: str | Path, *, title: str = "rancherlab report",
-                 sources: Sequence[str] = ()) -> Path:
+def write_report(
+    df: pd.DataFrame, out: str | Path, *, title: str = "rancherlab report", sources: Sequence[str] = ()
+) -> Path:
     """Write the HTML report of `df` to `out`; returns the path."""
     body = "".join(f"<h2>{html.escape(h)}</h2>\n{content}\n" for h, content in sections(df))
     src = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in sources)
-    doc = (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-           f"<style>{_STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
-           + (f"<ul>{src}</ul>\n" if src else "")
-           + body + f"<p><small>rancherlab {html.escape(_version.__version__)}</small></p></body></html>\n")
+    doc = (
+        f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
+        + (f"<ul>{src}</ul>\n" if src else "")
+        + body
+        + f"<p><small>rancherlab {html.escape(_version.__version__)}</small></p></body></html>\n"
+    )
     path = Path(out)
     path.write_text(doc, encoding="utf-8")
     return path

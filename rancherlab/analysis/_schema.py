@@ -110,9 +110,24 @@ def schema(df: pd.DataFrame) -> pd.DataFrame:
             _walk(v, (str(k),), seen, here, int(seq))
         if count[0] == 1:
             first_paths[g] = here
-    out: dict[str, list[Any]] = {c: [] for c in (
-        "dialect", "type", "path", "parts", "types", "presence", "nulls", "distinct", "examples",
-        "first_seq", "objects", "conflict", "late")}
+    out: dict[str, list[Any]] = {
+        c: []
+        for c in (
+            "dialect",
+            "type",
+            "path",
+            "parts",
+            "types",
+            "presence",
+            "nulls",
+            "distinct",
+            "examples",
+            "first_seq",
+            "objects",
+            "conflict",
+            "late",
+        )
+    }
     for (dialect, typ), (seen, count) in groups.items():
         n = count[0]
         for parts, f in seen.items():
@@ -131,21 +146,23 @@ def schema(df: pd.DataFrame) -> pd.DataFrame:
             out["objects"].append(n)
             out["conflict"].append(is_conflict(f.types.keys()))
             out["late"].append(parts not in first_paths[(dialect, typ)])
-    cat = pd.DataFrame({
-        "dialect": pd.array(out["dialect"], dtype=STRING),
-        "type": pd.array(out["type"], dtype=STRING),
-        "path": pd.array(out["path"], dtype=STRING),
-        "parts": pd.Series(out["parts"], dtype=object),
-        "types": pd.Series(out["types"], dtype=object),
-        "presence": pd.array(out["presence"], dtype="Float64"),
-        "nulls": pd.array(out["nulls"], dtype="Float64"),
-        "distinct": pd.array(out["distinct"], dtype="Int64"),
-        "examples": pd.Series(out["examples"], dtype=object),
-        "first_seq": pd.array(out["first_seq"], dtype="Int64"),
-        "objects": pd.array(out["objects"], dtype="Int64"),
-        "conflict": pd.array(out["conflict"], dtype="boolean"),
-        "late": pd.array(out["late"], dtype="boolean"),
-    })
+    cat = pd.DataFrame(
+        {
+            "dialect": pd.array(out["dialect"], dtype=STRING),
+            "type": pd.array(out["type"], dtype=STRING),
+            "path": pd.array(out["path"], dtype=STRING),
+            "parts": pd.Series(out["parts"], dtype=object),
+            "types": pd.Series(out["types"], dtype=object),
+            "presence": pd.array(out["presence"], dtype="Float64"),
+            "nulls": pd.array(out["nulls"], dtype="Float64"),
+            "distinct": pd.array(out["distinct"], dtype="Int64"),
+            "examples": pd.Series(out["examples"], dtype=object),
+            "first_seq": pd.array(out["first_seq"], dtype="Int64"),
+            "objects": pd.array(out["objects"], dtype="Int64"),
+            "conflict": pd.array(out["conflict"], dtype="boolean"),
+            "late": pd.array(out["late"], dtype="boolean"),
+        }
+    )
     return cat.sort_values(["dialect", "type", "path"], kind="stable").reset_index(drop=True)
 
 
@@ -159,9 +176,15 @@ def schema_diff(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     Only the non-null types count: a field that was sometimes null before and never now has not changed type.
     Types that exist on one side only are reported field by field (all added or all removed).
     """
+
     def index(cat: pd.DataFrame) -> dict[tuple[str, str, str], list[str]]:
-        return {(d, t, p): type_names(ty) for d, t, p, ty in
-                zip(cat["dialect"].tolist(), cat["type"].tolist(), cat["path"].tolist(), cat["types"].tolist())}
+        return {
+            (d, t, p): type_names(ty)
+            for d, t, p, ty in zip(
+                cat["dialect"].tolist(), cat["type"].tolist(), cat["path"].tolist(), cat["types"].tolist()
+            )
+        }
+
     left, right = index(a), index(b)
     out: list[tuple[str, str, str, str, list[str] | None, list[str] | None]] = []
     for key in sorted(left.keys() | right.keys()):
@@ -182,8 +205,11 @@ def schema_diff(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
 def event_names(df: pd.DataFrame) -> pd.DataFrame:
     """How often each event name carried each (dialect, type): which messages a type arrives in."""
     rows = df[object_rows(df)]
-    counts = (rows.assign(kind_name=rows["kind"].astype(str).where(rows["kind"] != "frame", rows["name"].astype(str)))
-              .groupby(["dialect", "type", "kind_name"], observed=True).size())
+    counts = (
+        rows.assign(kind_name=rows["kind"].astype(str).where(rows["kind"] != "frame", rows["name"].astype(str)))
+        .groupby(["dialect", "type", "kind_name"], observed=True)
+        .size()
+    )
     return counts.rename("count").reset_index().rename(columns={"kind_name": "name"})
 
 
@@ -195,8 +221,9 @@ def json_schema(catalog: pd.DataFrame, dialect: str, type: str) -> dict[str, Any
     rows = catalog[(catalog["dialect"] == dialect) & (catalog["type"] == type)]
     root: dict[str, Any] = {"type": "object", "properties": {}}
     nodes: dict[Parts, dict[str, Any]] = {(): root}
-    for parts, types, presence, examples in sorted(zip(rows["parts"], rows["types"], rows["presence"], rows["examples"]),
-                                                    key=lambda r: len(r[0])):
+    for parts, types, presence, examples in sorted(
+        zip(rows["parts"], rows["types"], rows["presence"], rows["examples"]), key=lambda r: len(r[0])
+    ):
         parent = nodes.get(parts[:-1])
         if parent is None:
             continue

@@ -20,12 +20,21 @@ from ..protocol.steve import Watch
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="watch both subscribe APIs of the embedded simulator, record, replay and analyse")
-    p.add_argument("--seconds", type=float, default=norman.PING_INTERVAL + 1.5,
-                   help="how long to listen (default: long enough for one Norman ping)")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=norman.PING_INTERVAL + 1.5,
+        help="how long to listen (default: long enough for one Norman ping)",
+    )
     p.add_argument("--rate", type=float, default=20.0, help="simulated changes per second")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--norman-ping", type=float, default=norman.PING_INTERVAL, metavar="S",
-                   help="the simulator's Norman ping interval (Rancher: 5 s)")
+    p.add_argument(
+        "--norman-ping",
+        type=float,
+        default=norman.PING_INTERVAL,
+        metavar="S",
+        help="the simulator's Norman ping interval (Rancher: 5 s)",
+    )
     p.add_argument("--out", default="recordings", help="folder for the recordings and the report (default: recordings)")
     p.set_defaults(func=run)
 
@@ -42,15 +51,35 @@ def run(args: argparse.Namespace) -> int:
         norman_scope, steve_scope, watch = f"project:{project}", f"steve:{cluster}", Watch("pod")
         credentials = rl.Credentials.bearer(sim.token)
         captures = {
-            "norman": rl.capture(sim.url, norman_scope, types=["pod", "deployment"], credentials=credentials,
-                                 record=paths["norman"], overwrite=True, duration=args.seconds, env={}, cli_config=False),
-            "steve": rl.capture(sim.url, steve_scope, watches=[watch], credentials=credentials,
-                                record=paths["steve"], overwrite=True, duration=args.seconds, env={}, cli_config=False),
+            "norman": rl.capture(
+                sim.url,
+                norman_scope,
+                types=["pod", "deployment"],
+                credentials=credentials,
+                record=paths["norman"],
+                overwrite=True,
+                duration=args.seconds,
+                env={},
+                cli_config=False,
+            ),
+            "steve": rl.capture(
+                sim.url,
+                steve_scope,
+                watches=[watch],
+                credentials=credentials,
+                record=paths["steve"],
+                overwrite=True,
+                duration=args.seconds,
+                env={},
+                cli_config=False,
+            ),
         }
         section("Endpoints and authentication")
         print(f"simulator     {sim.url}  (seed {args.seed}, {args.rate:g} changes/s)")
         for dialect, cap in captures.items():
-            print(f"{dialect:13} {cap.stream.scope!s:28} {sim.url.replace('http', 'ws', 1)}{cap.stream.scope.subscribe_path}")
+            print(
+                f"{dialect:13} {cap.stream.scope!s:28} {sim.url.replace('http', 'ws', 1)}{cap.stream.scope.subscribe_path}"
+            )
         print(f"  Steve sends {watch.subscribe_message('<list revision>')}")
         print(f"credential    Authorization: Bearer {credentials.masked}")
         print(f"listening     {args.seconds:g} s ...", flush=True)
@@ -75,13 +104,17 @@ def run(args: argparse.Namespace) -> int:
     for dialect, path in paths.items():
         replayed = list(rl.replay(path, speed=float("inf")))
         same = [e.raw for e in replayed] == [e.raw for e in events[dialect]]
-        print(f"{path}  {path.stat().st_size:>8,} bytes  {len(replayed):4} events replayed, "
-              f"{'identical' if same else 'DIFFERENT'} to what was received")
+        print(
+            f"{path}  {path.stat().st_size:>8,} bytes  {len(replayed):4} events replayed, "
+            f"{'identical' if same else 'DIFFERENT'} to what was received"
+        )
 
     df = rl.load(list(paths.values()))
     section("The events as a DataFrame (rl.load)")
     with _wide():
-        print(df[["recording", "seq", "kind", "name", "type", "id", "revision", "state"]].head(8).to_string(index=False))
+        print(
+            df[["recording", "seq", "kind", "name", "type", "id", "revision", "state"]].head(8).to_string(index=False)
+        )
         print(f"... {len(df)} rows, columns: {', '.join(df.columns)}")
 
         section("State a client would hold (rl.state), a few rows")
@@ -102,16 +135,22 @@ def run(args: argparse.Namespace) -> int:
         catalog = rl.schema(df)
         for (api, typ), fields in catalog.groupby(["dialect", "type"], observed=True):
             top = fields[(fields["presence"] >= 100) & ~fields["path"].str.contains(r"\.|\[", regex=True)]
-            print(f"{api} {typ}: {len(fields)} fields, {int(fields['conflict'].sum())} with conflicting types, "
-                  f"{int(fields['late'].sum())} appearing late; always there: {', '.join(top['path'].head(8))}")
+            print(
+                f"{api} {typ}: {len(fields)} fields, {int(fields['conflict'].sum())} with conflicting types, "
+                f"{int(fields['late'].sum())} appearing late; always there: {', '.join(top['path'].head(8))}"
+            )
 
-    report = rl.write_report(df, out / "demo-report.html", title="rancherlab demo", sources=[str(p) for p in paths.values()])
+    report = rl.write_report(
+        df, out / "demo-report.html", title="rancherlab demo", sources=[str(p) for p in paths.values()]
+    )
     section("Report")
     print(f"wrote {report}  (open it in a browser)")
     return 0
 
 
-def _same_pod(norman_events: Iterable[Event], steve_events: Iterable[Event]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def _same_pod(
+    norman_events: Iterable[Event], steve_events: Iterable[Event]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The latest pod seen on both sockets: Norman ids are `ns:name`, Steve ids `ns/name`."""
     steve_pods = {e.id: e.data for e in steve_events if e.is_resource and e.type == "pod"}
     for event in reversed(list(norman_events)):

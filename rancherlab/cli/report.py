@@ -9,8 +9,11 @@ from ._recordings import add_files_argument, load_recordings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="write a self-contained HTML report (tables and plots) of recordings",
-                       description="Read recordings and write one HTML file with summary tables and embedded plots.")
+    p = sub.add_parser(
+        "report",
+        help="write a self-contained HTML report (tables and plots) of recordings",
+        description="Read recordings and write one HTML file with summary tables and embedded plots.",
+    )
     add_files_argument(p)
     p.add_argument("--out", metavar="F", default="report.html", help="the HTML file to write (default: report.html)")
     p.set_defaults(func=run)

@@ -12,11 +12,19 @@ from ._recordings import add_files_argument, load_recordings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("schema", help="generate a reference of the event stream (fields, types, examples) from recordings",
-                       description="Read recordings and write, per resource type, its fields with their JSON types, "
-                                   "presence, examples, the events that carry it and how often each field changes.")
+    p = sub.add_parser(
+        "schema",
+        help="generate a reference of the event stream (fields, types, examples) from recordings",
+        description="Read recordings and write, per resource type, its fields with their JSON types, "
+        "presence, examples, the events that carry it and how often each field changes.",
+    )
     add_files_argument(p)
-    p.add_argument("--format", choices=("md", "json"), default="md", help="Markdown, or JSON with a JSON Schema per type (default: md)")
+    p.add_argument(
+        "--format",
+        choices=("md", "json"),
+        default="md",
+        help="Markdown, or JSON with a JSON Schema per type (default: md)",
+    )
     p.add_argument("--out", metavar="F", help="write here instead of standard output")
     p.set_defaults(func=run)
 

@@ -11,8 +11,11 @@ from ..protocol import norman, steve
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("simulate", help="serve a simulated Rancher (Norman /v3 and Steve /v1 subscribe, REST)",
-                       description="Serve a simulated Rancher on loopback: both subscribe APIs, REST, and faults on demand.")
+    p = sub.add_parser(
+        "simulate",
+        help="serve a simulated Rancher (Norman /v3 and Steve /v1 subscribe, REST)",
+        description="Serve a simulated Rancher on loopback: both subscribe APIs, REST, and faults on demand.",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     p.add_argument("--token", help="accept this token-xxxxx:secret (default: generate one and print it)")
@@ -20,17 +23,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=float, default=5.0, help="world changes per second (0: none)")
     p.add_argument("--norman-ping", type=float, default=norman.PING_INTERVAL, metavar="S", help="Norman ping interval")
     p.add_argument("--steve-ping", type=float, default=steve.PING_INTERVAL, metavar="S", help="Steve ping interval")
-    p.add_argument("--steve-store", choices=("sql", "proxy"), default="sql",
-                   help="sql: current Rancher, no replay (default); proxy: Rancher up to 2.11, replay and watch expiry")
+    p.add_argument(
+        "--steve-store",
+        choices=("sql", "proxy"),
+        default="sql",
+        help="sql: current Rancher, no replay (default); proxy: Rancher up to 2.11, replay and watch expiry",
+    )
     p.add_argument("--steve-retain", type=int, default=1000, metavar="N", help="events kept per type for resuming")
-    p.add_argument("--watch-timeout", type=float, metavar="S",
-                   help="end shared Norman watches (sockets close) and Steve proxy watches (resource.stop) after S")
-    p.add_argument("--drop-every", type=float, metavar="S", help="close every socket without close frame (1006) every S")
+    p.add_argument(
+        "--watch-timeout",
+        type=float,
+        metavar="S",
+        help="end shared Norman watches (sockets close) and Steve proxy watches (resource.stop) after S",
+    )
+    p.add_argument(
+        "--drop-every", type=float, metavar="S", help="close every socket without close frame (1006) every S"
+    )
     p.add_argument("--stall-after", type=float, metavar="S", help="each socket goes silent S seconds after connecting")
-    p.add_argument("--count-interval", type=float, default=5.0, metavar="S",
-                   help="Steve's count resource: merged updates at most every S (Rancher: 5 s)")
-    p.add_argument("--forbid", action="append", default=[], metavar="TYPE",
-                   help="a type the caller may not watch (Norman: not among its schemas; Steve: PermissionDenied)")
+    p.add_argument(
+        "--count-interval",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="Steve's count resource: merged updates at most every S (Rancher: 5 s)",
+    )
+    p.add_argument(
+        "--forbid",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="a type the caller may not watch (Norman: not among its schemas; Steve: PermissionDenied)",
+    )
     p.add_argument("--certfile", help="serve TLS with this certificate (PEM)")
     p.add_argument("--keyfile", help="the certificate's private key (PEM)")
     p.set_defaults(func=run)
@@ -45,10 +68,22 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         sim = Simulator(
-            args.seed, token=args.token, certfile=args.certfile, keyfile=args.keyfile, host=args.host, port=args.port,
-            rate=args.rate, norman_ping=args.norman_ping, steve_ping=args.steve_ping, steve_store=args.steve_store,
-            steve_retain=args.steve_retain, watch_timeout=args.watch_timeout, drop_every=args.drop_every,
-            stall_after=args.stall_after, forbid=tuple(args.forbid), count_interval=args.count_interval,
+            args.seed,
+            token=args.token,
+            certfile=args.certfile,
+            keyfile=args.keyfile,
+            host=args.host,
+            port=args.port,
+            rate=args.rate,
+            norman_ping=args.norman_ping,
+            steve_ping=args.steve_ping,
+            steve_store=args.steve_store,
+            steve_retain=args.steve_retain,
+            watch_timeout=args.watch_timeout,
+            drop_every=args.drop_every,
+            stall_after=args.stall_after,
+            forbid=tuple(args.forbid),
+            count_interval=args.count_interval,
         )
     except (OSError, ssl.SSLError) as exc:  # a certificate or key that cannot be read or does not match
         print(f"rancherlab simulate: cannot load --certfile/--keyfile: {exc}", file=sys.stderr)
@@ -61,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         print(f"rancherlab simulator listening on {sim.url}", flush=True)
-        print(f"  Norman: {sim.url.replace('http', 'ws', 1)}/v3/subscribe  (also /v3/clusters/<id>/subscribe, /v3/projects/<c:p>/subscribe)")
+        print(
+            f"  Norman: {sim.url.replace('http', 'ws', 1)}/v3/subscribe  (also /v3/clusters/<id>/subscribe, /v3/projects/<c:p>/subscribe)"
+        )
         print(f"  Steve:  {sim.url.replace('http', 'ws', 1)}/v1/subscribe  (also /k8s/clusters/<id>/v1/subscribe)")
         if sim.generated_token:
             print(f"  token:  {sim.token}", flush=True)

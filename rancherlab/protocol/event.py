@@ -71,7 +71,9 @@ class Event:
     def __repr__(self) -> str:
         where = f"{self.type}/{self.id}" if self.id else (self.type or "")
         rev = f" rev={self.revision}" if self.revision else ""
-        return f"<Event #{self.seq} c{self.conn} {self.dialect} {self.kind} {self.name} {where}{rev}>".replace("  ", " ")
+        return f"<Event #{self.seq} c{self.conn} {self.dialect} {self.kind} {self.name} {where}{rev}>".replace(
+            "  ", " "
+        )
 
 
 def marker(

@@ -32,7 +32,7 @@ def decode_frame(raw: str | bytes, dialect: Dialect) -> Event:
         )
     name = doc.get("name")
     if not isinstance(name, str) or not name:
-        raise ProtocolError(f"frame has no event name (top-level keys: {sorted(doc)}); every Rancher frame has \"name\"")
+        raise ProtocolError(f'frame has no event name (top-level keys: {sorted(doc)}); every Rancher frame has "name"')
     data = doc.get("data")
     if dialect == "norman":
         return _norman(name, doc, data, text)
@@ -46,7 +46,9 @@ def parse_frame(raw: str | bytes, dialect: Dialect) -> Event:
     try:
         return decode_frame(raw, dialect)
     except ProtocolError as exc:
-        return marker(ANOMALY, dialect, raw=_text(raw, strict=False), error=str(exc), legacy=isinstance(exc, LegacyFrameError))
+        return marker(
+            ANOMALY, dialect, raw=_text(raw, strict=False), error=str(exc), legacy=isinstance(exc, LegacyFrameError)
+        )
 
 
 def parse_sent(raw: str | bytes, dialect: Dialect) -> Event:
@@ -60,8 +62,21 @@ def parse_sent(raw: str | bytes, dialect: Dialect) -> Event:
         name = "unsubscribe" if doc.get("stop") is True else "subscribe"
         watch = {k: doc[k] for k in (*_STEVE_KEY_FIELDS, "debounceMs") if doc.get(k) not in (None, "", 0)}
         rev = doc.get("resourceVersion")
-        return Event(0, 0, 0.0, None, dialect, "sent", name, type=doc["resourceType"], id=doc.get("id") or None,
-                     revision=str(rev) if rev not in (None, "") else None, raw=text, data=doc, watch=watch)
+        return Event(
+            0,
+            0,
+            0.0,
+            None,
+            dialect,
+            "sent",
+            name,
+            type=doc["resourceType"],
+            id=doc.get("id") or None,
+            revision=str(rev) if rev not in (None, "") else None,
+            raw=text,
+            data=doc,
+            watch=watch,
+        )
     return Event(0, 0, 0.0, None, dialect, "sent", "message", raw=text, data=doc)
 
 
@@ -72,7 +87,9 @@ def _text(raw: str | bytes, *, strict: bool = True) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         if strict:
-            raise ProtocolError(f"frame is not UTF-8 text (bad byte at offset {exc.start}); Rancher sends text frames") from None
+            raise ProtocolError(
+                f"frame is not UTF-8 text (bad byte at offset {exc.start}); Rancher sends text frames"
+            ) from None
         return raw.decode("utf-8", errors="replace")
 
 
@@ -80,7 +97,9 @@ def _load_object(text: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ProtocolError(f"frame is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{_hint(text)}") from None
+        raise ProtocolError(
+            f"frame is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{_hint(text)}"
+        ) from None
     if not isinstance(doc, dict):
         raise ProtocolError(f"frame is JSON but not an object (got {type(doc).__name__}); Rancher frames are objects")
     return doc
@@ -89,8 +108,10 @@ def _load_object(text: str) -> dict[str, Any]:
 def _hint(text: str) -> str:
     stripped = text.strip()
     if _UNQUOTED_KEY.search(stripped) and stripped.startswith("{"):
-        return (" (it looks like browser DevTools object notation with unquoted keys: copy the message text "
-                "itself from the Network tab, not the console's rendering)")
+        return (
+            " (it looks like browser DevTools object notation with unquoted keys: copy the message text "
+            "itself from the Network tab, not the console's rendering)"
+        )
     if stripped.startswith('"'):
         return " (it looks like a fragment: the outer { } are missing)"
     if stripped.startswith("{") and (not stripped.endswith("}") or stripped.count("{") > stripped.count("}")):
@@ -107,15 +128,19 @@ def _object_fields(data: Any) -> tuple[str | None, str | None]:
 
 def _norman(name: str, doc: dict[str, Any], data: Any, text: str) -> Event:
     if "resourceType" in doc or "revision" in doc:
-        raise ProtocolError("frame has Steve fields (resourceType/revision) but was read as Norman /v3: open it with dialect='steve'")
+        raise ProtocolError(
+            "frame has Steve fields (resourceType/revision) but was read as Norman /v3: open it with dialect='steve'"
+        )
     if name == "ping":
         return Event(0, 0, 0.0, None, "norman", "frame", name, raw=text, data=data)
     if name in RESOURCE_EVENTS:
         if not isinstance(data, dict):
-            raise ProtocolError(f"{name} frame has no resource object in \"data\" (got {type(data).__name__})")
+            raise ProtocolError(f'{name} frame has no resource object in "data" (got {type(data).__name__})')
         typ, oid = _object_fields(data)
         if typ is None:
-            raise ProtocolError(f"{name} frame's object has no \"type\"; Norman objects always carry their schema id there")
+            raise ProtocolError(
+                f'{name} frame\'s object has no "type"; Norman objects always carry their schema id there'
+            )
         return Event(0, 0, 0.0, None, "norman", "frame", name, type=typ, id=oid, raw=text, data=data)
     return Event(0, 0, 0.0, None, "norman", "frame", name, raw=text, data=data)
 
@@ -128,7 +153,7 @@ def _steve(name: str, doc: dict[str, Any], data: Any, text: str) -> Event:
     typ, oid = _object_fields(data)
     if name in RESOURCE_EVENTS:
         if not isinstance(data, dict):
-            raise ProtocolError(f"{name} frame has no resource object in \"data\" (got {type(data).__name__})")
+            raise ProtocolError(f'{name} frame has no resource object in "data" (got {type(data).__name__})')
         if oid is None and "message" in data:
             # Rancher 2.7-head sent watch errors disguised as resource.change (rancher/rancher#40131).
             info = {"error": data["message"], "disguised_error": True}
@@ -146,5 +171,19 @@ def _steve(name: str, doc: dict[str, Any], data: Any, text: str) -> Event:
         typ = oid = None
     else:  # resource.start / resource.stop / resource.changes and anything newer: key echoes only
         typ, oid = doc.get("resourceType"), doc.get("id")
-    return Event(0, 0, 0.0, None, "steve", "frame", name, type=typ, id=oid, revision=revision, raw=text, data=data,
-                 watch=watch or None, info=info)
+    return Event(
+        0,
+        0,
+        0.0,
+        None,
+        "steve",
+        "frame",
+        name,
+        type=typ,
+        id=oid,
+        revision=revision,
+        raw=text,
+        data=data,
+        watch=watch or None,
+        info=info,
+    )

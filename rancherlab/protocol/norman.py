@@ -8,7 +8,9 @@ from .gojson import go_json
 
 PING: Final = '{"name":"ping","data":{}}'
 PING_INTERVAL: Final = 5.0  # seconds, `time.NewTicker(5 * time.Second)` in norman's handler
-NO_TYPES_BODY: Final = '{"baseType":"error","code":"NotFound","message":"no resources types matched","status":404,"type":"error"}\n'
+NO_TYPES_BODY: Final = (
+    '{"baseType":"error","code":"NotFound","message":"no resources types matched","status":404,"type":"error"}\n'
+)
 
 
 def resource_frame(name: str, obj: dict[str, Any]) -> str:

@@ -45,8 +45,13 @@ class Watch:
     def fields(self) -> dict[str, Any]:
         """The message fields that identify this watch, as the dashboard sends them (only those with values)."""
         out: dict[str, Any] = {"resourceType": self.type}
-        for name, value in (("namespace", self.namespace), ("id", self.id), ("selector", self.selector),
-                            ("mode", self.mode), ("debounceMs", self.debounce_ms)):
+        for name, value in (
+            ("namespace", self.namespace),
+            ("id", self.id),
+            ("selector", self.selector),
+            ("mode", self.mode),
+            ("debounceMs", self.debounce_ms),
+        ):
             if value:
                 out[name] = value
         return out
@@ -74,6 +79,7 @@ def subscription_key(fields: Mapping[str, Any]) -> str:
 
 # --- server side (simulator, replay server) ---------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class Subscribe:
     """A decoded client message, with Go's zero values, as apiserver's `Subscribe` struct holds it."""
@@ -93,12 +99,23 @@ class Subscribe:
 
     def echo(self) -> dict[str, str]:
         """The key fields a server stamps on every message of this subscription."""
-        return {"namespace": self.namespace, "resourceType": self.resource_type, "id": self.id,
-                "selector": self.selector, "mode": self.mode}
+        return {
+            "namespace": self.namespace,
+            "resourceType": self.resource_type,
+            "id": self.id,
+            "selector": self.selector,
+            "mode": self.mode,
+        }
 
 
-_STRING_FIELDS: Final = {"resourceType": "resource_type", "resourceVersion": "resource_version", "namespace": "namespace",
-                         "id": "id", "selector": "selector", "mode": "mode"}
+_STRING_FIELDS: Final = {
+    "resourceType": "resource_type",
+    "resourceVersion": "resource_version",
+    "namespace": "namespace",
+    "id": "id",
+    "selector": "selector",
+    "mode": "mode",
+}
 
 
 def decode_subscribe(raw: str | bytes) -> Subscribe:
@@ -113,16 +130,22 @@ def decode_subscribe(raw: str | bytes) -> Subscribe:
     for field, attr in _STRING_FIELDS.items():
         if field in doc and doc[field] is not None:
             if not isinstance(doc[field], str):
-                raise ValueError(f"json: cannot unmarshal {_go_kind(doc[field])} into Go struct field Subscribe.{field} of type string")
+                raise ValueError(
+                    f"json: cannot unmarshal {_go_kind(doc[field])} into Go struct field Subscribe.{field} of type string"
+                )
             kwargs[attr] = doc[field]
     if doc.get("debounceMs") is not None:
         value = doc["debounceMs"]
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"json: cannot unmarshal {_go_kind(value)} into Go struct field Subscribe.debounceMs of type int")
+            raise ValueError(
+                f"json: cannot unmarshal {_go_kind(value)} into Go struct field Subscribe.debounceMs of type int"
+            )
         kwargs["debounce_ms"] = value
     if doc.get("stop") is not None:
         if not isinstance(doc["stop"], bool):
-            raise ValueError(f"json: cannot unmarshal {_go_kind(doc['stop'])} into Go struct field Subscribe.stop of type bool")
+            raise ValueError(
+                f"json: cannot unmarshal {_go_kind(doc['stop'])} into Go struct field Subscribe.stop of type bool"
+            )
         kwargs["stop"] = doc["stop"]
     return Subscribe(**kwargs)
 
@@ -153,10 +176,14 @@ def client_request(raw: str | bytes, active: Container[str]) -> ClientRequest:
 
 
 def _go_kind(value: Any) -> str:
-    return {bool: "bool", int: "number", float: "number", str: "string", list: "array", dict: "object"}.get(type(value), "null")
+    return {bool: "bool", int: "number", float: "number", str: "string", list: "array", dict: "object"}.get(
+        type(value), "null"
+    )
 
 
-def encode_event(name: str, *, data: Any = None, revision: str | None = None, echo: Mapping[str, str] | None = None) -> str:
+def encode_event(
+    name: str, *, data: Any = None, revision: str | None = None, echo: Mapping[str, str] | None = None
+) -> str:
     """One server message: APIEvent fields in their order, empty ones omitted, then the encoder's newline."""
     fields: dict[str, Any] = {"name": name, **(echo or {}), "revision": revision or ""}
     parts = [f'"{k}":{go_json(fields[k])}' for k in _EVENT_FIELDS if fields.get(k)]

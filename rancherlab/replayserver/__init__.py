@@ -26,12 +26,30 @@ class ReplayServer(ServerHandle[AsyncReplayServer]):
 
     what = "replay server"
 
-    def __init__(self, path: str | os.PathLike[str], *, speed: float = 1.0, loop: bool = False,
-                 token: str | None = None, reproduce_drops: bool = False, host: str = "127.0.0.1", port: int = 0,
-                 norman_ping: float = norman.PING_INTERVAL, steve_ping: float = steve.PING_INTERVAL) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        speed: float = 1.0,
+        loop: bool = False,
+        token: str | None = None,
+        reproduce_drops: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        norman_ping: float = norman.PING_INTERVAL,
+        steve_ping: float = steve.PING_INTERVAL,
+    ) -> None:
         self.path = Path(path)
-        self.options = ReplayOptions(speed=speed, loop=loop, token=token, reproduce_drops=reproduce_drops,
-                                     host=host, port=port, norman_ping=norman_ping, steve_ping=steve_ping)
+        self.options = ReplayOptions(
+            speed=speed,
+            loop=loop,
+            token=token,
+            reproduce_drops=reproduce_drops,
+            host=host,
+            port=port,
+            norman_ping=norman_ping,
+            steve_ping=steve_ping,
+        )
         super().__init__("rancherlab-replay-server")  # after validation: a refused option leaves no loop behind
 
     def __repr__(self) -> str:

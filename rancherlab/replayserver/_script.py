@@ -72,16 +72,16 @@ class StateChange:
 @dataclass
 class Script:
     header: RecordingHeader
-    path: str                                   # the endpoint's path, as served
-    query: dict[str, list[str]]                 # the endpoint's query as recorded
-    end: float                                  # time of the last event
-    norman: list[Frame]                         # Norman frames in order, pings left out, drops as `disconnected`
-    drops: list[float]                          # times of recorded drops (`disconnected` markers)
-    watches: dict[str, RecordedWatch]           # Steve, by full subscription key
-    base: dict[Key, dict[str, Any]]             # objects the recording started from (snapshots)
+    path: str  # the endpoint's path, as served
+    query: dict[str, list[str]]  # the endpoint's query as recorded
+    end: float  # time of the last event
+    norman: list[Frame]  # Norman frames in order, pings left out, drops as `disconnected`
+    drops: list[float]  # times of recorded drops (`disconnected` markers)
+    watches: dict[str, RecordedWatch]  # Steve, by full subscription key
+    base: dict[Key, dict[str, Any]]  # objects the recording started from (snapshots)
     base_revision: int | str | None
     changes: list[StateChange]
-    names: dict[str, str]                       # REST / watch type name → schema id
+    names: dict[str, str]  # REST / watch type name → schema id
     server_version: str | None
     counts: dict[str, int] = field(default_factory=dict)  # recorded frames by name (pings excluded)
 
@@ -159,8 +159,16 @@ def build_script(header: RecordingHeader, events: list[Event]) -> Script:
             continue
         counts[event.name] = counts.get(event.name, 0) + 1
         base_type = event.data.get("baseType") if isinstance(event.data, dict) else None
-        frame = Frame(t, event.raw or "", event.name, event.type, event.id, event.revision, _namespace(event.data),
-                      base_type if isinstance(base_type, str) else None)
+        frame = Frame(
+            t,
+            event.raw or "",
+            event.name,
+            event.type,
+            event.id,
+            event.revision,
+            _namespace(event.data),
+            base_type if isinstance(base_type, str) else None,
+        )
         if dialect == "norman":
             norman.append(frame)
         else:
@@ -168,8 +176,9 @@ def build_script(header: RecordingHeader, events: list[Event]) -> Script:
 
     watches = _steve_watches(sent, steve_frames, names) if dialect == "steve" else {}
     end = max(times, default=0.0)
-    return Script(header, path, query, end, norman, drops, watches, base, base_revision, changes, names,
-                  server_version, counts)
+    return Script(
+        header, path, query, end, norman, drops, watches, base, base_revision, changes, names, server_version, counts
+    )
 
 
 def normalize_path(path: str) -> str:
@@ -177,9 +186,9 @@ def normalize_path(path: str) -> str:
     path = "/" + path.strip("/")
     for plural, singular in (("/v3/clusters/", "/v3/cluster/"), ("/v3/projects/", "/v3/project/")):
         if path.startswith(plural):
-            path = singular + path[len(plural):]
+            path = singular + path[len(plural) :]
     if path.startswith("/k8s/clusters/local/"):
-        path = path[len("/k8s/clusters/local"):]
+        path = path[len("/k8s/clusters/local") :]
     return path
 
 
@@ -248,7 +257,8 @@ def _state_change(event: Event, t: float) -> StateChange | None:
         return None
     data = event.data if isinstance(event.data, dict) else None
     removed = event.name == "resource.remove" or (
-        event.dialect == "norman" and data is not None and data.get("state") in REMOVED_STATES)
+        event.dialect == "norman" and data is not None and data.get("state") in REMOVED_STATES
+    )
     return StateChange(t, (event.type, event.id), None if removed else data, event.revision)
 
 
@@ -264,8 +274,9 @@ def _max_revision(current: int | str | None, revision: str | None) -> int | str 
     return value
 
 
-def _steve_watches(sent: list[tuple[float, Event]], frames: list[tuple[Frame, Event]],
-                   names: dict[str, str]) -> dict[str, RecordedWatch]:
+def _steve_watches(
+    sent: list[tuple[float, Event]], frames: list[tuple[Frame, Event]], names: dict[str, str]
+) -> dict[str, RecordedWatch]:
     watches: dict[str, RecordedWatch] = {}
     for t, event in sent:
         doc = event.data if isinstance(event.data, dict) else {}
@@ -284,8 +295,12 @@ def _steve_watches(sent: list[tuple[float, Event]], frames: list[tuple[Frame, Ev
                 fields = {k: event.watch[k] for k in _ECHO_FIELDS if event.watch.get(k)}
                 owners = by_echo[echo] = [watches.setdefault(echo, RecordedWatch(echo, fields, start=frame.t))]
         else:  # apiserver before v0.6.1 echoed nothing on object events: attribute by type (and namespace)
-            owners = [w for w in watches.values() if _same_type(w, frame, names)
-                      and (not w.fields.get("namespace") or w.fields["namespace"] == frame.namespace)][:1]
+            owners = [
+                w
+                for w in watches.values()
+                if _same_type(w, frame, names)
+                and (not w.fields.get("namespace") or w.fields["namespace"] == frame.namespace)
+            ][:1]
         for watch in owners:
             if frame.name == "resource.start" or frame.name in STEVE_STREAM:
                 watch.started = True
@@ -328,7 +343,7 @@ class StateTimeline:
         upto = bisect_right(self._times, position)
         if upto < self._done:
             self._done, self._state, self._revision = 0, dict(self._script.base), self._script.base_revision
-        for change in self._script.changes[self._done:upto]:
+        for change in self._script.changes[self._done : upto]:
             if change.obj is None:
                 self._state.pop(change.key, None)
             else:

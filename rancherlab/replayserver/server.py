@@ -34,8 +34,15 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from .._wsserver import (CredentialScrubbingLogger, Outbox, TrackedConnection, close_server, every, http_response,
-                         is_upgrade)
+from .._wsserver import (
+    CredentialScrubbingLogger,
+    Outbox,
+    TrackedConnection,
+    close_server,
+    every,
+    http_response,
+    is_upgrade,
+)
 from ..protocol import auth, norman, steve
 from ..protocol.event import DISCONNECTED
 from ..protocol.steve import Subscribe
@@ -43,7 +50,9 @@ from ._script import Frame, RecordedWatch, Script, StateTimeline, echo_key, load
 
 log = logging.getLogger("rancherlab.replayserver")
 
-_SUBSCRIBE_PATH: Final = re.compile(r"^(?:/v3(?:/(?:clusters?|projects?)/[^/]+)?|(?:/k8s/clusters/[^/]+)?/v1)/subscribe$")
+_SUBSCRIBE_PATH: Final = re.compile(
+    r"^(?:/v3(?:/(?:clusters?|projects?)/[^/]+)?|(?:/k8s/clusters/[^/]+)?/v1)/subscribe$"
+)
 _PAGE_PATHS: Final = frozenset({"/", "/index.html"})
 _INFO_MARK: Final = "__RANCHERLAB_REPLAY_INFO__"
 _NORMAN_CONTROL: Final = frozenset({"limit", "marker", "sort", "order", "sockId", "_", "exclude", "include"})
@@ -104,9 +113,15 @@ class AsyncReplayServer:
         self._timeline = StateTimeline(self._script)
         self._page = self._render_page()
         self._server = await serve(
-            self._handler, self.options.host, self.port, process_request=self._process_request,
+            self._handler,
+            self.options.host,
+            self.port,
+            process_request=self._process_request,
             ping_interval=None,  # Rancher sends application pings only
-            max_size=None, server_header=None, logger=CredentialScrubbingLogger(log), create_connection=TrackedConnection,
+            max_size=None,
+            server_header=None,
+            logger=CredentialScrubbingLogger(log),
+            create_connection=TrackedConnection,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._clock_start = loop.time()
@@ -164,8 +179,12 @@ class AsyncReplayServer:
         parts = urlsplit(request.path)
         path, query = normalize_path(unquote(parts.path)), parse_qs(parts.query, keep_blank_values=True)
         if path in _PAGE_PATHS and not is_upgrade(headers):
-            return http_response(200, self._page, content_type="text/html; charset=utf-8",
-                                 extra={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+            return http_response(
+                200,
+                self._page,
+                content_type="text/html; charset=utf-8",
+                extra={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+            )
         if auth.browser_origin_rejected(headers, host):
             return http_response(403, auth.ORIGIN_NOT_ALLOWED_BODY)
         token = self.options.token
@@ -210,10 +229,23 @@ class AsyncReplayServer:
             for frame in script.norman:
                 if frame.name != DISCONNECTED:
                     expected[frame.name] = expected.get(frame.name, 0) + 1
-        info = {"dialect": script.dialect, "endpoint": script.header.endpoint, "scope": script.header.scope,
-                "recording": self.recording.name, "messages": messages, "expected": expected,
-                "auth": self.options.token is not None, "speed": self.options.speed, "loop": self.options.loop}
-        text = json.dumps(info, separators=(",", ":")).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        info = {
+            "dialect": script.dialect,
+            "endpoint": script.header.endpoint,
+            "scope": script.header.scope,
+            "recording": self.recording.name,
+            "messages": messages,
+            "expected": expected,
+            "auth": self.options.token is not None,
+            "speed": self.options.speed,
+            "loop": self.options.loop,
+        }
+        text = (
+            json.dumps(info, separators=(",", ":"))
+            .replace("<", "\\u003c")
+            .replace(">", "\\u003e")
+            .replace("&", "\\u0026")
+        )
         page = resources.files("rancherlab").joinpath("static/replay.html").read_text(encoding="utf-8")
         return page.replace(_INFO_MARK, text).encode()
 
@@ -222,8 +254,17 @@ class AsyncReplayServer:
         script = self.script
         assert self._timeline is not None
         if path in ("/v3/settings/server-version", "/v1/management.cattle.io.settings/server-version"):
-            return http_response(200, _json({"id": "server-version", "type": "setting", "name": "server-version",
-                                             "value": script.server_version or ""}))
+            return http_response(
+                200,
+                _json(
+                    {
+                        "id": "server-version",
+                        "type": "setting",
+                        "name": "server-version",
+                        "value": script.server_version or "",
+                    }
+                ),
+            )
         if path in self._schema_paths():
             return http_response(200, _json(self._schemas(base_url + path)))
         state, revision = self._timeline.at(self.position())
@@ -231,7 +272,7 @@ class AsyncReplayServer:
             prefix = script.path[: -len("/v1/subscribe")]
             if not path.startswith(prefix + "/v1/"):
                 return _not_found(script, "not found")
-            parts = path[len(prefix) + len("/v1/"):].split("/")
+            parts = path[len(prefix) + len("/v1/") :].split("/")
             schema = script.lookup(parts[0])
             if schema is None or len(parts) > 3:
                 return http_response(404, _json(_steve_error(f"schema {parts[0]} not found")))
@@ -239,13 +280,21 @@ class AsyncReplayServer:
             if len(parts) == 3 or (len(parts) == 2 and (schema, parts[1]) in state):
                 obj = state.get((schema, "/".join(parts[1:])))
                 if obj is None:
-                    return http_response(404, _json(_steve_error(f"{parts[0]} \"{'/'.join(parts[1:])}\" not found")))
+                    return http_response(404, _json(_steve_error(f'{parts[0]} "{"/".join(parts[1:])}" not found')))
                 return http_response(200, _json(obj))
             namespace = parts[1] if len(parts) == 2 else None
-            items = [o for (typ, _), o in sorted(state.items()) if typ == schema
-                     and (namespace is None or _metadata_namespace(o) == namespace)]
-            body: dict[str, Any] = {"type": "collection", "links": {"self": url + (f"/{namespace}" if namespace else "")},
-                                    "createTypes": {schema: url}, "actions": {}, "resourceType": schema}
+            items = [
+                o
+                for (typ, _), o in sorted(state.items())
+                if typ == schema and (namespace is None or _metadata_namespace(o) == namespace)
+            ]
+            body: dict[str, Any] = {
+                "type": "collection",
+                "links": {"self": url + (f"/{namespace}" if namespace else "")},
+                "createTypes": {schema: url},
+                "actions": {},
+                "resourceType": schema,
+            }
             if revision:
                 body["revision"] = revision
             if items:
@@ -253,13 +302,16 @@ class AsyncReplayServer:
                 body["data"] = items  # an empty Steve list has no data key at all
             return http_response(200, _json(body))
         scope = script.path[: -len("/subscribe")]
-        rest = path[len(scope) + 1:] if path.startswith(scope + "/") else ""
+        rest = path[len(scope) + 1 :] if path.startswith(scope + "/") else ""
         plural, _, wanted_id = rest.partition("/")
         schema = script.lookup(plural) if plural else None
         if schema is None or "/" in wanted_id:
             return _not_found(script, "not found")
-        matching = [o for (_, oid), o in sorted(state.items(), key=lambda kv: kv[0][1])
-                    if schema in (o.get("type"), o.get("baseType"))]
+        matching = [
+            o
+            for (_, oid), o in sorted(state.items(), key=lambda kv: kv[0][1])
+            if schema in (o.get("type"), o.get("baseType"))
+        ]
         if wanted_id:
             for obj in matching:
                 if obj.get("id") == wanted_id:
@@ -268,11 +320,20 @@ class AsyncReplayServer:
         filters = {k: v[0] for k, v in query.items() if k not in _NORMAN_CONTROL and v}
         items = [o for o in matching if all(_field_eq(o.get(k), v) for k, v in filters.items())]
         url = f"{base_url}{scope}/{plural}"
-        return http_response(200, _json({
-            "type": "collection", "links": {"self": url}, "createTypes": {schema: url}, "actions": {},
-            "pagination": {"limit": max(1000, len(items)), "total": len(items)},
-            "resourceType": schema, "data": items,
-        }))
+        return http_response(
+            200,
+            _json(
+                {
+                    "type": "collection",
+                    "links": {"self": url},
+                    "createTypes": {schema: url},
+                    "actions": {},
+                    "pagination": {"limit": max(1000, len(items)), "total": len(items)},
+                    "resourceType": schema,
+                    "data": items,
+                }
+            ),
+        )
 
     def _schema_paths(self) -> set[str]:
         """Where a client looks for the types a scope offers: the recorded types are all this replay has."""
@@ -288,9 +349,17 @@ class AsyncReplayServer:
         for name, schema in sorted(self.script.names.items()):
             if name != schema:
                 names.setdefault(schema, name)  # a plural the recording used for it
-        data = [{"id": schema, "type": "schema", "links": {"self": f"{url}/{schema}"},
-                 "pluralName": names.get(schema, schema + "s"), "collectionMethods": ["GET"], "resourceMethods": ["GET"]}
-                for schema in sorted(self.script.known_types())]
+        data = [
+            {
+                "id": schema,
+                "type": "schema",
+                "links": {"self": f"{url}/{schema}"},
+                "pluralName": names.get(schema, schema + "s"),
+                "collectionMethods": ["GET"],
+                "resourceMethods": ["GET"],
+            }
+            for schema in sorted(self.script.known_types())
+        ]
         return {"type": "collection", "resourceType": "schema", "links": {"self": url}, "data": data}
 
     # --- upgraded sockets ---------------------------------------------------------------------
@@ -323,8 +392,11 @@ class AsyncReplayServer:
 
     async def _norman(self, outbox: Outbox, wanted: frozenset[str] | None) -> None:
         """This socket's own replay from the start: frames byte for byte at the recorded pace."""
-        frames = [f for f in self.script.norman
-                  if wanted is None or f.type is None or f.type in wanted or f.base_type in wanted]
+        frames = [
+            f
+            for f in self.script.norman
+            if wanted is None or f.type is None or f.type in wanted or f.base_type in wanted
+        ]
         if not self.options.reproduce_drops:
             frames = [f for f in frames if f.name != DISCONNECTED]
         loop = asyncio.get_running_loop()
@@ -342,8 +414,9 @@ class AsyncReplayServer:
                 return  # the socket stays open, with pings
             cycle += 1
 
-    async def stream_watch(self, outbox: Outbox, frames: list[Frame], start: float, resume: str | None,
-                           restamp: dict[str, str] | None) -> None:
+    async def stream_watch(
+        self, outbox: Outbox, frames: list[Frame], start: float, resume: str | None, restamp: dict[str, str] | None
+    ) -> None:
         """One Steve watch's frames: its own replay from `start`, or from the replay clock after `resume`."""
         loop = asyncio.get_running_loop()
         if resume is None:
@@ -402,7 +475,9 @@ class _SteveSession:
         resume = None if sub.resource_version in _NO_REVISION else sub.resource_version
         if restamp is not None and resume is None and frames:
             start = frames[0].t
-        task = asyncio.get_running_loop().create_task(self.server.stream_watch(self.outbox, frames, start, resume, restamp))
+        task = asyncio.get_running_loop().create_task(
+            self.server.stream_watch(self.outbox, frames, start, resume, restamp)
+        )
         self.watches[sub.key] = (sub, task)
         self._arm_drop(start)
 
@@ -432,8 +507,15 @@ def _derived(script: Script, schema: str, sub: Subscribe) -> list[Frame]:
     if sub.selector or sub.mode:
         return []
     broad: RecordedWatch | None = next(
-        (w for w in script.watches.values() if w.schema == schema and w.started
-         and echo_key(w.fields) == echo_key({"resourceType": w.fields.get("resourceType")})), None)
+        (
+            w
+            for w in script.watches.values()
+            if w.schema == schema
+            and w.started
+            and echo_key(w.fields) == echo_key({"resourceType": w.fields.get("resourceType")})
+        ),
+        None,
+    )
     if broad is None:
         return []
     out = []
@@ -464,8 +546,9 @@ async def _sleep_until(when: float) -> None:
 def _not_found(script: Script, message: str) -> Response:
     if script.dialect == "steve":
         return http_response(404, _json(_steve_error(message)))
-    return http_response(404, _json({"baseType": "error", "code": "NotFound", "message": message, "status": 404,
-                                     "type": "error"}))
+    return http_response(
+        404, _json({"baseType": "error", "code": "NotFound", "message": message, "status": 404, "type": "error"})
+    )
 
 
 def _steve_error(message: str) -> dict[str, Any]:

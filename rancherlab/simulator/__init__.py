@@ -44,8 +44,16 @@ class Simulator(ServerHandle[SimulatorServer]):
 
     what = "simulator"
 
-    def __init__(self, seed: int = 0, *, token: str | None = None, certfile: str | None = None,
-                 keyfile: str | None = None, server_version: str = "v2.12.0", **options: Any) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        token: str | None = None,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+        server_version: str = "v2.12.0",
+        **options: Any,
+    ) -> None:
         self.generated_token = token is None
         self._token = token or generate_token()
         ctx = tls_context(certfile, keyfile) if certfile and keyfile else None
@@ -80,7 +88,9 @@ class Simulator(ServerHandle[SimulatorServer]):
 
     def ground_truth(self) -> dict[tuple[str, str, str | None, str], dict[str, Any]]:
         """Every current object, keyed (kind, cluster, namespace, name), read consistently on the server's loop."""
-        return self._runner.run(lambda: {(r.kind, r.cluster, r.namespace, r.name): copy.deepcopy(r.obj) for r in self.world.resources()})
+        return self._runner.run(
+            lambda: {(r.kind, r.cluster, r.namespace, r.name): copy.deepcopy(r.obj) for r in self.world.resources()}
+        )
 
     def history(self) -> list[Change]:
         """Every change the world made, in order."""

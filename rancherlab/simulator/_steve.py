@@ -21,11 +21,11 @@ SLOW_READER_GRACE = 0.010  # apiserver waits 10 ms for room in the buffer before
 @dataclass
 class SteveConfig:
     store: Store = "sql"
-    retain: int = 1000            # events kept per type (SQL ring; also the proxy store's etcd window)
+    retain: int = 1000  # events kept per type (SQL ring; also the proxy store's etcd window)
     watch_timeout: float | None = None  # proxy store only: CATTLE_WATCH_TIMEOUT_SECONDS
-    base_revision: int = 0        # the revision the server started at: nothing older can be resumed
+    base_revision: int = 0  # the revision the server started at: nothing older can be resumed
     forbid: frozenset[str] = frozenset()  # schema ids the caller may list but not watch
-    count_interval: float = 5.0   # the `count` resource sends merged updates at most this often
+    count_interval: float = 5.0  # the `count` resource sends merged updates at most this often
 
 
 @dataclass(eq=False)
@@ -45,7 +45,9 @@ class SteveWatch:
 class SteveSession:
     """One upgraded `/v1` socket: decodes client messages and streams each watch's events."""
 
-    def __init__(self, outbox: Outbox, world: World, cluster: str, base_url: str, prefix: str, config: SteveConfig) -> None:
+    def __init__(
+        self, outbox: Outbox, world: World, cluster: str, base_url: str, prefix: str, config: SteveConfig
+    ) -> None:
         self.outbox = outbox
         self.world = world
         self.cluster = cluster
@@ -89,8 +91,11 @@ class SteveSession:
         elif rv:
             backlog = self._since(schema, rv)
             if backlog is None:
-                text = (f"event watch error: too old resource version: {rv} ({self.world.revision})" if proxy
-                        else "resourceversion too old")
+                text = (
+                    f"event watch error: too old resource version: {rv} ({self.world.revision})"
+                    if proxy
+                    else "resourceversion too old"
+                )
                 self.outbox.push(steve.error_event(text, echo))
                 self._end(watch)
                 return
@@ -149,8 +154,12 @@ class SteveSession:
         self._arm_counts(watch)
 
     def _send_counts(self, watch: SteveWatch, only: set[str] | None) -> None:
-        data = {"id": "count", "type": "count", "links": {"self": f"{self.base_url}{self.prefix}/v1/counts/count"},
-                "counts": counts(self.world, self.cluster, only)}
+        data = {
+            "id": "count",
+            "type": "count",
+            "links": {"self": f"{self.base_url}{self.prefix}/v1/counts/count"},
+            "counts": counts(self.world, self.cluster, only),
+        }
         self._offer(watch, steve.encode_event("resource.change", data=data, echo=watch.echo))
 
     # --- server events ---------------------------------------------------------------------------
@@ -219,6 +228,7 @@ def counts(world: World, cluster: str, only: set[str] | None = None) -> dict[str
 
     Zero values are left out, as Go's `omitempty` does.
     """
+
     def add(into: dict[str, Any], state: Summary) -> None:
         into["count"] = into.get("count", 0) + 1
         states = into.setdefault("states", {})

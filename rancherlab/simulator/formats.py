@@ -49,15 +49,28 @@ _SECRET_SUBTYPE = {
 }
 # A Norman collection's URL segment is the lower-cased plural of the schema id.
 NORMAN_PLURAL = {
-    "cluster": "clusters", "project": "projects", "node": "nodes", "user": "users", "token": "tokens",
-    "namespace": "namespaces", "pod": "pods", "deployment": "deployments", "replicaSet": "replicasets",
-    "workload": "workloads", "service": "services", "configMap": "configmaps",
-    "namespacedSecret": "namespacedsecrets", "namespacedBasicAuth": "namespacedbasicauths",
-    "namespacedCertificate": "namespacedcertificates", "namespacedDockerCredential": "namespaceddockercredentials",
+    "cluster": "clusters",
+    "project": "projects",
+    "node": "nodes",
+    "user": "users",
+    "token": "tokens",
+    "namespace": "namespaces",
+    "pod": "pods",
+    "deployment": "deployments",
+    "replicaSet": "replicasets",
+    "workload": "workloads",
+    "service": "services",
+    "configMap": "configmaps",
+    "namespacedSecret": "namespacedsecrets",
+    "namespacedBasicAuth": "namespacedbasicauths",
+    "namespacedCertificate": "namespacedcertificates",
+    "namespacedDockerCredential": "namespaceddockercredentials",
     "namespacedSshAuth": "namespacedsshauths",
 }
 NORMAN_BASE_TYPE = {
-    "deployment": "workload", "replicaSet": "workload", "workload": "workload",
+    "deployment": "workload",
+    "replicaSet": "workload",
+    "workload": "workload",
     **{s: "namespacedSecret" for s in _SECRET_SUBTYPE.values()},
 }
 
@@ -85,8 +98,16 @@ _STEVE: dict[str, tuple[str, bool, str, str, str]] = {
 }
 _STEVE_LOOKUP = {k.lower(): k for k in _STEVE} | {v[0].lower(): k for k, v in _STEVE.items()}
 # Kubernetes' own resource names, for `links.view`.
-_K8S_RESOURCE = {"namespace": "namespaces", "node": "nodes", "pod": "pods", "service": "services", "configmap": "configmaps",
-                 "secret": "secrets", "apps.deployment": "deployments", "apps.replicaset": "replicasets"}
+_K8S_RESOURCE = {
+    "namespace": "namespaces",
+    "node": "nodes",
+    "pod": "pods",
+    "service": "services",
+    "configmap": "configmaps",
+    "secret": "secrets",
+    "apps.deployment": "deployments",
+    "apps.replicaset": "replicasets",
+}
 
 
 def steve_schemas() -> dict[str, dict[str, Any]]:
@@ -160,8 +181,12 @@ def summarize(res: Resource) -> Summary:
         elif status in ("Pending", "ContainerCreating", "Error"):
             ready = _cond(obj, "Ready") or _cond(obj, "PodScheduled") or {}
             msg = ready.get("message", "")
-        return Summary(_lower_first(status), error=status in ("CrashLoopBackOff", "Error"),
-                       transitioning=status in ("Pending", "ContainerCreating", "Terminating"), message=msg)
+        return Summary(
+            _lower_first(status),
+            error=status in ("CrashLoopBackOff", "Error"),
+            transitioning=status in ("Pending", "ContainerCreating", "Terminating"),
+            message=msg,
+        )
     if deleting:
         return Summary("removing" if kind != "namespace" else "terminating", transitioning=True)
     if kind == "apps.deployment":
@@ -186,8 +211,9 @@ def summarize(res: Resource) -> Summary:
     if kind in ("node", "management.cattle.io.node"):
         condition = _cond(obj, "Ready")
         if condition is not None and condition["status"] != "True":
-            return Summary("unavailable", error=True,
-                           message=condition.get("message") or "Kubelet stopped posting node status.")
+            return Summary(
+                "unavailable", error=True, message=condition.get("message") or "Kubelet stopped posting node status."
+            )
         return Summary("active")
     if kind == "management.cattle.io.cluster":
         condition = _cond(obj, "Ready")
@@ -224,7 +250,9 @@ def _with_ts(d: dict[str, Any], *fields: str) -> dict[str, Any]:
 
 
 def _conds_ts(conds: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    return [_with_ts(c, "lastTransitionTime", "lastUpdateTime", "lastHeartbeatTime", "lastProbeTime") for c in conds or ()]
+    return [
+        _with_ts(c, "lastTransitionTime", "lastUpdateTime", "lastHeartbeatTime", "lastProbeTime") for c in conds or ()
+    ]
 
 
 def _b64d(s: str) -> str:
@@ -318,7 +346,9 @@ def norman_collection_url(base_url: str, scope_kind: NormanScopeKind, scope_id: 
     return f"{base_url}/v3/{scope_kind}/{scope_id}/{plural}"
 
 
-def norman_views(world: World, res: Resource, scope_kind: NormanScopeKind, scope_id: str | None, base_url: str) -> list[tuple[str, dict[str, Any]]]:
+def norman_views(
+    world: World, res: Resource, scope_kind: NormanScopeKind, scope_id: str | None, base_url: str
+) -> list[tuple[str, dict[str, Any]]]:
     """Every (schema id, Norman object) under which this resource appears in that scope's stream."""
     if scope_kind == "global":
         if res.cluster != "local" or res.kind not in MGMT_KINDS:
@@ -377,14 +407,36 @@ def _norman_object(world: World, res: Resource, schema: str, self_url: str, base
         cid = res.name
         base = f"{base_url}/v3/clusters/{cid}"
         d["name"] = spec.get("displayName") or cid
-        d["links"].update({
-            sub: f"{base}/{sub.lower()}" for sub in (
-                "clusterAlertGroups", "clusterRegistrationTokens", "clusterRoleTemplateBindings", "namespaces", "nodePools",
-                "nodes", "persistentVolumes", "projects", "storageClasses", "subscribe", "templates")
-        })
+        d["links"].update(
+            {
+                sub: f"{base}/{sub.lower()}"
+                for sub in (
+                    "clusterAlertGroups",
+                    "clusterRegistrationTokens",
+                    "clusterRoleTemplateBindings",
+                    "namespaces",
+                    "nodePools",
+                    "nodes",
+                    "persistentVolumes",
+                    "projects",
+                    "storageClasses",
+                    "subscribe",
+                    "templates",
+                )
+            }
+        )
         d["links"]["shell"] = f"{base.replace('https://', 'wss://').replace('http://', 'ws://')}?shell=true"
-        d["actions"] = _actions(base, "backupEtcd", "exportYaml", "generateKubeconfig", "importYaml", "restoreFromEtcdBackup",
-                                "rotateCertificates", "rotateEncryptionKey", "saveAsTemplate")
+        d["actions"] = _actions(
+            base,
+            "backupEtcd",
+            "exportYaml",
+            "generateKubeconfig",
+            "importYaml",
+            "restoreFromEtcdBackup",
+            "rotateCertificates",
+            "rotateEncryptionKey",
+            "saveAsTemplate",
+        )
         d.update(
             agentImage=status.get("agentImage", ""),
             apiEndpoint=status.get("apiEndpoint", ""),
@@ -397,13 +449,18 @@ def _norman_object(world: World, res: Resource, schema: str, self_url: str, base
             driver=status.get("driver", ""),
             provider=status.get("provider", ""),
             fleetWorkspaceName=spec.get("fleetWorkspaceName", ""),
-            localClusterAuthEndpoint={**spec.get("localClusterAuthEndpoint", {}), "type": "/v3/schemas/localClusterAuthEndpoint"},
+            localClusterAuthEndpoint={
+                **spec.get("localClusterAuthEndpoint", {}),
+                "type": "/v3/schemas/localClusterAuthEndpoint",
+            },
             nodeCount=status.get("nodeCount", 0),
             capacity=status.get("capacity", {}),
             allocatable=status.get("allocatable", {}),
             requested=status.get("requested", {}),
             limits=status.get("limits", {}),
-            componentStatuses=[{**c, "type": "/v3/schemas/clusterComponentStatus"} for c in status.get("componentStatuses", ())],
+            componentStatuses=[
+                {**c, "type": "/v3/schemas/clusterComponentStatus"} for c in status.get("componentStatuses", ())
+            ],
             conditions=_conds_ts(status.get("conditions")),
             version={**status.get("version", {}), "type": "/v3/schemas/info"},
             appliedSpec={**spec, "type": "/v3/schemas/clusterSpec"},
@@ -415,28 +472,62 @@ def _norman_object(world: World, res: Resource, schema: str, self_url: str, base
         d["id"] = pid
         d["name"] = spec.get("displayName") or res.name
         d["namespaceId"] = None
-        d["links"].update({
-            sub: f"{base}/{sub.lower()}" for sub in (
-                "basicAuths", "certificates", "configMaps", "cronJobs", "daemonSets", "deployments", "dnsRecords",
-                "dockerCredentials", "horizontalPodAutoscalers", "ingresses", "jobs", "namespacedBasicAuths",
-                "namespacedCertificates", "namespacedDockerCredentials", "namespacedSecrets", "namespacedServiceAccountTokens",
-                "namespacedSshAuths", "persistentVolumeClaims", "pods", "projectNetworkPolicies", "projectRoleTemplateBindings",
-                "replicaSets", "replicationControllers", "secrets", "serviceAccountTokens", "services", "sshAuths",
-                "statefulSets", "subscribe", "workloads")
-        })
+        d["links"].update(
+            {
+                sub: f"{base}/{sub.lower()}"
+                for sub in (
+                    "basicAuths",
+                    "certificates",
+                    "configMaps",
+                    "cronJobs",
+                    "daemonSets",
+                    "deployments",
+                    "dnsRecords",
+                    "dockerCredentials",
+                    "horizontalPodAutoscalers",
+                    "ingresses",
+                    "jobs",
+                    "namespacedBasicAuths",
+                    "namespacedCertificates",
+                    "namespacedDockerCredentials",
+                    "namespacedSecrets",
+                    "namespacedServiceAccountTokens",
+                    "namespacedSshAuths",
+                    "persistentVolumeClaims",
+                    "pods",
+                    "projectNetworkPolicies",
+                    "projectRoleTemplateBindings",
+                    "replicaSets",
+                    "replicationControllers",
+                    "secrets",
+                    "serviceAccountTokens",
+                    "services",
+                    "sshAuths",
+                    "statefulSets",
+                    "subscribe",
+                    "workloads",
+                )
+            }
+        )
         d["actions"] = _actions(base, "exportYaml")
         rq = spec.get("resourceQuota") or {}
         d.update(
             clusterId=spec.get("clusterName", res.namespace),
             backingNamespace=status.get("backingNamespace", ""),
             description=spec.get("description", ""),
-            resourceQuota={"limit": {**rq.get("limit", {}), "type": "/v3/schemas/resourceQuotaLimit"},
-                           "usedLimit": {**rq.get("usedLimit", {}), "type": "/v3/schemas/resourceQuotaLimit"},
-                           "type": "/v3/schemas/projectResourceQuota"},
-            namespaceDefaultResourceQuota={"limit": {"type": "/v3/schemas/resourceQuotaLimit"},
-                                           "type": "/v3/schemas/namespaceResourceQuota"},
-            containerDefaultResourceLimit={**spec.get("containerDefaultResourceLimit", {}),
-                                           "type": "/v3/schemas/containerResourceLimit"},
+            resourceQuota={
+                "limit": {**rq.get("limit", {}), "type": "/v3/schemas/resourceQuotaLimit"},
+                "usedLimit": {**rq.get("usedLimit", {}), "type": "/v3/schemas/resourceQuotaLimit"},
+                "type": "/v3/schemas/projectResourceQuota",
+            },
+            namespaceDefaultResourceQuota={
+                "limit": {"type": "/v3/schemas/resourceQuotaLimit"},
+                "type": "/v3/schemas/namespaceResourceQuota",
+            },
+            containerDefaultResourceLimit={
+                **spec.get("containerDefaultResourceLimit", {}),
+                "type": "/v3/schemas/containerResourceLimit",
+            },
             conditions=_conds_ts(status.get("conditions")),
         )
         return d
@@ -478,10 +569,16 @@ def _norman_object(world: World, res: Resource, schema: str, self_url: str, base
             limits=status.get("limits") or {},
             info={
                 "cpu": {"count": int(cap.get("cpu", "0"))},
-                "kubernetes": {"kubeProxyVersion": info.get("kubeProxyVersion", ""), "kubeletVersion": info.get("kubeletVersion", "")},
+                "kubernetes": {
+                    "kubeProxyVersion": info.get("kubeProxyVersion", ""),
+                    "kubeletVersion": info.get("kubeletVersion", ""),
+                },
                 "memory": {"memTotalKiB": int(str(cap.get("memory", "0")).rstrip("Ki") or 0)},
-                "os": {"dockerVersion": info.get("containerRuntimeVersion", ""), "kernelVersion": info.get("kernelVersion", ""),
-                       "operatingSystem": info.get("osImage", "")},
+                "os": {
+                    "dockerVersion": info.get("containerRuntimeVersion", ""),
+                    "kernelVersion": info.get("kernelVersion", ""),
+                    "operatingSystem": info.get("osImage", ""),
+                },
             },
             taints=spec.get("taints") or [],
             publicEndpoints=[],
@@ -564,12 +661,27 @@ def _norman_object(world: World, res: Resource, schema: str, self_url: str, base
         if schema == "namespacedBasicAuth":
             d.update(username=_b64d(data.get("username", "")), password=_b64d(data.get("password", "")))
         elif schema == "namespacedCertificate":
-            d.update(certs=_b64d(data.get("tls.crt", "")), key=_b64d(data.get("tls.key", "")), cn="", issuer="",
-                     expiresAt=None, subjectAlternativeNames=[], keySize="2048", algorithm="RSA", version="3")
+            d.update(
+                certs=_b64d(data.get("tls.crt", "")),
+                key=_b64d(data.get("tls.key", "")),
+                cn="",
+                issuer="",
+                expiresAt=None,
+                subjectAlternativeNames=[],
+                keySize="2048",
+                algorithm="RSA",
+                version="3",
+            )
         elif schema == "namespacedDockerCredential":
             auths = orjson.loads(_b64d(data.get(".dockerconfigjson", "e30="))).get("auths", {})
-            d["registries"] = {h: {"username": a.get("username", ""), "password": a.get("password", ""),
-                                   "type": "/v3/project/schemas/registryCredential"} for h, a in auths.items()}
+            d["registries"] = {
+                h: {
+                    "username": a.get("username", ""),
+                    "password": a.get("password", ""),
+                    "type": "/v3/project/schemas/registryCredential",
+                }
+                for h, a in auths.items()
+            }
         elif schema == "namespacedSshAuth":
             d.update(privateKey=_b64d(data.get("ssh-privatekey", "")), fingerprint="")
         else:
@@ -597,16 +709,18 @@ def _norman_pod(world: World, res: Resource, d: dict[str, Any]) -> dict[str, Any
         elif "terminated" in state:
             cstate, trans = "terminated", "error"
             msg = state["terminated"].get("reason", "")
-        containers.append({
-            **{k: v for k, v in c.items() if k != "volumeMounts"},
-            "initContainer": False,
-            "restartCount": cs.get("restartCount", 0),
-            "state": cstate,
-            "transitioning": trans,
-            "transitioningMessage": msg,
-            "exitCode": (state.get("terminated") or {}).get("exitCode"),
-            "type": "/v3/project/schemas/container",
-        })
+        containers.append(
+            {
+                **{k: v for k, v in c.items() if k != "volumeMounts"},
+                "initContainer": False,
+                "restartCount": cs.get("restartCount", 0),
+                "state": cstate,
+                "transitioning": trans,
+                "transitioningMessage": msg,
+                "exitCode": (state.get("terminated") or {}).get("exitCode"),
+                "type": "/v3/project/schemas/container",
+            }
+        )
     d.update(
         nodeId=world.node_id(res.cluster, spec.get("nodeName")),
         workloadId=_workload_id(world, res),
@@ -656,8 +770,10 @@ def _norman_workload(res: Resource, d: dict[str, Any], schema: str, self_url: st
     d.update(
         scale=spec.get("replicas", 0),
         selector={**(spec.get("selector") or {}), "type": "/v3/project/schemas/labelSelector"},
-        containers=[{**c, "initContainer": False, "restartCount": 0, "type": "/v3/project/schemas/container"}
-                    for c in tspec.get("containers", ())],
+        containers=[
+            {**c, "initContainer": False, "restartCount": 0, "type": "/v3/project/schemas/container"}
+            for c in tspec.get("containers", ())
+        ],
         dnsPolicy=tspec.get("dnsPolicy"),
         restartPolicy=tspec.get("restartPolicy"),
         schedulerName=tspec.get("schedulerName"),
@@ -708,7 +824,11 @@ def _view_url(base_url: str, cluster_prefix: str, schema_id: str, res: Resource)
     plural, namespaced, group, version, _ = _STEVE[schema_id]
     if group == "management.cattle.io":
         return f"{base_url}/v1/{plural}/{steve_id(res)}"
-    root = f"{base_url}{cluster_prefix}/api/{version}" if not group else f"{base_url}{cluster_prefix}/apis/{group}/{version}"
+    root = (
+        f"{base_url}{cluster_prefix}/api/{version}"
+        if not group
+        else f"{base_url}{cluster_prefix}/apis/{group}/{version}"
+    )
     ns = f"/namespaces/{res.namespace}" if namespaced else ""
     return f"{root}{ns}/{_K8S_RESOURCE[schema_id]}/{res.name}"
 
@@ -725,8 +845,17 @@ def _fields(world: World, res: Resource) -> list[Any]:
         css = status.get("containerStatuses") or []
         ready = sum(1 for c in css if c.get("ready"))
         restarts = sum(c.get("restartCount", 0) for c in css)
-        return [md["name"], f"{ready}/{len(spec.get('containers', ()))}", pod_status(obj), str(restarts), age,
-                status.get("podIP") or "<none>", spec.get("nodeName") or "<none>", "<none>", "<none>"]
+        return [
+            md["name"],
+            f"{ready}/{len(spec.get('containers', ()))}",
+            pod_status(obj),
+            str(restarts),
+            age,
+            status.get("podIP") or "<none>",
+            spec.get("nodeName") or "<none>",
+            "<none>",
+            "<none>",
+        ]
     if kind == "namespace":
         return [md["name"], status.get("phase", "Active"), age]
     if kind == "node":
@@ -737,17 +866,43 @@ def _fields(world: World, res: Resource) -> list[Any]:
         roles = sorted(k.split("/", 1)[1] for k in md.get("labels", {}) if k.startswith("node-role.kubernetes.io/"))
         info = status.get("nodeInfo") or {}
         addrs = {a["type"]: a["address"] for a in status.get("addresses", ())}
-        return [md["name"], st, ",".join(roles) or "<none>", age, info.get("kubeletVersion", ""), addrs.get("InternalIP", "<none>"),
-                addrs.get("ExternalIP", "<none>"), info.get("osImage", ""), info.get("kernelVersion", ""),
-                info.get("containerRuntimeVersion", "")]
+        return [
+            md["name"],
+            st,
+            ",".join(roles) or "<none>",
+            age,
+            info.get("kubeletVersion", ""),
+            addrs.get("InternalIP", "<none>"),
+            addrs.get("ExternalIP", "<none>"),
+            info.get("osImage", ""),
+            info.get("kernelVersion", ""),
+            info.get("containerRuntimeVersion", ""),
+        ]
     if kind in ("apps.deployment", "apps.replicaset"):
         cs = ((spec.get("template") or {}).get("spec") or {}).get("containers", ())
         sel = ",".join(f"{k}={v}" for k, v in ((spec.get("selector") or {}).get("matchLabels") or {}).items())
         names, images = ",".join(c["name"] for c in cs), ",".join(c["image"] for c in cs)
         if kind == "apps.deployment":
-            return [md["name"], f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}", status.get("updatedReplicas", 0),
-                    status.get("availableReplicas", 0), age, names, images, sel]
-        return [md["name"], spec.get("replicas", 0), status.get("replicas", 0), status.get("readyReplicas", 0), age, names, images, sel]
+            return [
+                md["name"],
+                f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
+                status.get("updatedReplicas", 0),
+                status.get("availableReplicas", 0),
+                age,
+                names,
+                images,
+                sel,
+            ]
+        return [
+            md["name"],
+            spec.get("replicas", 0),
+            status.get("replicas", 0),
+            status.get("readyReplicas", 0),
+            age,
+            names,
+            images,
+            sel,
+        ]
     if kind == "service":
         ports = ",".join(f"{p['port']}/{p.get('protocol', 'TCP')}" for p in spec.get("ports", ())) or "<none>"
         sel = ",".join(f"{k}={v}" for k, v in (spec.get("selector") or {}).items()) or "<none>"
@@ -766,17 +921,39 @@ def _relationships(res: Resource) -> list[dict[str, Any]]:
     for ref in md.get("ownerReferences") or ():
         kind = ref["kind"].lower()
         ftype = f"apps.{kind}" if ref.get("apiVersion", "").startswith("apps/") else kind
-        rels.append({"fromId": f"{res.namespace}/{ref['name']}" if res.namespace else ref["name"], "fromType": ftype, "rel": "owner"})
+        rels.append(
+            {
+                "fromId": f"{res.namespace}/{ref['name']}" if res.namespace else ref["name"],
+                "fromType": ftype,
+                "rel": "owner",
+            }
+        )
     if res.kind == "pod":
         spec = res.obj.get("spec") or {}
-        rels.append({"toId": f"{res.namespace}/{spec.get('serviceAccountName', 'default')}", "toType": "serviceaccount",
-                     "rel": "uses", "state": "active", "message": "Resource is current"})
+        rels.append(
+            {
+                "toId": f"{res.namespace}/{spec.get('serviceAccountName', 'default')}",
+                "toType": "serviceaccount",
+                "rel": "uses",
+                "state": "active",
+                "message": "Resource is current",
+            }
+        )
         for v in spec.get("volumes") or ():
             for src in (v.get("projected") or {}).get("sources") or ():
                 if "configMap" in src:
-                    rels.append({"toId": f"{res.namespace}/{src['configMap']['name']}", "toType": "configmap",
-                                 "rel": "uses", "state": "active", "message": "Resource is always ready"})
-    if res.kind in ("apps.deployment", "apps.replicaset") or (res.kind == "service" and (res.obj.get("spec") or {}).get("selector")):
+                    rels.append(
+                        {
+                            "toId": f"{res.namespace}/{src['configMap']['name']}",
+                            "toType": "configmap",
+                            "rel": "uses",
+                            "state": "active",
+                            "message": "Resource is always ready",
+                        }
+                    )
+    if res.kind in ("apps.deployment", "apps.replicaset") or (
+        res.kind == "service" and (res.obj.get("spec") or {}).get("selector")
+    ):
         spec = res.obj.get("spec") or {}
         labels = (spec.get("selector") or {}).get("matchLabels") if res.kind != "service" else spec.get("selector")
         sel = ",".join(f"{k}={v}" for k, v in (labels or {}).items())
@@ -793,16 +970,24 @@ def _normalize_conditions(conds: list[dict[str, Any]]) -> list[dict[str, Any]]:
         c = dict(c)
         c.setdefault("lastUpdateTime", c.get("lastTransitionTime", ""))
         status = c.get("status")
-        err = (c.get("type") in _BAD_TRUE and status == "True") or (c.get("type") == "Progressing" and status == "False")
+        err = (c.get("type") in _BAD_TRUE and status == "True") or (
+            c.get("type") == "Progressing" and status == "False"
+        )
         err = err or (c.get("type") == "Ready" and status == "Unknown" and "Kubelet" in c.get("message", ""))
         c["error"] = err
-        c["transitioning"] = not err and status in ("False", "Unknown") and c.get("type") in (
-            "Ready", "ContainersReady", "Available", "PodScheduled", "Initialized", "PodReadyToStartContainers")
+        c["transitioning"] = (
+            not err
+            and status in ("False", "Unknown")
+            and c.get("type")
+            in ("Ready", "ContainersReady", "Available", "PodScheduled", "Initialized", "PodReadyToStartContainers")
+        )
         out.append(c)
     return out
 
 
-def steve_view(world: World, res: Resource, schema_id: str, base_url: str, cluster_prefix: str = "") -> dict[str, Any] | None:
+def steve_view(
+    world: World, res: Resource, schema_id: str, base_url: str, cluster_prefix: str = ""
+) -> dict[str, Any] | None:
     """The Steve object for `res` under schema `schema_id`, or None when that schema/cluster does not show it."""
     if res.kind != schema_id or schema_id not in _STEVE or res.cluster != steve_cluster(cluster_prefix):
         return None
@@ -811,8 +996,13 @@ def steve_view(world: World, res: Resource, schema_id: str, base_url: str, clust
     out: dict[str, Any] = {
         "id": steve_id(res),
         "type": schema_id,
-        "links": {"patch": self_url, "remove": self_url, "self": self_url, "update": self_url,
-                  "view": _view_url(base_url, cluster_prefix, schema_id, res)},
+        "links": {
+            "patch": self_url,
+            "remove": self_url,
+            "self": self_url,
+            "update": self_url,
+            "view": _view_url(base_url, cluster_prefix, schema_id, res),
+        },
     }
     for k, v in obj.items():
         out[f"_{k}" if k in ("id", "type", "links", "actions") else k] = v

@@ -108,7 +108,9 @@ def _steve(world: World, parts: list[str], query: dict[str, list[str]], base_url
         view = F.steve_view(world, res, schema_id, base_url, prefix) if res else None
         if view is None:
             shown = f"{ns}/{name}" if ns else name
-            return 404, _steve_error(404, "NotFound", f'{F.steve_schemas()[schema_id]["plural"].split(".")[-1]} "{shown}" not found')
+            return 404, _steve_error(
+                404, "NotFound", f'{F.steve_schemas()[schema_id]["plural"].split(".")[-1]} "{shown}" not found'
+            )
         return 200, view
     namespace = rest[0] if rest else None
     return 200, steve_list(world, schema_id, base_url, prefix, namespace=namespace, query=query)
@@ -197,7 +199,8 @@ def _norman_error(status: int, code: str, message: str) -> Body:
 
 _GLOBAL_BY_PLURAL = {F.NORMAN_PLURAL[s]: s for s in F.norman_schemas("global")}
 _SCOPED_BY_PLURAL: dict[str, dict[str, str]] = {
-    kind: {F.NORMAN_PLURAL[s]: s for s in F.norman_schemas(kind)} for kind in ("cluster", "project")  # type: ignore[arg-type]
+    kind: {F.NORMAN_PLURAL[s]: s for s in F.norman_schemas(kind)}
+    for kind in ("cluster", "project")  # type: ignore[arg-type]
 }
 
 
@@ -214,19 +217,21 @@ def _norman(world: World, parts: list[str], query: dict[str, list[str]], base_ur
     if head in ("clusters", "cluster") and len(parts) >= 3:
         cid = parts[1]
         if cid not in world.clusters():
-            return 404, _norman_error(404, "NotFound", f"clusters.management.cattle.io \"{cid}\" not found")
+            return 404, _norman_error(404, "NotFound", f'clusters.management.cattle.io "{cid}" not found')
         sub = parts[2]
         if sub in _SCOPED_BY_PLURAL["cluster"]:
             return _norman_scoped(world, "cluster", cid, _SCOPED_BY_PLURAL["cluster"][sub], parts[3:], query, base_url)
         if sub in ("nodes", "projects") and len(parts) == 3:
             # the cluster's sub-context links to global types: the global list, filtered by clusterId
-            return _norman_scoped(world, "global", None, _GLOBAL_BY_PLURAL[sub], [], {**query, "clusterId": [cid]}, base_url)
+            return _norman_scoped(
+                world, "global", None, _GLOBAL_BY_PLURAL[sub], [], {**query, "clusterId": [cid]}, base_url
+            )
         return None
     if head in ("projects", "project") and len(parts) >= 3:
         pid = parts[1]
         cid = pid.split(":", 1)[0]
         if cid not in world.clusters() or pid not in world.projects(cid):
-            return 404, _norman_error(404, "NotFound", f"projects.management.cattle.io \"{pid}\" not found")
+            return 404, _norman_error(404, "NotFound", f'projects.management.cattle.io "{pid}" not found')
         sub = parts[2]
         if sub in _SCOPED_BY_PLURAL["project"]:
             return _norman_scoped(world, "project", pid, _SCOPED_BY_PLURAL["project"][sub], parts[3:], query, base_url)
@@ -277,9 +282,23 @@ def norman_list(
             "reverse": f"{coll_url}?order=desc",
             "links": {f: f"{coll_url}?sort={f}" for f in _SORT_FIELDS},
         },
-        "filters": {f: ([{"modifier": "eq", "value": filters[f]}] if f in filters else None)
-                    for f in sorted({"created", "creatorId", "id", "name", "removed", "state", "transitioning",
-                                     "transitioningMessage", "uuid", *filters})},
+        "filters": {
+            f: ([{"modifier": "eq", "value": filters[f]}] if f in filters else None)
+            for f in sorted(
+                {
+                    "created",
+                    "creatorId",
+                    "id",
+                    "name",
+                    "removed",
+                    "state",
+                    "transitioning",
+                    "transitioningMessage",
+                    "uuid",
+                    *filters,
+                }
+            )
+        },
         "resourceType": schema,
         "data": page,
     }
@@ -338,12 +357,21 @@ def _settings(world: World, rest: list[str], base_url: str) -> Reply | None:
     if not rest:
         data = [setting(k, v) for k, v in settings.items()]
         url = f"{base_url}/v3/settings"
-        return 200, {"type": "collection", "resourceType": "setting", "links": {"self": url}, "createTypes": {"setting": url},
-                     "actions": {}, "pagination": {"limit": 1000, "total": len(data)}, "sort": {}, "filters": {}, "data": data}
+        return 200, {
+            "type": "collection",
+            "resourceType": "setting",
+            "links": {"self": url},
+            "createTypes": {"setting": url},
+            "actions": {},
+            "pagination": {"limit": 1000, "total": len(data)},
+            "sort": {},
+            "filters": {},
+            "data": data,
+        }
     if len(rest) == 1:
         if rest[0] in settings:
             return 200, setting(rest[0], settings[rest[0]])
-        return 404, _norman_error(404, "NotFound", f"settings.management.cattle.io \"{rest[0]}\" not found")
+        return 404, _norman_error(404, "NotFound", f'settings.management.cattle.io "{rest[0]}" not found')
     return None
 
 
@@ -357,7 +385,10 @@ def _norman_schemas(world: World, scope_kind: NormanScopeKind, rest: list[str], 
             "id": sid,
             "type": "schema",
             "baseType": "schema",
-            "links": {"self": f"{base_url}{version_path}/schemas/{quote(sid)}", "collection": f"{base_url}{version_path}/{plural}"},
+            "links": {
+                "self": f"{base_url}{version_path}/schemas/{quote(sid)}",
+                "collection": f"{base_url}{version_path}/{plural}",
+            },
             "pluralName": plural if sid != "subscribe" else "subscribe",
             "collectionMethods": ["GET"] if sid in ("subscribe", "workload") else ["GET", "POST"],
             "resourceMethods": [] if sid == "subscribe" else ["GET", "PUT", "DELETE"],
@@ -366,15 +397,31 @@ def _norman_schemas(world: World, scope_kind: NormanScopeKind, rest: list[str], 
                 "name": {"type": "string", "nullable": True},
                 "state": {"type": "string", "nullable": True},
             },
-            "version": {"group": {"global": "management.cattle.io", "cluster": "cluster.cattle.io", "project": "project.cattle.io"}[scope_kind],
-                        "path": version_path, "version": "v3"},
+            "version": {
+                "group": {
+                    "global": "management.cattle.io",
+                    "cluster": "cluster.cattle.io",
+                    "project": "project.cattle.io",
+                }[scope_kind],
+                "path": version_path,
+                "version": "v3",
+            },
         }
 
     if not rest:
         data = [schema_obj(s) for s in ids]
         url = f"{base_url}{version_path}/schemas"
-        return 200, {"type": "collection", "resourceType": "schema", "links": {"self": url}, "createTypes": {}, "actions": {},
-                     "pagination": {"limit": 1000, "total": len(data)}, "sort": {}, "filters": {}, "data": data}
+        return 200, {
+            "type": "collection",
+            "resourceType": "schema",
+            "links": {"self": url},
+            "createTypes": {},
+            "actions": {},
+            "pagination": {"limit": 1000, "total": len(data)},
+            "sort": {},
+            "filters": {},
+            "data": data,
+        }
     if len(rest) == 1:
         if rest[0] in ids:
             return 200, schema_obj(rest[0])

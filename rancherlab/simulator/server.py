@@ -43,17 +43,17 @@ class SimulatorConfig:
     token: str
     host: str = "127.0.0.1"
     port: int = 0
-    rate: float = 5.0                  # world changes per second; 0 = only when `step()` is called; may change live
+    rate: float = 5.0  # world changes per second; 0 = only when `step()` is called; may change live
     norman_ping: float = norman.PING_INTERVAL
     steve_ping: float = steve.PING_INTERVAL
     steve_store: Store = "sql"
     steve_retain: int = 1000
     watch_timeout: float | None = None  # Norman shared watch end; Steve proxy-store watch expiry
-    drop_every: float | None = None     # abort every socket (1006) this often
-    stall_after: float | None = None    # each new socket goes silent this long after connecting
-    buffer: int = 100                   # per-subscriber event buffer before the slow-consumer drop
-    forbid: tuple[str, ...] = ()        # types the caller may see but not watch (Norman or Steve schema ids)
-    count_interval: float = 5.0         # Steve's `count` resource: merged updates at most this often
+    drop_every: float | None = None  # abort every socket (1006) this often
+    stall_after: float | None = None  # each new socket goes silent this long after connecting
+    buffer: int = 100  # per-subscriber event buffer before the slow-consumer drop
+    forbid: tuple[str, ...] = ()  # types the caller may see but not watch (Norman or Steve schema ids)
+    count_interval: float = 5.0  # Steve's `count` resource: merged updates at most this often
     ssl_context: ssl.SSLContext | None = None
 
 
@@ -87,17 +87,29 @@ class SimulatorServer:
         self._conns: set[_Conn] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self._watches = SharedWatches(config.watch_timeout, self._drop_session)
-        self._steve = SteveConfig(config.steve_store, config.steve_retain, config.watch_timeout, world.revision,
-                                  frozenset(config.forbid), config.count_interval)
+        self._steve = SteveConfig(
+            config.steve_store,
+            config.steve_retain,
+            config.watch_timeout,
+            world.revision,
+            frozenset(config.forbid),
+            config.count_interval,
+        )
         self._unlisten = world.add_listener(self._on_change)
         self.port = config.port
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         self._server = await serve(
-            self._handler, self.config.host, self.port, process_request=self._process_request,
+            self._handler,
+            self.config.host,
+            self.port,
+            process_request=self._process_request,
             ping_interval=None,  # Rancher sends application pings only, never protocol-level ones
-            ssl=self.config.ssl_context, max_size=None, server_header=None, logger=CredentialScrubbingLogger(log),
+            ssl=self.config.ssl_context,
+            max_size=None,
+            server_header=None,
+            logger=CredentialScrubbingLogger(log),
         )
         self.port = self._server.sockets[0].getsockname()[1]
         if not self._tasks:
@@ -219,8 +231,12 @@ class SimulatorServer:
             return _Route("steve", base_url, cluster=cluster, prefix=prefix)
         return None
 
-    def _norman_route(self, kind: str | None, ident: str | None, query: dict[str, list[str]], base_url: str) -> _Route | Response:
-        scope_kind: NormanScopeKind = "global" if kind is None else ("cluster" if kind.startswith("cluster") else "project")
+    def _norman_route(
+        self, kind: str | None, ident: str | None, query: dict[str, list[str]], base_url: str
+    ) -> _Route | Response:
+        scope_kind: NormanScopeKind = (
+            "global" if kind is None else ("cluster" if kind.startswith("cluster") else "project")
+        )
         # RBAC: a type the caller may not watch is not among the caller's schemas at all
         available = [t for t in norman_schemas(scope_kind) if t not in self.config.forbid]
         wanted = query.get("resourceTypes")
@@ -228,8 +244,15 @@ class SimulatorServer:
         if not schemas:
             return http_response(404, norman.NO_TYPES_BODY)
         cluster = "local" if ident is None else ident.split(":", 1)[0]
-        return _Route("norman", base_url, scope_kind, ident, schemas, cluster,
-                      unknown_cluster=cluster not in self.world.clusters())
+        return _Route(
+            "norman",
+            base_url,
+            scope_kind,
+            ident,
+            schemas,
+            cluster,
+            unknown_cluster=cluster not in self.world.clusters(),
+        )
 
     def _rest(self, path: str, query: dict[str, list[str]], base_url: str) -> Response:
         m = _CLUSTER_PREFIX.match(path)
@@ -252,7 +275,8 @@ class SimulatorServer:
         if route.dialect == "norman":
             assert route.scope_kind is not None
             session: NormanSession | SteveSession = NormanSession(
-                outbox, self.world, route.scope_kind, route.scope_id, route.schemas, route.base_url, self._drop_session)
+                outbox, self.world, route.scope_kind, route.scope_id, route.schemas, route.base_url, self._drop_session
+            )
             ping = every(self.config.norman_ping, lambda: outbox.push(norman.PING))
         else:
             session = SteveSession(outbox, self.world, route.cluster, route.base_url, route.prefix, self._steve)
@@ -286,4 +310,3 @@ class SimulatorServer:
 async def _later(delay: float, fn: Any) -> None:
     await asyncio.sleep(delay)
     fn()
-

@@ -118,7 +118,11 @@ class World:
         return [r.name for r in self.resources("management.cattle.io.cluster")]
 
     def projects(self, cluster: str) -> list[str]:
-        return [f"{cluster}:{r.name}" for r in self._objs.values() if r.kind == "management.cattle.io.project" and r.namespace == cluster]
+        return [
+            f"{cluster}:{r.name}"
+            for r in self._objs.values()
+            if r.kind == "management.cattle.io.project" and r.namespace == cluster
+        ]
 
     def project_of(self, res: Resource) -> str | None:
         """The Norman project id that scopes `res`, or None (cluster-scoped and management objects)."""
@@ -138,7 +142,9 @@ class World:
         return self._node_ids.get((cluster, node_name)) if node_name else None
 
     def history_for(self, kind: str, cluster: str | None = None) -> list[Change]:
-        return [c for c in self.history if c.resource.kind == kind and (cluster is None or c.resource.cluster == cluster)]
+        return [
+            c for c in self.history if c.resource.kind == kind and (cluster is None or c.resource.cluster == cluster)
+        ]
 
     def add_listener(self, fn: Callable[[Change], None]) -> Callable[[], None]:
         """Call `fn` synchronously for every later change; returns a function that unregisters it."""
@@ -322,7 +328,9 @@ class World:
                     "finalizers": ["wrangler.cattle.io/mgmt-cluster-remove"],
                 },
                 "spec": {
-                    "displayName": cid if local else rng.choice(["prod-eu", "staging", "edge-lab", "dev-us"]) + f"-{cid[2:4]}",
+                    "displayName": cid
+                    if local
+                    else rng.choice(["prod-eu", "staging", "edge-lab", "dev-us"]) + f"-{cid[2:4]}",
                     "description": "",
                     "internal": local,
                     "desiredAgentImage": "",
@@ -333,7 +341,9 @@ class World:
                 },
                 "status": {
                     "agentImage": f"rancher/rancher-agent:{self.server_version}",
-                    "apiEndpoint": "https://10.43.0.1:443" if local else f"https://172.31.{rng.randint(1, 250)}.{rng.randint(2, 250)}:6443",
+                    "apiEndpoint": "https://10.43.0.1:443"
+                    if local
+                    else f"https://172.31.{rng.randint(1, 250)}.{rng.randint(2, 250)}:6443",
                     "caCert": self._b64(self._pem("CERTIFICATE", 480)),
                     "driver": "imported" if local else provider,
                     "provider": provider,
@@ -350,9 +360,21 @@ class World:
                     },
                     "nodeCount": nnodes,
                     "capacity": {"cpu": str(4 * nnodes), "memory": f"{16305160 * nnodes}Ki", "pods": str(110 * nnodes)},
-                    "allocatable": {"cpu": str(4 * nnodes), "memory": f"{16202760 * nnodes}Ki", "pods": str(110 * nnodes)},
-                    "requested": {"cpu": f"{rng.randint(600, 1900)}m", "memory": f"{rng.randint(300, 2000)}Mi", "pods": "0"},
-                    "limits": {"cpu": f"{rng.randint(100, 900)}m", "memory": f"{rng.randint(300, 3000)}Mi", "pods": "0"},
+                    "allocatable": {
+                        "cpu": str(4 * nnodes),
+                        "memory": f"{16202760 * nnodes}Ki",
+                        "pods": str(110 * nnodes),
+                    },
+                    "requested": {
+                        "cpu": f"{rng.randint(600, 1900)}m",
+                        "memory": f"{rng.randint(300, 2000)}Mi",
+                        "pods": "0",
+                    },
+                    "limits": {
+                        "cpu": f"{rng.randint(100, 900)}m",
+                        "memory": f"{rng.randint(300, 3000)}Mi",
+                        "pods": "0",
+                    },
                     "componentStatuses": [
                         {"name": n, "conditions": [{"type": "Healthy", "status": "True", "message": "ok"}]}
                         for n in ("controller-manager", "etcd-0", "scheduler")
@@ -378,7 +400,11 @@ class World:
         )
         default_p = self._add_project(cid, "Default", created=created)
         system_p = self._add_project(cid, "System", created=created)
-        app_p = default_p if local else self._add_project(cid, rng.choice(["apps", "team-blue", "payments"]), created=created)
+        app_p = (
+            default_p
+            if local
+            else self._add_project(cid, rng.choice(["apps", "team-blue", "payments"]), created=created)
+        )
 
         node_names = []
         for i in range(nnodes):
@@ -393,19 +419,49 @@ class World:
             self._add_namespace(cid, ns, default_p if i == 0 else app_p, created=self._past(5, 25))
 
         self._add_service(cid, "default", "kubernetes", None, 443, cluster_ip="10.43.0.1")
-        self._add_deployment(cid, "kube-system", "coredns", "rancher/mirrored-coredns-coredns:1.12.0", 1 if local else 2, node_names, port=53)
+        self._add_deployment(
+            cid,
+            "kube-system",
+            "coredns",
+            "rancher/mirrored-coredns-coredns:1.12.0",
+            1 if local else 2,
+            node_names,
+            port=53,
+        )
         self._add_service(cid, "kube-system", "kube-dns", "coredns", 53, cluster_ip="10.43.0.10")
-        self._add_configmap(cid, "kube-system", "coredns", {"Corefile": ".:53 {\n    errors\n    health\n    ready\n    forward . /etc/resolv.conf\n    cache 30\n}\n"})
+        self._add_configmap(
+            cid,
+            "kube-system",
+            "coredns",
+            {
+                "Corefile": ".:53 {\n    errors\n    health\n    ready\n    forward . /etc/resolv.conf\n    cache 30\n}\n"
+            },
+        )
         if local:
-            self._add_deployment(cid, "cattle-system", "rancher", f"rancher/rancher:{self.server_version}", 1, node_names, port=80)
+            self._add_deployment(
+                cid, "cattle-system", "rancher", f"rancher/rancher:{self.server_version}", 1, node_names, port=80
+            )
             self._add_service(cid, "cattle-system", "rancher", "rancher", 80)
         else:
-            self._add_deployment(cid, "cattle-system", "cattle-cluster-agent", f"rancher/rancher-agent:{self.server_version}", 1, node_names, port=None)
+            self._add_deployment(
+                cid,
+                "cattle-system",
+                "cattle-cluster-agent",
+                f"rancher/rancher-agent:{self.server_version}",
+                1,
+                node_names,
+                port=None,
+            )
             self._add_service(cid, "cattle-system", "cattle-cluster-agent", "cattle-cluster-agent", 80)
         self._add_secret(cid, "cattle-system", "cattle-credentials-" + self._name(7), "Opaque")
         for ns in app_nss:
             for app, image, port in rng.sample(
-                [("web", "nginx:1.27.5", 80), ("api", "ghcr.io/acme/api:1.4.2", 8080), ("worker", "ghcr.io/acme/worker:2.0.1", None), ("cache", "redis:7.4", 6379)],
+                [
+                    ("web", "nginx:1.27.5", 80),
+                    ("api", "ghcr.io/acme/api:1.4.2", 8080),
+                    ("worker", "ghcr.io/acme/worker:2.0.1", None),
+                    ("cache", "redis:7.4", 6379),
+                ],
                 2,
             ):
                 self._add_deployment(cid, ns, app, image, rng.randint(1, 3), node_names, port=port)
@@ -414,11 +470,22 @@ class World:
             self._add_configmap(cid, ns, "app-settings", {"LOG_LEVEL": "info", "FEATURE_FLAGS": "search,checkout"})
         # all secret types, spread over the app namespaces
         for i, stype in enumerate(
-            ("Opaque", "kubernetes.io/tls", "kubernetes.io/dockerconfigjson", "kubernetes.io/basic-auth", "kubernetes.io/ssh-auth")
+            (
+                "Opaque",
+                "kubernetes.io/tls",
+                "kubernetes.io/dockerconfigjson",
+                "kubernetes.io/basic-auth",
+                "kubernetes.io/ssh-auth",
+            )
         ):
             ns = app_nss[i % len(app_nss)]
-            name = {"Opaque": "app-secrets", "kubernetes.io/tls": "web-tls", "kubernetes.io/dockerconfigjson": "registry-creds",
-                    "kubernetes.io/basic-auth": "db-login", "kubernetes.io/ssh-auth": "git-deploy-key"}[stype]
+            name = {
+                "Opaque": "app-secrets",
+                "kubernetes.io/tls": "web-tls",
+                "kubernetes.io/dockerconfigjson": "registry-creds",
+                "kubernetes.io/basic-auth": "db-login",
+                "kubernetes.io/ssh-auth": "git-deploy-key",
+            }[stype]
             self._add_secret(cid, ns, name, stype)
 
     def _add_project(self, cid: str, display: str, *, created: str | None = None) -> str:
@@ -448,7 +515,9 @@ class World:
                 "spec": {
                     "clusterName": cid,
                     "displayName": display,
-                    "description": f"{display} project created for the cluster" if display in ("Default", "System") else "",
+                    "description": f"{display} project created for the cluster"
+                    if display in ("Default", "System")
+                    else "",
                     "resourceQuota": {"limit": {}, "usedLimit": {}},
                     "namespaceDefaultResourceQuota": {"limit": {}},
                     "containerDefaultResourceLimit": {},
@@ -471,8 +540,20 @@ class World:
         roles = ("controlplane", "etcd", "worker") if (local or i == 0) else ("worker",)
         mid = "m-" + self._hex(12)
         self._node_ids[(cid, node_name)] = f"{cid}:{mid}"
-        capacity = {"cpu": "4", "ephemeral-storage": "81106868Ki", "hugepages-2Mi": "0", "memory": "16305160Ki", "pods": "110"}
-        allocatable = {"cpu": "4", "ephemeral-storage": "78900219993", "hugepages-2Mi": "0", "memory": "16202760Ki", "pods": "110"}
+        capacity = {
+            "cpu": "4",
+            "ephemeral-storage": "81106868Ki",
+            "hugepages-2Mi": "0",
+            "memory": "16305160Ki",
+            "pods": "110",
+        }
+        allocatable = {
+            "cpu": "4",
+            "ephemeral-storage": "78900219993",
+            "hugepages-2Mi": "0",
+            "memory": "16202760Ki",
+            "pods": "110",
+        }
         labels = {
             "beta.kubernetes.io/arch": "amd64",
             "beta.kubernetes.io/os": "linux",
@@ -512,7 +593,11 @@ class World:
                         "management.cattle.io/pod-limits": "{}",
                     },
                 },
-                "spec": {"podCIDR": f"10.42.{i}.0/24", "podCIDRs": [f"10.42.{i}.0/24"], "providerID": f"{provider}://{node_name}"},
+                "spec": {
+                    "podCIDR": f"10.42.{i}.0/24",
+                    "podCIDRs": [f"10.42.{i}.0/24"],
+                    "providerID": f"{provider}://{node_name}",
+                },
                 "status": {
                     "addresses": [{"address": ip, "type": "InternalIP"}, {"address": node_name, "type": "Hostname"}],
                     "allocatable": allocatable,
@@ -551,7 +636,10 @@ class World:
                 "status": {
                     "nodeName": node_name,
                     "internalNodeStatus": {
-                        "addresses": [{"address": ip, "type": "InternalIP"}, {"address": node_name, "type": "Hostname"}],
+                        "addresses": [
+                            {"address": ip, "type": "InternalIP"},
+                            {"address": node_name, "type": "Hostname"},
+                        ],
                         "allocatable": allocatable,
                         "capacity": capacity,
                         "conditions": _snapshot({"c": conditions})["c"],
@@ -559,7 +647,11 @@ class World:
                     },
                     "nodeLabels": labels,
                     "nodeAnnotations": {f"{provider}.io/internal-ip": ip},
-                    "requested": {"cpu": f"{rng.randint(300, 1500)}m", "memory": f"{rng.randint(200, 900)}Mi", "pods": "0"},
+                    "requested": {
+                        "cpu": f"{rng.randint(300, 1500)}m",
+                        "memory": f"{rng.randint(200, 900)}Mi",
+                        "pods": "0",
+                    },
                     "limits": {"cpu": f"{rng.randint(100, 600)}m", "memory": f"{rng.randint(300, 1800)}Mi"},
                     "conditions": [
                         {"type": "Initialized", "status": "True"},
@@ -574,8 +666,14 @@ class World:
 
     def _node_conditions(self, ready: bool, when: str) -> list[dict[str, Any]]:
         def cond(t: str, status: str, reason: str, message: str) -> dict[str, Any]:
-            return {"type": t, "status": status, "reason": reason, "message": message,
-                    "lastHeartbeatTime": iso(self.now), "lastTransitionTime": when}
+            return {
+                "type": t,
+                "status": status,
+                "reason": reason,
+                "message": message,
+                "lastHeartbeatTime": iso(self.now),
+                "lastTransitionTime": when,
+            }
 
         if ready:
             ready_cond = cond("Ready", "True", "KubeletReady", "kubelet is posting ready status")
@@ -588,7 +686,9 @@ class World:
             ready_cond,
         ]
 
-    def _add_namespace(self, cid: str, ns: str, pid: str, *, created: str | None = None, system: bool = False) -> Resource:
+    def _add_namespace(
+        self, cid: str, ns: str, pid: str, *, created: str | None = None, system: bool = False
+    ) -> Resource:
         annotations = {PROJECT_ANNOTATION: pid, "lifecycle.cattle.io/create.namespace-auth": "true"}
         if system:
             annotations["management.cattle.io/system-namespace"] = "true"
@@ -612,7 +712,9 @@ class World:
         self._add_configmap(cid, ns, "kube-root-ca.crt", {"ca.crt": self._pem("CERTIFICATE", 360)}, created=created)
         return res
 
-    def _add_service(self, cid: str, ns: str, name: str, app: str | None, port: int, cluster_ip: str | None = None) -> None:
+    def _add_service(
+        self, cid: str, ns: str, name: str, app: str | None, port: int, cluster_ip: str | None = None
+    ) -> None:
         spec: dict[str, Any] = {
             "clusterIP": cluster_ip or f"10.43.{self._rng.randint(0, 255)}.{self._rng.randint(2, 254)}",
             "internalTrafficPolicy": "Cluster",
@@ -631,21 +733,33 @@ class World:
             {
                 "apiVersion": "v1",
                 "kind": "Service",
-                "metadata": {"name": name, "namespace": ns, "creationTimestamp": self._past(2, 20), "labels": {}, "annotations": {}},
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "creationTimestamp": self._past(2, 20),
+                    "labels": {},
+                    "annotations": {},
+                },
                 "spec": spec,
                 "status": {"loadBalancer": {}},
             },
         )
 
-    def _add_configmap(self, cid: str, ns: str, name: str, data: dict[str, str], created: str | None = None) -> Resource:
+    def _add_configmap(
+        self, cid: str, ns: str, name: str, data: dict[str, str], created: str | None = None
+    ) -> Resource:
         return self._add(
             "configmap",
             cid,
             {
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
-                "metadata": {"name": name, "namespace": ns, "creationTimestamp": created or iso(self.now),
-                             "annotations": {} if name == "kube-root-ca.crt" else {CREATOR_ANNOTATION: self.admin_id}},
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "creationTimestamp": created or iso(self.now),
+                    "annotations": {} if name == "kube-root-ca.crt" else {CREATOR_ANNOTATION: self.admin_id},
+                },
                 "data": data,
             },
         )
@@ -653,17 +767,26 @@ class World:
     def _secret_data(self, stype: str, name: str) -> dict[str, str]:
         rng = self._rng
         if stype == "kubernetes.io/tls":
-            return {"tls.crt": self._b64(self._pem("CERTIFICATE", 700)), "tls.key": self._b64(self._pem("PRIVATE KEY", 900))}
+            return {
+                "tls.crt": self._b64(self._pem("CERTIFICATE", 700)),
+                "tls.key": self._b64(self._pem("PRIVATE KEY", 900)),
+            }
         if stype == "kubernetes.io/dockerconfigjson":
             user, pw = rng.choice(["robot", "ci-bot", "deploy"]), self._name(20)
             auth = self._b64(f"{user}:{pw}")
             cfg = {"auths": {"registry.example.com": {"username": user, "password": pw, "auth": auth}}}
             return {".dockerconfigjson": self._b64(orjson.dumps(cfg))}
         if stype == "kubernetes.io/basic-auth":
-            return {"username": self._b64(rng.choice(["app", "postgres", "svc-orders"])), "password": self._b64(self._name(24))}
+            return {
+                "username": self._b64(rng.choice(["app", "postgres", "svc-orders"])),
+                "password": self._b64(self._name(24)),
+            }
         if stype == "kubernetes.io/ssh-auth":
             return {"ssh-privatekey": self._b64(self._pem("OPENSSH PRIVATE KEY", 300))}
-        return {"API_KEY": self._b64(self._name(32)), "DATABASE_URL": self._b64(f"postgres://app:{self._name(16)}@db:5432/{name}")}
+        return {
+            "API_KEY": self._b64(self._name(32)),
+            "DATABASE_URL": self._b64(f"postgres://app:{self._name(16)}@db:5432/{name}"),
+        }
 
     def _add_secret(self, cid: str, ns: str, name: str, stype: str) -> Resource:
         return self._add(
@@ -672,9 +795,13 @@ class World:
             {
                 "apiVersion": "v1",
                 "kind": "Secret",
-                "metadata": {"name": name, "namespace": ns, "creationTimestamp": iso(self.now),
-                             "labels": {"cattle.io/creator": "norman"},
-                             "annotations": {CREATOR_ANNOTATION: self.admin_id}},
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "creationTimestamp": iso(self.now),
+                    "labels": {"cattle.io/creator": "norman"},
+                    "annotations": {CREATOR_ANNOTATION: self.admin_id},
+                },
                 "type": stype,
                 "data": self._secret_data(stype, name),
             },
@@ -685,7 +812,9 @@ class World:
     def _selector(self, ns: str, name: str) -> str:
         return f"apps.deployment-{ns}-{name}"
 
-    def _add_deployment(self, cid: str, ns: str, name: str, image: str, replicas: int, nodes: list[str], port: int | None) -> None:
+    def _add_deployment(
+        self, cid: str, ns: str, name: str, image: str, replicas: int, nodes: list[str], port: int | None
+    ) -> None:
         sel = {"workload.user.cattle.io/workloadselector": self._selector(ns, name)}
         container: dict[str, Any] = {
             "name": "container-0",
@@ -726,12 +855,21 @@ class World:
                             "terminationGracePeriodSeconds": 30,
                         },
                     },
-                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                    "strategy": {
+                        "type": "RollingUpdate",
+                        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+                    },
                     "revisionHistoryLimit": 10,
                     "progressDeadlineSeconds": 600,
                 },
-                "status": {"observedGeneration": 1, "replicas": 0, "updatedReplicas": 0, "readyReplicas": 0,
-                           "availableReplicas": 0, "conditions": []},
+                "status": {
+                    "observedGeneration": 1,
+                    "replicas": 0,
+                    "updatedReplicas": 0,
+                    "readyReplicas": 0,
+                    "availableReplicas": 0,
+                    "conditions": [],
+                },
             },
         )
         rs = self._add_replicaset(dep, created=created)
@@ -760,7 +898,9 @@ class World:
                     "annotations": {
                         "deployment.kubernetes.io/desired-replicas": str(d["spec"]["replicas"]),
                         "deployment.kubernetes.io/max-replicas": str(d["spec"]["replicas"] + 1),
-                        "deployment.kubernetes.io/revision": d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+                        "deployment.kubernetes.io/revision": d["metadata"]["annotations"][
+                            "deployment.kubernetes.io/revision"
+                        ],
                     },
                     "ownerReferences": [_owner_ref("apps/v1", "Deployment", dep)],
                 },
@@ -769,7 +909,13 @@ class World:
                     "selector": {"matchLabels": {**d["spec"]["selector"]["matchLabels"], "pod-template-hash": h}},
                     "template": template,
                 },
-                "status": {"replicas": 0, "fullyLabeledReplicas": 0, "readyReplicas": 0, "availableReplicas": 0, "observedGeneration": 1},
+                "status": {
+                    "replicas": 0,
+                    "fullyLabeledReplicas": 0,
+                    "readyReplicas": 0,
+                    "availableReplicas": 0,
+                    "observedGeneration": 1,
+                },
             },
         )
 
@@ -787,18 +933,47 @@ class World:
             serviceAccount="default",
             serviceAccountName="default",
             tolerations=[
-                {"effect": "NoExecute", "key": "node.kubernetes.io/not-ready", "operator": "Exists", "tolerationSeconds": 300},
-                {"effect": "NoExecute", "key": "node.kubernetes.io/unreachable", "operator": "Exists", "tolerationSeconds": 300},
+                {
+                    "effect": "NoExecute",
+                    "key": "node.kubernetes.io/not-ready",
+                    "operator": "Exists",
+                    "tolerationSeconds": 300,
+                },
+                {
+                    "effect": "NoExecute",
+                    "key": "node.kubernetes.io/unreachable",
+                    "operator": "Exists",
+                    "tolerationSeconds": 300,
+                },
             ],
         )
         vol = "kube-api-access-" + self._name(5)
         for c in spec["containers"]:
-            c["volumeMounts"] = [{"mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "name": vol, "readOnly": True}]
-        spec["volumes"] = [{"name": vol, "projected": {"defaultMode": 420, "sources": [
-            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-            {"configMap": {"items": [{"key": "ca.crt", "path": "ca.crt"}], "name": "kube-root-ca.crt"}},
-            {"downwardAPI": {"items": [{"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}, "path": "namespace"}]}},
-        ]}}]
+            c["volumeMounts"] = [
+                {"mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "name": vol, "readOnly": True}
+            ]
+        spec["volumes"] = [
+            {
+                "name": vol,
+                "projected": {
+                    "defaultMode": 420,
+                    "sources": [
+                        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                        {"configMap": {"items": [{"key": "ca.crt", "path": "ca.crt"}], "name": "kube-root-ca.crt"}},
+                        {
+                            "downwardAPI": {
+                                "items": [
+                                    {
+                                        "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
+                                        "path": "namespace",
+                                    }
+                                ]
+                            }
+                        },
+                    ],
+                },
+            }
+        ]
         when = created or iso(self.now)
         obj = {
             "apiVersion": "v1",
@@ -833,15 +1008,29 @@ class World:
 
         if stage == "pending":
             st.clear()
-            st.update(phase="Pending", qosClass="BestEffort", conditions=[cond("PodScheduled", "False", reason="Unschedulable",
-                      message="0/1 nodes are available: waiting for scheduling.")])
+            st.update(
+                phase="Pending",
+                qosClass="BestEffort",
+                conditions=[
+                    cond(
+                        "PodScheduled",
+                        "False",
+                        reason="Unschedulable",
+                        message="0/1 nodes are available: waiting for scheduling.",
+                    )
+                ],
+            )
             st["conditions"][0]["status"] = "False"
             return
         if stage == "creating":
             nodes = self._nodes_of(cid)
             node = self._rng.choice(nodes) if nodes else None
             spec["nodeName"] = node
-            ip = next((a["address"] for a in self._objs[("node", cid, None, node)].obj["status"]["addresses"]), "") if node else ""
+            ip = (
+                next((a["address"] for a in self._objs[("node", cid, None, node)].obj["status"]["addresses"]), "")
+                if node
+                else ""
+            )
             st.clear()
             st.update(
                 phase="Pending",
@@ -852,12 +1041,32 @@ class World:
                 conditions=[
                     cond("PodReadyToStartContainers", "False"),
                     cond("Initialized", "True"),
-                    cond("Ready", "False", reason="ContainersNotReady", message=f"containers with unready status: [{cname}]"),
-                    cond("ContainersReady", "False", reason="ContainersNotReady", message=f"containers with unready status: [{cname}]"),
+                    cond(
+                        "Ready",
+                        "False",
+                        reason="ContainersNotReady",
+                        message=f"containers with unready status: [{cname}]",
+                    ),
+                    cond(
+                        "ContainersReady",
+                        "False",
+                        reason="ContainersNotReady",
+                        message=f"containers with unready status: [{cname}]",
+                    ),
                     cond("PodScheduled", "True"),
                 ],
-                containerStatuses=[{"name": cname, "image": image, "imageID": "", "ready": False, "restartCount": 0,
-                                    "started": False, "lastState": {}, "state": {"waiting": {"reason": "ContainerCreating"}}}],
+                containerStatuses=[
+                    {
+                        "name": cname,
+                        "image": image,
+                        "imageID": "",
+                        "ready": False,
+                        "restartCount": 0,
+                        "started": False,
+                        "lastState": {},
+                        "state": {"waiting": {"reason": "ContainerCreating"}},
+                    }
+                ],
             )
             return
         cs = st["containerStatuses"][0]
@@ -871,9 +1080,13 @@ class World:
                     c.update(status="True", lastTransitionTime=now)
                     c.pop("reason", None)
                     c.pop("message", None)
-            cs.update(ready=True, started=True, state={"running": {"startedAt": now}},
-                      containerID="containerd://" + self._hex(64),
-                      imageID=f"{image.split(':')[0]}@sha256:{self._hex(64)}")
+            cs.update(
+                ready=True,
+                started=True,
+                state={"running": {"startedAt": now}},
+                containerID="containerd://" + self._hex(64),
+                imageID=f"{image.split(':')[0]}@sha256:{self._hex(64)}",
+            )
         elif stage in ("error", "crash"):
             st["phase"] = "Running"
             msg = f"containers with unready status: [{cname}]"
@@ -883,17 +1096,41 @@ class World:
             if stage == "error":
                 started = (cs["state"].get("running") or {}).get("startedAt", now)
                 cs["restartCount"] += 1
-                cs.update(ready=False, started=False,
-                          lastState={"terminated": {"containerID": cs.get("containerID", ""), "exitCode": 1, "finishedAt": now,
-                                                    "reason": "Error", "startedAt": started}},
-                          state={"terminated": {"containerID": cs.get("containerID", ""), "exitCode": 1, "finishedAt": now,
-                                                "reason": "Error", "startedAt": started}})
+                cs.update(
+                    ready=False,
+                    started=False,
+                    lastState={
+                        "terminated": {
+                            "containerID": cs.get("containerID", ""),
+                            "exitCode": 1,
+                            "finishedAt": now,
+                            "reason": "Error",
+                            "startedAt": started,
+                        }
+                    },
+                    state={
+                        "terminated": {
+                            "containerID": cs.get("containerID", ""),
+                            "exitCode": 1,
+                            "finishedAt": now,
+                            "reason": "Error",
+                            "startedAt": started,
+                        }
+                    },
+                )
             else:
                 backoff = min(10 * 2 ** max(cs["restartCount"] - 1, 0), 300)
-                cs.update(ready=False, started=False, state={"waiting": {
-                    "reason": "CrashLoopBackOff",
-                    "message": f"back-off {backoff}s restarting failed container={cname} pod={pod['metadata']['name']}_"
-                               f"{pod['metadata']['namespace']}({pod['metadata']['uid'] if 'uid' in pod['metadata'] else ''})"}})
+                cs.update(
+                    ready=False,
+                    started=False,
+                    state={
+                        "waiting": {
+                            "reason": "CrashLoopBackOff",
+                            "message": f"back-off {backoff}s restarting failed container={cname} pod={pod['metadata']['name']}_"
+                            f"{pod['metadata']['namespace']}({pod['metadata']['uid'] if 'uid' in pod['metadata'] else ''})",
+                        }
+                    },
+                )
         else:
             raise ValueError(stage)
 
@@ -916,8 +1153,13 @@ class World:
         for rs in self._owned("apps.replicaset", dep):
             pods = [p for p in self._owned("pod", rs) if "deletionTimestamp" not in p.obj["metadata"]]
             r = sum(1 for p in pods if _pod_ready(p.obj))
-            st = {"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": r, "availableReplicas": r,
-                  "observedGeneration": rs.obj["metadata"]["generation"]}
+            st = {
+                "replicas": len(pods),
+                "fullyLabeledReplicas": len(pods),
+                "readyReplicas": r,
+                "availableReplicas": r,
+                "observedGeneration": rs.obj["metadata"]["generation"],
+            }
             if not pods:
                 st = {"replicas": 0, "observedGeneration": rs.obj["metadata"]["generation"]}
             if st != rs.obj["status"]:
@@ -935,21 +1177,41 @@ class World:
         def cond(t: str, status: str, reason: str, message: str) -> dict[str, Any]:
             prev = old.get(t)
             ltt = prev["lastTransitionTime"] if prev and prev["status"] == status else (created if initial else now)
-            lut = prev["lastUpdateTime"] if prev and prev["status"] == status and prev["reason"] == reason else (created if initial else now)
-            return {"type": t, "status": status, "reason": reason, "message": message,
-                    "lastTransitionTime": ltt, "lastUpdateTime": lut}
+            lut = (
+                prev["lastUpdateTime"]
+                if prev and prev["status"] == status and prev["reason"] == reason
+                else (created if initial else now)
+            )
+            return {
+                "type": t,
+                "status": status,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": ltt,
+                "lastUpdateTime": lut,
+            }
 
         if ready >= want:
             avail = cond("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
         else:
-            avail = cond("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
+            avail = cond(
+                "Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability."
+            )
         rsname = newest.name if newest else d["metadata"]["name"]
         if updated >= want and total == want and ready >= want:
-            prog = cond("Progressing", "True", "NewReplicaSetAvailable", f'ReplicaSet "{rsname}" has successfully progressed.')
+            prog = cond(
+                "Progressing", "True", "NewReplicaSetAvailable", f'ReplicaSet "{rsname}" has successfully progressed.'
+            )
         else:
             prog = cond("Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{rsname}" is progressing.')
-        st = {"observedGeneration": d["metadata"]["generation"], "replicas": total, "updatedReplicas": updated,
-              "readyReplicas": ready, "availableReplicas": ready, "conditions": [avail, prog]}
+        st = {
+            "observedGeneration": d["metadata"]["generation"],
+            "replicas": total,
+            "updatedReplicas": updated,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "conditions": [avail, prog],
+        }
         if total - ready > 0:
             st["unavailableReplicas"] = total - ready
         if st != d["status"]:
@@ -993,8 +1255,15 @@ class World:
 
     def _start_action(self) -> None:
         actions: list[tuple[str, float]] = [
-            ("rollout", 3), ("crashloop", 2), ("scale", 3), ("namespace", 1.5), ("project", 1),
-            ("node", 1), ("configmap", 4), ("create", 2), ("delete", 2),
+            ("rollout", 3),
+            ("crashloop", 2),
+            ("scale", 3),
+            ("namespace", 1.5),
+            ("project", 1),
+            ("node", 1),
+            ("configmap", 4),
+            ("create", 2),
+            ("delete", 2),
         ]
         name = self._rng.choices([a for a, _ in actions], [w for _, w in actions])[0]
         task = getattr(self, f"_task_{name}")()
@@ -1008,8 +1277,11 @@ class World:
         self._tasks.append(task)
 
     def _idle_deployments(self) -> list[Resource]:
-        return [r for r in self._objs.values() if r.kind == "apps.deployment" and r.key not in self._busy
-                and "deletionTimestamp" not in r.obj["metadata"]]
+        return [
+            r
+            for r in self._objs.values()
+            if r.kind == "apps.deployment" and r.key not in self._busy and "deletionTimestamp" not in r.obj["metadata"]
+        ]
 
     def _pick(self, items: list[Resource]) -> Resource | None:
         return self._rng.choice(items) if items else None
@@ -1077,7 +1349,9 @@ class World:
                     return
                 yield from self._bring_up(rs, dep)
                 yield
-                old = [p for o in old_rss for p in self._owned("pod", o) if "deletionTimestamp" not in p.obj["metadata"]]
+                old = [
+                    p for o in old_rss for p in self._owned("pod", o) if "deletionTimestamp" not in p.obj["metadata"]
+                ]
                 if old:
                     yield from self._tear_down(old[0], dep)
                     yield
@@ -1091,7 +1365,9 @@ class World:
                     o.obj["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] = str(want)
                     self._modified(o)
             # keep two old replica sets, like a short revisionHistoryLimit
-            for o in sorted(old_rss, key=lambda r: int(r.obj["metadata"]["annotations"]["deployment.kubernetes.io/revision"]))[:-2]:
+            for o in sorted(
+                old_rss, key=lambda r: int(r.obj["metadata"]["annotations"]["deployment.kubernetes.io/revision"])
+            )[:-2]:
                 if o.key in self._objs and not self._owned("pod", o):
                     self._delete(o)
             self._sync(dep)
@@ -1099,8 +1375,14 @@ class World:
             self._busy.discard(dep.key)
 
     def _task_crashloop(self) -> Task | None:
-        running = [p for p in self._objs.values() if p.kind == "pod" and p.obj["status"].get("phase") == "Running"
-                   and "deletionTimestamp" not in p.obj["metadata"] and _pod_ready(p.obj)]
+        running = [
+            p
+            for p in self._objs.values()
+            if p.kind == "pod"
+            and p.obj["status"].get("phase") == "Running"
+            and "deletionTimestamp" not in p.obj["metadata"]
+            and _pod_ready(p.obj)
+        ]
         self._rng.shuffle(running)
         for pod in running:
             dep = self._dep_of_pod(pod)
@@ -1179,7 +1461,10 @@ class World:
                 when = iso(self.now)
                 conds = self._node_conditions(ready, when)
                 node.obj["status"]["conditions"] = conds
-                taints = [{"effect": e, "key": "node.kubernetes.io/unreachable", "timeAdded": when} for e in ("NoSchedule", "NoExecute")]
+                taints = [
+                    {"effect": e, "key": "node.kubernetes.io/unreachable", "timeAdded": when}
+                    for e in ("NoSchedule", "NoExecute")
+                ]
                 if ready:
                     node.obj["spec"].pop("taints", None)
                 else:
@@ -1207,26 +1492,44 @@ class World:
             return None
         data = cm.obj.setdefault("data", {})
         key = self._rng.choice(["LOG_LEVEL", "FEATURE_FLAGS", "MAX_CONNECTIONS", "REGION"])
-        data[key] = self._rng.choice(["debug", "info", "warn", "search,checkout,beta", "100", "250", "eu-west-1", "us-east-2"])
+        data[key] = self._rng.choice(
+            ["debug", "info", "warn", "search,checkout,beta", "100", "250", "eu-west-1", "us-east-2"]
+        )
         self._modified(cm)
         return iter(())
 
     def _task_create(self) -> Task | None:
-        nss = [r for r in self._objs.values() if r.kind == "namespace" and "deletionTimestamp" not in r.obj["metadata"]
-               and r.name not in ("kube-system", "cattle-system")]
+        nss = [
+            r
+            for r in self._objs.values()
+            if r.kind == "namespace"
+            and "deletionTimestamp" not in r.obj["metadata"]
+            and r.name not in ("kube-system", "cattle-system")
+        ]
         ns = self._pick(nss)
         if ns is None:
             return None
         if self._rng.random() < 0.5:
             self._add_configmap(ns.cluster, ns.name, "cm-" + self._name(5), {"key": self._name(8)})
         else:
-            stype = self._rng.choice(("Opaque", "kubernetes.io/tls", "kubernetes.io/dockerconfigjson", "kubernetes.io/basic-auth",
-                                      "kubernetes.io/ssh-auth"))
+            stype = self._rng.choice(
+                (
+                    "Opaque",
+                    "kubernetes.io/tls",
+                    "kubernetes.io/dockerconfigjson",
+                    "kubernetes.io/basic-auth",
+                    "kubernetes.io/ssh-auth",
+                )
+            )
             self._add_secret(ns.cluster, ns.name, "secret-" + self._name(5), stype)
         return iter(())
 
     def _task_delete(self) -> Task | None:
-        cands = [r for r in self._objs.values() if r.kind in ("configmap", "secret") and r.name.startswith(("cm-", "secret-"))]
+        cands = [
+            r
+            for r in self._objs.values()
+            if r.kind in ("configmap", "secret") and r.name.startswith(("cm-", "secret-"))
+        ]
         victim = self._pick(cands)
         if victim is not None:
             self._delete(victim)
@@ -1254,9 +1557,18 @@ class World:
         if ns is None:
             return
         ns.obj["metadata"]["deletionTimestamp"] = iso(self.now)
-        ns.obj["status"] = {"phase": "Terminating", "conditions": [
-            {"type": "NamespaceDeletionContentFailure", "status": "False", "reason": "ContentDeleted",
-             "message": "All content successfully deleted, may be waiting on finalization", "lastTransitionTime": iso(self.now)}]}
+        ns.obj["status"] = {
+            "phase": "Terminating",
+            "conditions": [
+                {
+                    "type": "NamespaceDeletionContentFailure",
+                    "status": "False",
+                    "reason": "ContentDeleted",
+                    "message": "All content successfully deleted, may be waiting on finalization",
+                    "lastTransitionTime": iso(self.now),
+                }
+            ],
+        }
         self._modified(ns)
         yield
         for r in [r for r in self._objs.values() if r.cluster == cid and r.namespace == name]:
@@ -1269,7 +1581,9 @@ class World:
         cid = self._rng.choice(self.clusters())
         extra = self._extra_projects.setdefault(cid, [])
         for pid in extra:
-            in_use = any(r.kind == "namespace" and r.cluster == cid and self.project_of(r) == pid for r in self._objs.values())
+            in_use = any(
+                r.kind == "namespace" and r.cluster == cid and self.project_of(r) == pid for r in self._objs.values()
+            )
             proj = self._objs.get(("management.cattle.io.project", "local", cid, pid.split(":")[1]))
             if proj is not None and not in_use:
                 extra.remove(pid)
@@ -1289,8 +1603,14 @@ class World:
 
 
 def _owner_ref(api_version: str, kind: str, owner: Resource) -> dict[str, Any]:
-    return {"apiVersion": api_version, "kind": kind, "name": owner.name, "uid": owner.obj["metadata"]["uid"],
-            "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": owner.name,
+        "uid": owner.obj["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def _pod_ready(pod: dict[str, Any]) -> bool:

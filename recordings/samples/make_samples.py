@@ -38,10 +38,27 @@ def main() -> None:
         cluster = next(c for c in sim.world.clusters() if c != "local")
         project = next(p for p in sim.world.projects(cluster) if p)
         made = [
-            record(sim, "norman-project.jsonl", f"project:{project}", seed,
-                   types=["pod", "deployment", "workload", "namespacedSecret", "namespacedBasicAuth", "namespacedCertificate"]),
-            record(sim, "steve-cluster.jsonl", f"steve:{cluster}", seed,
-                   watches=[rl.Watch("pod"), rl.Watch("apps.deployment"), rl.Watch("secret")]),
+            record(
+                sim,
+                "norman-project.jsonl",
+                f"project:{project}",
+                seed,
+                types=[
+                    "pod",
+                    "deployment",
+                    "workload",
+                    "namespacedSecret",
+                    "namespacedBasicAuth",
+                    "namespacedCertificate",
+                ],
+            ),
+            record(
+                sim,
+                "steve-cluster.jsonl",
+                f"steve:{cluster}",
+                seed,
+                watches=[rl.Watch("pod"), rl.Watch("apps.deployment"), rl.Watch("secret")],
+            ),
             record(sim, "norman-global.jsonl", "global", seed, types=["cluster", "project", "node", "user", "token"]),
         ]
     for path in made:
