@@ -477,19 +477,20 @@ def _objects() -> Any:
     from hypothesis import strategies as st
 
     leaves = st.one_of(st.sampled_from(_STRINGS), st.integers(-5, 5), st.booleans(), st.none())
-    return st.recursive(
-        leaves,
-        lambda children: st.one_of(
+
+    def typed(t: str, d: dict[str, Any]) -> dict[str, Any]:
+        return {**d, "type": t}
+
+    # A named function: hypothesis checks from its source that `extend` uses its argument, and cannot
+    # tell which of several lambdas on one expression is the one it was given.
+    def extend(children: Any) -> Any:
+        return st.one_of(
             st.lists(children, max_size=3),
             st.dictionaries(st.sampled_from(_KEYS), children, max_size=4),
-            st.builds(
-                lambda t, d: {**d, "type": t},
-                st.sampled_from(_TYPES),
-                st.dictionaries(st.sampled_from(_KEYS), children, max_size=4),
-            ),
-        ),
-        max_leaves=14,
-    )
+            st.builds(typed, st.sampled_from(_TYPES), st.dictionaries(st.sampled_from(_KEYS), children, max_size=4)),
+        )
+
+    return st.recursive(leaves, extend, max_leaves=14)
 
 
 def _shape(value: Any) -> Any:
