@@ -31,6 +31,7 @@ from .errors import (
     TLSError,
     type_list,
 )
+from .protocol.objects import object_revision
 from .protocol.steve import Watch, guess_plural
 from .scope import Scope
 
@@ -303,8 +304,7 @@ class RestClient:
                 obj = await self.get(path, what=what, scope=scope)
             except NotFoundError:
                 return Listing([], None)
-            rv = (obj.get("metadata") or {}).get("resourceVersion") if isinstance(obj, dict) else None
-            return Listing([obj] if isinstance(obj, dict) else [], str(rv) if rv else None)
+            return Listing([obj] if isinstance(obj, dict) else [], object_revision(obj))
         path = f"{base}/{quote(watch.namespace, safe='')}" if watch.namespace else base
         return await self._collection(path, params, what=what, scope=scope)
 
