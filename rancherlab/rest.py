@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Mapping
+from typing import Any, Final, Self
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -30,7 +31,8 @@ from .errors import (
     TLSError,
     type_list,
 )
-from .protocol.steve import Watch
+from .protocol.objects import object_revision
+from .protocol.steve import Watch, guess_plural
 from .scope import Scope
 
 log = logging.getLogger("rancherlab.rest")
@@ -110,15 +112,6 @@ def _body_message(body: str) -> str:
     return text[:200]
 
 
-def naive_plural(name: str) -> str:
-    """Norman's plural for a schema id when the schema does not say (`policy` → `policies`)."""
-    if name.endswith("y") and not name.endswith(("ay", "ey", "oy", "uy")):
-        return name[:-1] + "ies"
-    if name.endswith(("s", "x", "ch", "sh")):
-        return name + "es"
-    return name + "s"
-
-
 class RestClient:
     """An async Rancher REST client for one server (`async with RestClient(server) as rest:`)."""
 
@@ -145,7 +138,7 @@ class RestClient:
         )
         self._schemas: dict[str, list[dict[str, Any]]] = {}
 
-    async def __aenter__(self) -> RestClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -282,7 +275,7 @@ class RestClient:
                     break
         except NotFoundError:
             pass
-        return f"{scope.api_path}/{plural or naive_plural(type_name)}"
+        return f"{scope.api_path}/{plural or guess_plural(type_name)}"
 
     async def list_objects(self, scope: Scope, type_name: str) -> Listing:
         """Every object of a Norman type in a scope (the REST side of a `resourceTypes=` subscription)."""
@@ -311,10 +304,9 @@ class RestClient:
                 obj = await self.get(path, what=what, scope=scope)
             except NotFoundError:
                 return Listing([], None)
-            rv = (obj.get("metadata") or {}).get("resourceVersion") if isinstance(obj, dict) else None
-            return Listing([obj] if isinstance(obj, dict) else [], str(rv) if rv else None)
+            return Listing([obj] if isinstance(obj, dict) else [], object_revision(obj))
         path = f"{base}/{quote(watch.namespace, safe='')}" if watch.namespace else base
         return await self._collection(path, params, what=what, scope=scope)
 
 
-__all__ = ["USER_AGENT", "Listing", "RestClient", "find_ssl_error", "naive_plural", "status_error", "tls_error"]
+__all__ = ["USER_AGENT", "Listing", "RestClient", "find_ssl_error", "status_error", "tls_error"]

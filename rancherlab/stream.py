@@ -16,6 +16,11 @@ Guarantees, for both dialects and both Steve stores:
   snapshot/resync objects are redacted as listed, so the state they are compared with holds
   placeholders too. Most events take the redactor's fast path (a text scan, about the cost of a parse).
 
+This module is the driver: the reconnect loop, the reader and its liveness watchdog, REST listings, and the
+execution of what the protocol core decides. The rules themselves live in `protocol`: which object an event is
+about, removals and the snapshot/resync difference in `protocol.objects` (`ObjectMirror`), what to do about each
+Steve watch message in `protocol.watch` (`WatchMachine`). What a refused handshake means is in `_handshake`.
+
 The receive loop never waits on the consumer: frames go through an unbounded queue, because Rancher
 drops a subscriber that reads too slowly.
 
@@ -32,20 +37,14 @@ import random
 import ssl
 import time
 from collections.abc import AsyncGenerator, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Final
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import (
-    ConnectionClosed,
-    InvalidHandshake,
-    InvalidMessage,
-    InvalidProxy,
-    InvalidStatus,
-    InvalidURI,
-)
+from websockets.exceptions import ConnectionClosed
 
+from ._handshake import CONNECT_ERRORS, Handshake, Retry
 from .credentials import Credentials, Server, resolve_server
 from .errors import (
     TOKEN_HELP,
@@ -58,46 +57,22 @@ from .errors import (
     ScopeError,
     ServerUnavailableError,
     UnknownTypeError,
-    UpgradeRefusedError,
     UsageError,
     type_list,
 )
-from .protocol.event import (
-    CONNECTED,
-    DEFAULT_MAX_FRAME_BYTES,
-    DISCONNECTED,
-    RESOURCE_EVENTS,
-    RESYNC_FINISHED,
-    RESYNC_STARTED,
-    WATCH_STOPPED,
-    Dialect,
-    Event,
-    marker,
-)
+from .protocol.event import CONNECTED, DEFAULT_MAX_FRAME_BYTES, DISCONNECTED, WATCH_STOPPED, Dialect, Event, marker
 from .protocol.frames import parse_frame, parse_sent
+from .protocol.objects import Key, ObjectMirror, listed_by_key
 from .protocol.steve import Watch
+from .protocol.watch import Action, Fatal, Relist, Rewatch, Stopped, WatchMachine, WatchState, retry_delay
 from .redaction import Redactor
-from .rest import USER_AGENT, Listing, RestClient, find_ssl_error, naive_plural, status_error, tls_error
+from .rest import USER_AGENT, Listing, RestClient
 from .scope import Scope, resolve_scope, subscribe_url
 
 log = logging.getLogger("rancherlab.stream")
 
 NORMAN_LIVENESS: Final = 15.0  # three missed 5 s pings
 STEVE_LIVENESS: Final = 35.0  # one 30 s ping plus grace, as the dashboard's frameTimeout
-TOO_OLD: Final = "too old"
-_SCHEMA_MISSING: Final = ("failed to find schema", "does not support watching")
-_PERMISSION: Final = (
-    "permissiondenied",
-    "watch not allowed",
-    "does not allow this method",
-    "can not list",
-    "cannot list",
-    "forbidden",
-)
-_RETRY_CAP: Final = 10
-_RETRY_RESET_SECONDS: Final = 60.0
-
-Key = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +115,7 @@ class StreamOptions:
 
     def retry_delay(self, n: int) -> float:
         """Delay before the n-th consecutive re-watch of one Steve watch (dashboard's back-off)."""
-        n = min(n, _RETRY_CAP)
-        return 0.0 if n == 0 else n * n * self.too_old_backoff
-
-
-class _Retry(Exception):
-    """A failure worth another connection attempt."""
+        return retry_delay(n, self.too_old_backoff)
 
 
 @dataclass(slots=True)
@@ -158,25 +128,6 @@ class _Closed:
 @dataclass(slots=True)
 class _End:
     error: BaseException | None = None
-
-
-@dataclass(eq=False)
-class _WatchState:
-    watch: Watch
-    revision: str | None = None
-    keys: set[Key] = field(default_factory=set)
-    listed: bool = False
-    started: bool = False
-    too_old: bool = False
-    denied: str | None = None
-    ended: bool = False
-    retries: int = 0
-    last_stop: float = 0.0
-
-    @property
-    def echo_key(self) -> tuple[str, ...]:
-        f = self.watch.fields()
-        return tuple(str(f.get(k) or "") for k in ("resourceType", "namespace", "id", "selector", "mode"))
 
 
 class _SecretFilteringLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -194,21 +145,6 @@ class _SecretFilteringLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             text = text.replace(secret, "***")
         kwargs.pop("stacklevel", None)
         self.logger.log(level, "%s", text, **kwargs)
-
-
-def _newer(old: str | None, new: str | None) -> str | None:
-    """The later of two revisions: numeric when both are (etcd), else the one seen last."""
-    if old is None or new is None:
-        return new or old
-    if old.isdigit() and new.isdigit():
-        return new if int(new) > int(old) else old
-    return new
-
-
-def _same_type(watched: str, typ: str) -> bool:
-    """Steve matches ids and plurals ignoring case, and echoes what the client sent (`pods` for `pod`)."""
-    a, b = watched.lower(), typ.lower()
-    return a == b or a == naive_plural(b) or naive_plural(a) == b
 
 
 class Stream:
@@ -270,10 +206,16 @@ class Stream:
         self._seq = 0
         self._conn = 0
         self._t0 = 0.0
-        self._state: dict[Key, Any] = {}
+        self._mirror = ObjectMirror(self.dialect)
         self._snapshotted = False
-        self._wstates = [_WatchState(w) for w in self.watches]
+        self._watch_machine = WatchMachine(
+            self.watches,
+            snapshot=self.options.snapshot,
+            resync=self.options.resync,
+            retry_unit=self.options.too_old_backoff,
+        )
         self._rest: RestClient | None = None
+        self._handshake: Handshake | None = None
         self._ssl: ssl.SSLContext | None = None
         self._wslog = _SecretFilteringLogger(
             logging.getLogger("rancherlab.websockets"), self.server.credentials.secrets()
@@ -360,64 +302,10 @@ class Stream:
     def _marker(self, name: str, *, watch: Mapping[str, Any] | None = None, **info: Any) -> None:
         self._emit(marker(name, self.dialect, watch=watch, **info))
 
-    def _object(self, kind: str, name: str, obj: dict[str, Any], **info: Any) -> None:
-        """Emit a snapshot/resync object; `obj` comes from a listing that `_redacted_listing` already redacted."""
-        typ, oid = obj.get("type"), obj.get("id")
-        revision = None
-        if self.dialect == "steve":
-            meta = obj.get("metadata")
-            rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
-            revision = str(rv) if rv else None
-        self._emit(
-            Event(
-                0,
-                0,
-                0.0,
-                None,
-                self.dialect,
-                kind,
-                name,  # type: ignore[arg-type]
-                type=typ if isinstance(typ, str) else None,
-                id=oid if isinstance(oid, str) else None,
-                revision=revision,
-                data=obj,
-                info=info,
-            ),
-            redacted=True,
-        )
-
-    def _apply(self, event: Event) -> None:
-        if event.type is None or event.id is None:
-            return
-        if event.name == "resource.remove":
-            self._state.pop((event.type, event.id), None)
-        else:
-            self._state[(event.type, event.id)] = event.data
-
-    def _resync(
-        self,
-        listed: dict[Key, dict[str, Any]],
-        covered: set[str],
-        *,
-        old_keys: set[Key] | None = None,
-        watch: Watch | None = None,
-    ) -> None:
-        """Emit the list as the truth for its types: appeared, changed, unchanged, then vanished objects."""
-        self._marker(RESYNC_STARTED, watch=watch.fields() if watch else None, types=sorted(covered))
-        keys = old_keys if old_keys is not None else {k for k in self._state if k[0] in covered}
-        old = {k: self._state[k] for k in keys if k in self._state}
-        counts = {"appeared": 0, "changed": 0, "unchanged": 0, "vanished": 0}
-        for key in sorted(listed):
-            obj = listed[key]
-            how = "appeared" if key not in old else ("changed" if old[key] != obj else "unchanged")
-            counts[how] += 1
-            self._object("resync", "resource.create" if how == "appeared" else "resource.change", obj, resync=how)
-            self._state[key] = obj
-        for key in sorted(old.keys() - listed.keys()):
-            counts["vanished"] += 1
-            self._object("resync", "resource.remove", old[key], resync="vanished")
-            self._state.pop(key, None)
-        self._marker(RESYNC_FINISHED, watch=watch.fields() if watch else None, types=sorted(covered), **counts)
+    def _emit_all(self, events: Iterable[Event]) -> None:
+        """Emit what the object mirror returned: markers are redacted here, objects come from a redacted listing."""
+        for event in events:
+            self._emit(event, redacted=event.kind != "marker")
 
     # --- the connection loop --------------------------------------------------------------------------
 
@@ -441,12 +329,13 @@ class Stream:
         self.prepare_tls()  # once: an insecure context warns once, not per reconnect
         async with RestClient(self.server, ssl_context=self._ssl, timeout=opts.rest_timeout) as rest:
             self._rest = rest
+            self._handshake = Handshake(self.server, self.scope, self.dialect, self.types, rest)
             failures, quick_closes = 0, 0
             last_down: float | None = None
             while True:
                 try:
                     ws = await self._open()
-                except _Retry as exc:
+                except Retry as exc:
                     failures += 1
                     self._give_up(failures, str(exc))
                     delay = opts.backoff(failures - 1)
@@ -507,7 +396,7 @@ class Stream:
         )
 
     async def _open(self) -> ClientConnection:
-        """One connection attempt; final failures raise typed errors, transient ones `_Retry`."""
+        """One connection attempt; final failures raise typed errors, transient ones `Retry`."""
         opts = self.options
         self.connection_attempts += 1
         kwargs: dict[str, Any] = {}
@@ -528,80 +417,9 @@ class Stream:
                 logger=self._wslog,
                 **kwargs,
             )
-        except InvalidStatus as exc:
-            body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
-            raise await self._refused(exc.response.status_code, body) from None
-        except InvalidURI as exc:
-            raise ScopeError(f"not a valid subscribe URL: {exc}") from None
-        except InvalidProxy as exc:
-            raise UsageError(f"the proxy configured in the environment is not usable: {exc}") from None
-        except InvalidMessage as exc:
-            raise _Retry(f"the server closed or garbled the handshake ({exc})") from None
-        except InvalidHandshake as exc:
-            raise UpgradeRefusedError(
-                f"the WebSocket handshake with {self.server.base} failed ({exc}); is the URL the Rancher server URL, "
-                "and does every proxy in between forward WebSocket upgrades?"
-            ) from None
-        except (OSError, TimeoutError) as exc:
-            ssl_exc = find_ssl_error(exc)
-            if ssl_exc is not None:
-                raise tls_error(self.server.url.host, ssl_exc) from None
-            raise _Retry(f"{type(exc).__name__}: {exc}") from None
-
-    async def _refused(self, status: int, body: str) -> BaseException:
-        """What an HTTP answer instead of 101 means; 5xx is worth a retry, the rest is final."""
-        what = f"subscribing to {self.scope} at {self.server.base}"
-        if status >= 500:
-            return _Retry(f"HTTP {status}")
-        if 200 <= status < 400:
-            return UpgradeRefusedError(
-                f"{what}: got HTTP {status} instead of 101 Switching Protocols. Something between you and Rancher (a "
-                "proxy or load balancer) does not forward WebSocket upgrades, or the URL is not the Rancher server. "
-                "Check the URL; a proxy must pass the Upgrade and Connection headers (nginx: proxy_set_header Upgrade "
-                '$http_upgrade; proxy_set_header Connection "upgrade")'
-            )
-        if self.scope.cluster and (status == 404 or (status == 401 and self.dialect == "steve" and not body.strip())):
-            # Steve's cluster proxy answers 401 with an empty body for a cluster the user cannot get (or that
-            # does not exist); REST tells which.
-            error = await self._cluster_error(status)
-            if error is not None:
-                return error
-        if status == 404 and self.dialect == "norman" and "no resources types matched" in body:
-            valid = await self._valid_types()
-            return UnknownTypeError(
-                f"the {self.scope} scope has no type {', '.join(self.types) or '(empty)'}: Norman matches "
-                f"resourceTypes= exactly (camelCase singular schema ids). Types it offers: {type_list(valid)}",
-                types=self.types,
-                valid=valid,
-            )
-        if status == 404:
-            return NotFoundError(
-                f"{what}: HTTP 404 for {self.scope.subscribe_path}; is this a Rancher 2 server "
-                "(Steve /v1 needs Rancher 2.5 or newer)?"
-            )
-        return status_error(status, body, what=what, scope=self.scope)
-
-    async def _cluster_error(self, status: int) -> RancherlabError | None:
-        assert self._rest is not None and self.scope.cluster is not None
-        try:
-            await self._rest.cluster(self.scope.cluster)
-        except (ClusterNotFound, RancherlabError) as exc:
-            if isinstance(exc, ServerUnavailableError):
-                return None
-            return exc
-        if status == 401:
-            return PermissionDeniedError(
-                f"Rancher answered 401 with an empty body for /k8s/clusters/{self.scope.cluster}: the credential is "
-                f"valid but may not access cluster {self.scope.cluster} (it needs 'get' on that cluster)"
-            )
-        return None
-
-    async def _valid_types(self) -> list[str]:
-        assert self._rest is not None
-        try:
-            return await self._rest.types(self.scope)
-        except RancherlabError:
-            return []
+        except CONNECT_ERRORS as exc:
+            assert self._handshake is not None
+            raise await self._handshake.error(exc) from None
 
     async def _session(self, ws: ClientConnection) -> tuple[_Closed, int]:
         """Run one connection until it ends; returns how it ended and how many frames it brought."""
@@ -614,7 +432,7 @@ class Stream:
                 closed = await self._norman(inbox)
             else:
                 closed = await self._steve(ws, inbox, helpers)
-        except (_Retry, ServerUnavailableError) as exc:
+        except (Retry, ServerUnavailableError) as exc:
             closed = _Closed(None, f"closing to retry: {exc}")
         except RancherlabError as exc:
             self._marker(DISCONNECTED, code=None, reason=str(exc), frames=counter[0], error=type(exc).__name__)
@@ -659,19 +477,15 @@ class Stream:
         if (opts.snapshot and not self._snapshotted) or (opts.resync and self._conn > 1):
             listed, covered = await self._norman_list()
             if not self._snapshotted and opts.snapshot:
-                for key in sorted(listed):
-                    self._object("snapshot", "resource.create", listed[key])
-                    self._state[key] = listed[key]
+                self._emit_all(self._mirror.snapshot(listed))
                 self._snapshotted = True
             else:
-                self._resync(listed, covered)
+                self._emit_all(self._mirror.resync(listed, covered))
         while True:
             item = await inbox.get()
             if isinstance(item, _Closed):
                 return item
-            event = self._emit(parse_frame(item, "norman"))
-            if event.is_resource:
-                self._apply(event)
+            self._mirror.apply(self._emit(parse_frame(item, "norman")))
 
     async def _norman_list(self) -> tuple[dict[Key, dict[str, Any]], set[str]]:
         assert self._rest is not None
@@ -685,13 +499,8 @@ class Stream:
                 return Listing([])  # a schema without a list in this scope
 
         listings = await asyncio.gather(*(one(t) for t in types))
-        listed: dict[Key, dict[str, Any]] = {}
-        covered = set(types)
-        for obj in await self._redacted([obj for listing in listings for obj in listing.items]):
-            if isinstance(obj.get("type"), str) and isinstance(obj.get("id"), str):
-                listed[(obj["type"], obj["id"])] = obj
-                covered.add(obj["type"])
-        return listed, covered
+        listed = listed_by_key(await self._redacted([obj for listing in listings for obj in listing.items]))
+        return listed, {*types, *(key[0] for key in listed)}
 
     async def _redacted(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Listed objects, redacted in a worker thread: a listing can hold thousands of secrets, and the
@@ -701,47 +510,49 @@ class Stream:
         redact = self.redactor.redact_value
         return await asyncio.to_thread(lambda: [redact(obj) for obj in objects])
 
-    # --- Steve ------------------------------------------------------------------------------------------
+    # --- Steve: the driver of `protocol.watch.WatchMachine` ---------------------------------------------
 
     async def _steve(
         self, ws: ClientConnection, inbox: asyncio.Queue[str | bytes | _Closed], helpers: set[asyncio.Task[None]]
     ) -> _Closed:
-        for state in self._wstates:
-            if state.ended:
-                continue
-            state.started = state.too_old = False
-            if state.revision is None and (self.options.snapshot if not state.listed else self.options.resync):
-                await self._steve_list(state)
-            await self._send_watch(ws, state)
+        for action in self._watch_machine.connected():
+            await self._perform(ws, action)  # in order, before reading: list (snapshot or resync), then watch
         while True:
             item = await inbox.get()
             if isinstance(item, _Closed):
                 return item
             event = self._emit(parse_frame(item, "steve"))
-            w = self._match(event)
-            if event.kind != "frame":
-                continue
-            if event.name in RESOURCE_EVENTS and not event.info.get("disguised_error"):
-                self._apply(event)
-                if w is not None:
-                    w.revision = _newer(w.revision, event.revision)
-                    w.retries = 0
-                    if event.type and event.id:
-                        (w.keys.discard if event.name == "resource.remove" else w.keys.add)((event.type, event.id))
-            elif w is None:
-                continue
-            elif event.name == "resource.start":
-                w.started = True
-            elif event.name == "resource.error":
-                await self._steve_error(w, str(event.info.get("error", "")))
-            elif event.name == "resource.stop":
-                self._steve_stopped(ws, w, helpers)
-            elif event.name == "resource.changes":
-                w.revision = _newer(w.revision, event.revision)
-                if self.options.resync:  # notifications carry no object: the list does
-                    self._spawn(helpers, self._guarded(ws, self._steve_list(w)))
+            self._mirror.apply(event)
+            for action in self._watch_machine.receive(event, time.monotonic()):
+                await self._act(ws, action, helpers)
 
-    async def _steve_list(self, w: _WatchState) -> None:
+    async def _act(self, ws: ClientConnection, action: Action, helpers: set[asyncio.Task[None]]) -> None:
+        """Execute an action of the watch machine taken on a received message."""
+        if isinstance(action, Stopped):
+            self._marker(WATCH_STOPPED, watch=action.state.watch.fields(), error=action.error)
+        elif isinstance(action, Fatal):
+            if action.reason == "unknown_type":
+                raise await self._unknown_steve_type(action.state.watch, action.error)
+            raise PermissionDeniedError(
+                f"every watch on {self.scope} was refused; the last said: {action.error}. The credential's user needs "
+                "list and watch permission on these types"
+            )
+        else:  # a re-list or re-watch runs beside the reader, so frames keep flowing during its back-off and list
+            self._spawn(helpers, self._guarded(ws, self._perform(ws, action)))
+
+    async def _perform(self, ws: ClientConnection, action: Relist | Rewatch | Stopped | Fatal) -> None:
+        if isinstance(action, Relist):
+            if action.delay:
+                await asyncio.sleep(action.delay)
+            await self._steve_list(action.state)
+            if action.then_watch:
+                await self._send_watch(ws, action.state.watch, action.state.revision)
+        elif isinstance(action, Rewatch):
+            if action.delay:
+                await asyncio.sleep(action.delay)
+            await self._send_watch(ws, action.state.watch, action.revision)
+
+    async def _steve_list(self, w: WatchState) -> None:
         """List what a watch covers: the snapshot the first time, a resync afterwards."""
         assert self._rest is not None
         try:
@@ -749,26 +560,17 @@ class Stream:
         except NotFoundError as exc:
             if isinstance(exc, ClusterNotFound):
                 raise
-            raise await self._unknown_steve_type(w, str(exc)) from None
-        listed = {
-            (o["type"], o["id"]): o
-            for o in await self._redacted(listing.items)
-            if isinstance(o.get("type"), str) and isinstance(o.get("id"), str)
-        }
-        if not w.listed and self.options.snapshot:
-            for key in sorted(listed):
-                self._object("snapshot", "resource.create", listed[key])
-                self._state[key] = listed[key]
+            raise await self._unknown_steve_type(w.watch, str(exc)) from None
+        listed = listed_by_key(await self._redacted(listing.items))
+        if self._watch_machine.is_snapshot(w):
+            self._emit_all(self._mirror.snapshot(listed))
         else:
             covered = {w.watch.type, *(k[0] for k in listed)}
-            self._resync(listed, covered, old_keys=set(w.keys), watch=w.watch)
-        w.keys = set(listed)
-        w.listed = True
-        if listing.revision is not None:
-            w.revision = listing.revision
+            self._emit_all(self._mirror.resync(listed, covered, old_keys=w.keys, watch=w.watch.fields()))
+        self._watch_machine.listed(w, listed, listing.revision)
 
-    async def _send_watch(self, ws: ClientConnection, w: _WatchState) -> None:
-        message = w.watch.subscribe_message(w.revision)
+    async def _send_watch(self, ws: ClientConnection, watch: Watch, revision: str | None) -> None:
+        message = watch.subscribe_message(revision)
         try:
             await ws.send(message)
         except ConnectionClosed:
@@ -791,53 +593,16 @@ class Stream:
             self._queue.put_nowait(_End(exc))
             self._task.cancel()
 
-    async def _steve_error(self, w: _WatchState, error: str) -> None:
-        text = error.lower()
-        if TOO_OLD in text:
-            w.too_old = True
-        elif any(s in text for s in _SCHEMA_MISSING):
-            raise await self._unknown_steve_type(w, error)
-        elif any(s in text for s in _PERMISSION):
-            w.denied = error
-
-    async def _unknown_steve_type(self, w: _WatchState, error: str) -> UnknownTypeError:
-        valid = await self._valid_types()
+    async def _unknown_steve_type(self, watch: Watch, error: str) -> UnknownTypeError:
+        assert self._handshake is not None
+        valid = await self._handshake.valid_types()
         return UnknownTypeError(
-            f"Steve has no type {w.watch.type!r} in {self.scope} ({error}). Steve takes schema ids or plural names, "
+            f"Steve has no type {watch.type!r} in {self.scope} ({error}). Steve takes schema ids or plural names, "
             f"ignoring case (pod, pods, apps.deployment); a type you may not see at all is reported the same way. "
             f"Types this scope offers: {type_list(valid)}",
-            types=(w.watch.type,),
+            types=(watch.type,),
             valid=valid,
         )
-
-    def _steve_stopped(self, ws: ClientConnection, w: _WatchState, helpers: set[asyncio.Task[None]]) -> None:
-        """A watch ended: give it up if refused, else watch again (re-listing first if the revision is too old)."""
-        if w.denied is not None:
-            w.ended = True
-            self._marker(WATCH_STOPPED, watch=w.watch.fields(), error=w.denied)
-            if all(x.ended for x in self._wstates):
-                raise PermissionDeniedError(
-                    f"every watch on {self.scope} was refused; the last said: {w.denied}. The credential's user needs "
-                    "list and watch permission on these types"
-                )
-            return
-        now = time.monotonic()
-        if now - w.last_stop > _RETRY_RESET_SECONDS:
-            w.retries = 0
-        w.last_stop = now
-        delay = self.options.retry_delay(w.retries)
-        w.retries += 1
-        relist = w.too_old or w.revision is None
-        w.too_old = w.started = False
-        self._spawn(helpers, self._guarded(ws, self._rewatch(ws, w, delay, relist)))
-
-    async def _rewatch(self, ws: ClientConnection, w: _WatchState, delay: float, relist: bool) -> None:
-        if delay:
-            await asyncio.sleep(delay)
-        if relist and (self.options.resync or self.options.snapshot):
-            w.revision = None
-            await self._steve_list(w)
-        await self._send_watch(ws, w)
 
     async def _guarded(self, ws: ClientConnection, coro: Any) -> None:
         """Run a helper; a transient failure closes the connection, so the next one re-lists and re-watches."""
@@ -846,27 +611,6 @@ class Stream:
         except (ServerUnavailableError, ConnectionClosed) as exc:
             log.info("a re-list on %s failed (%s); reconnecting", self.scope, exc)
             await ws.close()
-
-    def _match(self, event: Event) -> _WatchState | None:
-        """The watch a server message belongs to: by echoed key (apiserver ≥ 0.6.1), else by type."""
-        echo = event.watch or {}
-        if echo.get("resourceType"):
-            key = tuple(str(echo.get(k) or "") for k in ("resourceType", "namespace", "id", "selector", "mode"))
-            for w in self._wstates:
-                if w.echo_key == key:
-                    return w
-        typ = str(echo.get("resourceType") or event.type or "")
-        candidates = [w for w in self._wstates if typ and _same_type(w.watch.type, typ)]
-        if len(candidates) > 1 and isinstance(event.data, dict):
-            ns = (
-                (event.data.get("metadata") or {}).get("namespace")
-                if isinstance(event.data.get("metadata"), dict)
-                else None
-            )
-            candidates = [w for w in candidates if w.watch.namespace in (None, ns)] or candidates
-        if candidates:
-            return candidates[0]
-        return self._wstates[0] if len(self._wstates) == 1 and event.name != "ping" else None
 
 
 async def subscribe(

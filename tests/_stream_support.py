@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from rancherlab.credentials import Credentials, resolve_server
 from rancherlab.protocol.event import Event
+from rancherlab.protocol.objects import ObjectMirror
 from rancherlab.protocol.steve import Watch
 from rancherlab.redaction import Redactor
 from rancherlab.rest import RestClient
@@ -96,15 +97,11 @@ def stream_for(sim: Simulator, scope: str, *, options: StreamOptions = FAST, **k
 
 
 def rebuild(events: list[Event]) -> dict[tuple[str, str], Any]:
-    """The state a consumer gets by applying the stream: upsert objects, drop removed ones."""
-    state: dict[tuple[str, str], Any] = {}
+    """The state a consumer gets by applying the stream with the protocol's object rules (upsert, remove)."""
+    mirror = ObjectMirror(events[0].dialect if events else "norman")
     for e in events:
-        if e.is_resource and e.type and e.id and not e.info.get("disguised_error"):
-            if e.name == "resource.remove":
-                state.pop((e.type, e.id), None)
-            else:
-                state[(e.type, e.id)] = e.data
-    return state
+        mirror.apply(e)
+    return mirror.objects
 
 
 def comparable(state: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:

@@ -11,8 +11,8 @@ import os
 import socket
 import threading
 import traceback
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from rancherlab.protocol.event import CONNECTED, Event
 from rancherlab.rest import status_error
 from rancherlab.simulator import Simulator
 from rancherlab.stream import NORMAN_LIVENESS, STEVE_LIVENESS, Stream, StreamOptions, subscribe
+
 from ._stream_support import FAST, SECRET, SIM_FAST, TOKEN, collect, stream_for, truth
 
 pytestmark = pytest.mark.timeout(60)

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..protocol.event import RESYNC_FINISHED, RESYNC_STARTED
+from ..protocol.event import RESOURCE_EVENTS, RESYNC_FINISHED, RESYNC_STARTED
+from ..protocol.objects import REMOVED_STATES, Key, is_removal
 
-# Norman has no remove for a deletion with finalizers until the very end; these states mean "going away".
-REMOVED_STATES: Final = frozenset({"removed", "purging", "purged"})
-_OBJECT_EVENTS: Final = frozenset({"resource.create", "resource.change", "resource.remove"})
-
-Key = tuple[str, str]
+__all__ = ["REMOVED_STATES", "is_removal", "object_rows", "state", "upto"]
 
 
 @dataclass
@@ -39,12 +36,8 @@ def upto(df: pd.DataFrame, at: int | datetime | pd.Timestamp | str | None) -> pd
 def object_rows(df: pd.DataFrame) -> np.ndarray:
     """Mask of rows that carry a resource object with a type and an id (snapshot, resync, create/change/remove)."""
     kind = df["kind"].astype(object)
-    carries = kind.isin(("snapshot", "resync")) | ((kind == "frame") & df["name"].astype(object).isin(_OBJECT_EVENTS))
+    carries = kind.isin(("snapshot", "resync")) | ((kind == "frame") & df["name"].astype(object).isin(RESOURCE_EVENTS))
     return (carries & df["type"].notna() & df["id"].notna()).to_numpy(dtype=bool)
-
-
-def is_removal(name: Any, dialect: Any, st: Any) -> bool:
-    return name == "resource.remove" or (dialect == "norman" and st in REMOVED_STATES)
 
 
 def state(df: pd.DataFrame, at: int | datetime | pd.Timestamp | str | None = None) -> pd.DataFrame:

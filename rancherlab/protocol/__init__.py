@@ -1,6 +1,6 @@
 """The sans-I/O protocol core: frame text in, `Event`s out; subscription messages out. No sockets, no asyncio."""
 
-from . import auth, norman, steve
+from . import auth, norman, objects, steve, watch
 from .errors import LegacyFrameError, ProtocolError
 from .event import (
     ANOMALY,
@@ -46,8 +46,10 @@ __all__ = [
     "go_json",
     "marker",
     "norman",
+    "objects",
     "parse_frame",
     "parse_sent",
     "steve",
     "subscription_key",
+    "watch",
 ]

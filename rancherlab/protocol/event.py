@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Final, Literal, Mapping
+from typing import Any, Final, Literal
 
 Dialect = Literal["norman", "steve"]
 Kind = Literal["frame", "sent", "snapshot", "resync", "marker"]

@@ -12,11 +12,10 @@ from typing import Any
 
 from .errors import LegacyFrameError, ProtocolError
 from .event import ANOMALY, RESOURCE_EVENTS, Dialect, Event, marker
+from .steve import KEY_FIELDS as _STEVE_KEY_FIELDS
 
 # Top-level keys only Rancher 1.x (Cattle) frames carry.
 _LEGACY_KEYS = frozenset({"resourceId", "replyTo", "publisher", "previousIds", "previousNames", "timeoutMillis"})
-# Steve echoes these subscription key fields at the top level of its messages.
-_STEVE_KEY_FIELDS = ("resourceType", "namespace", "id", "selector", "mode")
 _UNQUOTED_KEY = re.compile(r"[{,]\s*[A-Za-z_$][\w$]*\s*:")
 
 

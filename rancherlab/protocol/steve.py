@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
-from typing import Any, Container, Final, Literal, Mapping
+from typing import Any, Final, Literal
 
 from .gojson import go_json, go_json_ordered
 
@@ -12,6 +13,10 @@ PING_INTERVAL: Final = 30.0  # seconds, per connection
 CHANGES_MODE: Final = "resource.changes"
 DEFAULT_DEBOUNCE_MS: Final = 5000
 SUBSCRIBE_DATA: Final = {"type": "subscribe", "links": {}}
+# The fields that identify a subscription and that the server echoes on every message of it (apiserver
+# `pkg/subscribe/handler.go` `Subscribe`, `pkg/types/server_types.go` `APIEvent`); `debounceMs` completes the key
+# but is never echoed.
+KEY_FIELDS: Final = ("resourceType", "namespace", "id", "selector", "mode")
 # Order of the top-level fields of apiserver's APIEvent (all omitempty).
 _EVENT_FIELDS: Final = ("name", "namespace", "resourceType", "id", "selector", "revision", "mode")
 _MODES: Final = {None: "", "": "", "changes": CHANGES_MODE, CHANGES_MODE: CHANGES_MODE}
@@ -41,6 +46,11 @@ class Watch:
     def key(self) -> str:
         """`resourceType/namespace/id/selector/mode/debounceMs`; the revision is not part of it."""
         return subscription_key(self.fields())
+
+    @property
+    def echo_key(self) -> str:
+        """The key the server's messages for this watch echo (`echo_key` of them equals this)."""
+        return echo_key(self.fields())
 
     def fields(self) -> dict[str, Any]:
         """The message fields that identify this watch, as the dashboard sends them (only those with values)."""
@@ -73,8 +83,40 @@ class Watch:
 
 def subscription_key(fields: Mapping[str, Any]) -> str:
     """The key of a subscription from message fields, with Go's zero values for absent ones."""
-    parts = [fields.get(k) or "" for k in ("resourceType", "namespace", "id", "selector", "mode")]
+    parts = [fields.get(k) or "" for k in KEY_FIELDS]
     return "/".join([*map(str, parts), str(fields.get("debounceMs") or 0)])
+
+
+def echo_key(fields: Mapping[str, Any]) -> str:
+    """The subscription key named by the key fields a server message echoes (`Event.watch`).
+
+    apiserver echoes `resourceType`, `namespace`, `id`, `selector` and `mode` but not `debounceMs`, so this is the
+    `subscription_key` with `debounceMs` 0: equal for every watch that differs only in its debounce.
+    """
+    return subscription_key({k: fields.get(k) for k in KEY_FIELDS})
+
+
+def guess_plural(name: str) -> str:
+    """The plural Rancher guesses for a schema id whose schema names none (`policy` → `policies`, `pod` → `pods`).
+
+    The common cases of norman's `name.GuessPluralName` (rancher/norman `name/name.go`), which Norman schemas and
+    apiserver's `pkg/types/schemas.go` use for a schema without a `PluralName`.
+    """
+    if name.endswith("y") and not name.endswith(("ay", "ey", "oy", "uy")):
+        return name[:-1] + "ies"
+    if name.endswith(("s", "x", "ch", "sh")):
+        return name + "es"
+    return name + "s"
+
+
+def same_type(asked: str, typ: str) -> bool:
+    """Do two Steve type names name the same schema? Steve resolves a type by schema id or plural, ignoring case.
+
+    So a watch on `pods` gets objects of type `pod` and messages echoing `pods` (apiserver `pkg/types/schemas.go`
+    `LookupSchema`). Without the schemas at hand the plural is the guessed one (`guess_plural`).
+    """
+    a, b = asked.lower(), typ.lower()
+    return a == b or a == guess_plural(b) or guess_plural(a) == b
 
 
 # --- server side (simulator, replay server) ---------------------------------------------------------
@@ -125,7 +167,7 @@ def decode_subscribe(raw: str | bytes) -> Subscribe:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"invalid character looking for beginning of value: {exc}") from None
     if not isinstance(doc, dict):
-        raise ValueError(f"json: cannot unmarshal {_go_kind(doc)} into Go value of type subscribe.Subscribe")
+        raise ValueError(f"json: cannot unmarshal {_go_kind(doc)} into Go value of type subscribe.Subscribe")  # noqa: TRY004 (callers catch ValueError)
     kwargs: dict[str, Any] = {}
     for field, attr in _STRING_FIELDS.items():
         if field in doc and doc[field] is not None:

@@ -11,25 +11,31 @@ import logging
 import os
 import warnings
 from bisect import bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Mapping
+from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..protocol import steve
 from ..protocol.event import ANOMALY, DISCONNECTED, RESOURCE_EVENTS, Dialect, Event
+from ..protocol.objects import (
+    Key,
+    ObjectMirror,
+    event_key,
+    later_revision,
+    object_namespace,
+    removes,
+    revision_after,
+)
+from ..protocol.steve import KEY_FIELDS, echo_key, same_type
 from ..recording import RecordingHeader, RecordingWarning, read_recording
 
 log = logging.getLogger("rancherlab.replayserver")
 
-# Norman (and the Rancher UI) treat a change into one of these states as a removal.
-REMOVED_STATES: Final = frozenset({"removed", "purging", "purged"})
 # Steve messages that belong to a watch's recorded stream (start/stop/error are the server's own).
-STEVE_STREAM: Final = frozenset({*RESOURCE_EVENTS, "resource.changes"})
-_ECHO_FIELDS: Final = ("resourceType", "namespace", "id", "selector", "mode")
+STEVE_STREAM: Final = frozenset({*RESOURCE_EVENTS, steve.CHANGES_MODE})
 # Rancher never sends a close frame, so a clean close code means the recording client closed: not a drop.
 _CLIENT_CLOSES: Final = (1000, 1001)
-
-Key = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +85,7 @@ class Script:
     drops: list[float]  # times of recorded drops (`disconnected` markers)
     watches: dict[str, RecordedWatch]  # Steve, by full subscription key
     base: dict[Key, dict[str, Any]]  # objects the recording started from (snapshots)
-    base_revision: int | str | None
+    base_revision: str | None
     changes: list[StateChange]
     names: dict[str, str]  # REST / watch type name → schema id
     server_version: str | None
@@ -119,7 +125,7 @@ def build_script(header: RecordingHeader, events: list[Event]) -> Script:
     norman: list[Frame] = []
     drops: list[float] = []
     base: dict[Key, dict[str, Any]] = {}
-    base_revision: int | str | None = None
+    base_revision: str | None = None
     changes: list[StateChange] = []
     names: dict[str, str] = {}
     counts: dict[str, int] = {}
@@ -147,7 +153,7 @@ def build_script(header: RecordingHeader, events: list[Event]) -> Script:
             if event.kind == "snapshot":
                 if change.obj is not None:
                     base[change.key] = change.obj
-                base_revision = _max_revision(base_revision, change.revision)
+                base_revision = later_revision(base_revision, change.revision)
             else:
                 changes.append(change)
         if event.kind != "frame":
@@ -166,7 +172,7 @@ def build_script(header: RecordingHeader, events: list[Event]) -> Script:
             event.type,
             event.id,
             event.revision,
-            _namespace(event.data),
+            object_namespace(event.data, dialect),
             base_type if isinstance(base_type, str) else None,
         )
         if dialect == "norman":
@@ -192,20 +198,6 @@ def normalize_path(path: str) -> str:
     return path
 
 
-def echo_key(fields: Mapping[str, Any]) -> str:
-    """The part of a subscription key a server echoes on its messages (apiserver does not echo debounceMs)."""
-    return steve.subscription_key({k: fields.get(k) for k in _ECHO_FIELDS})
-
-
-def revision_after(revision: str | None, floor: str) -> bool:
-    """Is `revision` newer than `floor`? Kubernetes revisions are compared as numbers when both are."""
-    if revision is None:
-        return False
-    if revision.isdigit() and floor.isdigit():
-        return int(revision) > int(floor)
-    return True  # not comparable: nothing is skipped
-
-
 def _relative_times(events: list[Event]) -> list[float]:
     out: list[float] = []
     origin: float | None = None
@@ -220,14 +212,6 @@ def _relative_times(events: list[Event]) -> list[float]:
         out.append(rel)
         last = rel
     return out
-
-
-def _namespace(data: Any) -> str | None:
-    if isinstance(data, dict):
-        meta = data.get("metadata")
-        if isinstance(meta, dict) and isinstance(meta.get("namespace"), str):
-            return meta["namespace"]
-    return None
 
 
 def _learn_names(obj: Any, dialect: Dialect, names: dict[str, str]) -> None:
@@ -251,27 +235,11 @@ def _learn_names(obj: Any, dialect: Dialect, names: dict[str, str]) -> None:
 
 
 def _state_change(event: Event, t: float) -> StateChange | None:
-    if event.kind not in ("snapshot", "resync", "frame") or event.name not in RESOURCE_EVENTS:
-        return None
-    if event.info.get("disguised_error") or event.type is None or event.id is None:
+    key = event_key(event)
+    if key is None:
         return None
     data = event.data if isinstance(event.data, dict) else None
-    removed = event.name == "resource.remove" or (
-        event.dialect == "norman" and data is not None and data.get("state") in REMOVED_STATES
-    )
-    return StateChange(t, (event.type, event.id), None if removed else data, event.revision)
-
-
-def _max_revision(current: int | str | None, revision: str | None) -> int | str | None:
-    """The newer revision: numeric ones compare as numbers; a non-numeric one only replaces nothing or another."""
-    if revision is None:
-        return current
-    value: int | str = int(revision) if revision.isdigit() else revision
-    if isinstance(current, int) and isinstance(value, int):
-        return max(current, value)
-    if isinstance(current, int):
-        return current
-    return value
+    return StateChange(t, key, None if removes(event) else data, event.revision)
 
 
 def _steve_watches(
@@ -282,7 +250,7 @@ def _steve_watches(
         doc = event.data if isinstance(event.data, dict) else {}
         key = steve.subscription_key(doc)
         if event.name == "subscribe" and key not in watches:
-            fields = {k: doc[k] for k in (*_ECHO_FIELDS, "debounceMs") if doc.get(k) not in (None, "", 0)}
+            fields = {k: doc[k] for k in (*KEY_FIELDS, "debounceMs") if doc.get(k) not in (None, "", 0)}
             watches[key] = RecordedWatch(key, fields, message=event.raw, start=t)
     by_echo: dict[str, list[RecordedWatch]] = {}
     for watch in watches.values():
@@ -292,7 +260,7 @@ def _steve_watches(
             echo = echo_key(event.watch)
             owners = by_echo.get(echo)
             if owners is None:  # no subscribe message recorded (a partial capture): the echo tells the key
-                fields = {k: event.watch[k] for k in _ECHO_FIELDS if event.watch.get(k)}
+                fields = {k: event.watch[k] for k in KEY_FIELDS if event.watch.get(k)}
                 owners = by_echo[echo] = [watches.setdefault(echo, RecordedWatch(echo, fields, start=frame.t))]
         else:  # apiserver before v0.6.1 echoed nothing on object events: attribute by type (and namespace)
             owners = [
@@ -321,8 +289,9 @@ def _steve_watches(
 
 
 def _same_type(watch: RecordedWatch, frame: Frame, names: Mapping[str, str]) -> bool:
-    asked = str(watch.fields.get("resourceType", "")).lower()
-    return frame.type is not None and (names.get(asked) == frame.type or asked == frame.type.lower())
+    """Steve's type resolution: the schema the recording named that way, else an id or plural in any case."""
+    asked = str(watch.fields.get("resourceType", ""))
+    return frame.type is not None and (names.get(asked.lower()) == frame.type or same_type(asked, frame.type))
 
 
 class StateTimeline:
@@ -336,18 +305,33 @@ class StateTimeline:
         self._script = script
         self._times = [c.t for c in script.changes]
         self._done = 0
-        self._state = dict(script.base)
+        self._mirror = ObjectMirror(script.dialect, script.base)
         self._revision = script.base_revision
 
     def at(self, position: float) -> tuple[dict[Key, dict[str, Any]], str | None]:
         upto = bisect_right(self._times, position)
         if upto < self._done:
-            self._done, self._state, self._revision = 0, dict(self._script.base), self._script.base_revision
+            self._done, self._revision = 0, self._script.base_revision
+            self._mirror = ObjectMirror(self._script.dialect, self._script.base)
         for change in self._script.changes[self._done : upto]:
             if change.obj is None:
-                self._state.pop(change.key, None)
+                self._mirror.remove(change.key)
             else:
-                self._state[change.key] = change.obj
-            self._revision = _max_revision(self._revision, change.revision)
+                self._mirror.put(change.key, change.obj)
+            self._revision = later_revision(self._revision, change.revision)
         self._done = upto
-        return self._state, None if self._revision is None else str(self._revision)
+        return self._mirror.objects, self._revision
+
+
+__all__ = [
+    "Frame",
+    "RecordedWatch",
+    "Script",
+    "StateChange",
+    "StateTimeline",
+    "build_script",
+    "echo_key",
+    "load_script",
+    "normalize_path",
+    "revision_after",
+]
