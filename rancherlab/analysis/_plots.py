@@ -90,9 +90,10 @@ class Connections:
                 self.reconnect_times.append(when)
 
     def end(self, when: np.datetime64 | None) -> None:
-        """The recording ended at `when`: a gap still open lasts until then."""
-        if self._down is not None and when is not None and not np.isnat(when):
-            self.gaps.append((self._down, max(when, self._down)))
+        """The recording ended at `when`: a gap still open lasts until then (a last `disconnected` with nothing
+        after it, as when a capture is stopped, is the end of the recording, not a gap)."""
+        if self._down is not None and when is not None and not np.isnat(when) and when > self._down:
+            self.gaps.append((self._down, when))
         self._down = None
 
 
