@@ -302,10 +302,8 @@ def _concat(carried: pd.DataFrame | None, df: pd.DataFrame) -> pd.DataFrame:
     if carried is None or carried.empty:
         return df.reset_index(drop=True)
     cols = [c for c in df.columns if c in carried.columns]
-    both = [carried[cols].astype(object), df[cols].astype(object)]
-    out = pd.concat(both, ignore_index=True)
-    out["time"] = pd.to_datetime(out["time"], utc=True)
-    return out
+    # categoricals with other categories become plain object columns: the folds compare values, not codes
+    return pd.concat([carried[cols], df[cols]], ignore_index=True)
 
 
 def aggregate(chunks: Iterable[tuple[str, pd.DataFrame]]) -> Aggregates:
@@ -369,14 +367,14 @@ def _type_bars(counts: Counter[str]) -> Plot:
     return fig
 
 
-def _frame_chunks(df: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
-    """A frame in memory: one chunk per recording (by its `recording` column), in order of appearance."""
+def _frame_chunks(df: pd.DataFrame, name: str) -> Iterator[tuple[str, pd.DataFrame]]:
+    """A frame in memory: one chunk per recording (by its `recording` column, else all as `name`), in order."""
     if "recording" not in df.columns or df.empty:
-        yield "", df
+        yield name, df
         return
     recs = df["recording"].astype(object)
-    for name in dict.fromkeys(recs.tolist()):
-        yield str(name), df[(recs == name).to_numpy(dtype=bool)]
+    for rec in dict.fromkeys(recs.tolist()):
+        yield str(rec), df[(recs == rec).to_numpy(dtype=bool)]
 
 
 def _file_chunks(paths: list[Path], *, strict: bool) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -428,7 +426,7 @@ def write_report(
     """
     if isinstance(data, pd.DataFrame):
         df = data
-        agg = aggregate(_frame_chunks(df))
+        agg = aggregate(_frame_chunks(df, sources[0] if len(sources) == 1 else "events"))
 
         def object_frame(key: Key) -> pd.DataFrame:
             return df
