@@ -242,3 +242,17 @@ def test_report_of_a_recording_holds_no_more_than_a_chunk(tmp_path: Path, monkey
         tracemalloc.stop()
     small, big = peaks
     assert big < 1.5 * small, (small, big)
+
+
+def test_rotation_parts_are_one_recording_in_the_report(recordings: tuple[Path, Path], tmp_path: Path) -> None:
+    drops, _ = recordings
+    source = rl.read_recording(drops)
+    folder = tmp_path / "rotated"
+    folder.mkdir()
+    with rl.RecordingWriter(folder / "rotated.jsonl", source.header, rotate_bytes=4096) as w:
+        w.write_many(source)
+    assert len(list(folder.iterdir())) > 3
+    summary = tables(write_report(folder, tmp_path / "report.html"))["Summary"]
+    assert [(r["recording"], r["connections"], r["reconnects"]) for r in summary] == [("rotated.jsonl", "3", "2")]
+    ax = plot_rate(rl.load(folder), freq="1s").axes[0]
+    assert sum(line.get_linestyle() == ":" for line in ax.lines) == 2
