@@ -45,9 +45,11 @@ th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:to
 th{background:#f3f3f3} img{max-width:100%} code{font-size:.9em}
 """
 MAX_ROWS: Final = 30
-# Events per chunk of a streamed recording; a chunk is extended (up to CHUNK_CAP events) so that no resync
-# window is cut in two, because the state fold needs a whole window to drop what was deleted meanwhile.
+# A chunk of a streamed recording ends after CHUNK_EVENTS events or CHUNK_BYTES of frame text, whichever comes
+# first; it is extended (up to CHUNK_CAP events) so that no resync window is cut in two, because the state fold
+# needs a whole window to drop what was deleted meanwhile.
 CHUNK_EVENTS: Final = 5_000
+CHUNK_BYTES: Final = 4 * 1024 * 1024
 CHUNK_CAP: Final = 200_000
 # Rate buckets: the finest step (seconds) that keeps at most MAX_BUCKETS buckets; steps coarsen along this ladder.
 _STEPS: Final = ((1, "1s"), (10, "10s"), (60, "1min"), (600, "10min"), (3600, "1h"), (86400, "1D"))
@@ -382,18 +384,20 @@ def _file_chunks(paths: list[Path], *, strict: bool) -> Iterator[tuple[str, pd.D
     for path in paths:
         name = recording_name(path)
         batch: list[Event] = []
+        size = 0
         open_resyncs: set[int] = set()
         for event in read_recording(path, strict=strict):
             if event.is_ping:
                 continue
             batch.append(event)
+            size += len(event.raw or "")
             if event.kind == "marker" and event.name == RESYNC_STARTED:
                 open_resyncs.add(event.conn)
             elif event.kind == "marker" and event.name in (RESYNC_FINISHED, DISCONNECTED):
                 open_resyncs.discard(event.conn)
-            if len(batch) >= CHUNK_EVENTS and (not open_resyncs or len(batch) >= CHUNK_CAP):
+            if (len(batch) >= CHUNK_EVENTS or size >= CHUNK_BYTES) and (not open_resyncs or len(batch) >= CHUNK_CAP):
                 yield name, frame(batch)
-                batch = []
+                batch, size = [], 0
         yield name, frame(batch)
 
 
