@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timedelta, timezone
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.dataset as ds
+import pytest
 from matplotlib.figure import Figure
 
-from rancherlab.analysis import frame, plot_rate, plot_states, read_parquet, to_parquet, write_report
+import rancherlab as rl
+from rancherlab.analysis import _report, frame, plot_rate, plot_states, read_parquet, to_parquet, write_report
 from rancherlab.protocol import ANOMALY, CONNECTED, DISCONNECTED, Event, marker, norman, parse_frame, steve
 
 from .conftest import sample_objects
 
-
-T0 = datetime(2024, 5, 1, 23, 58, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 23, 58, tzinfo=UTC)
 IMG = '<img src="data:image/png;base64,'
 
 
@@ -103,3 +108,151 @@ def test_report_html(tmp_path: Path) -> None:
     assert "<h2>Most changed fields</h2>" in html and "<td>scale</td>" in html
     assert "cap.jsonl" in html and "<script" not in html
     assert ANOMALY in html
+
+
+# --- the report of recordings made from the simulator -------------------------------------------------------
+
+
+class _Tables(HTMLParser):
+    """The report's tables as {heading: [rows of cell texts]} (the header row included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._heading: str | None = None
+        self._in: str | None = None
+        self._text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("h2", "td", "th"):
+            self._in, self._text = tag, ""
+        elif tag == "tr" and self._heading is not None:
+            self.tables.setdefault(self._heading, []).append([])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "h2":
+            self._heading = self._text.strip()
+        elif tag in ("td", "th") and self._heading is not None:
+            self.tables[self._heading][-1].append(self._text.strip())
+        if tag == self._in:
+            self._in = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in:
+            self._text += data
+
+
+def tables(path: Path) -> dict[str, list[dict[str, str]]]:
+    parser = _Tables()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return {h: [dict(zip(rows[0], r)) for r in rows[1:]] for h, rows in parser.tables.items() if rows}
+
+
+def _until(what: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two recordings of the simulator: Norman pods with two 1006 drops (three sockets), then Steve pods (one)."""
+    folder = tmp_path_factory.mktemp("recordings")
+    drops, steady = folder / "a-norman-drops.jsonl", folder / "b-steve.jsonl"
+    with rl.Simulator(seed=4, rate=40, norman_ping=0.2, steve_ping=0.2) as sim:
+        cluster = next(c for c in sim.world.clusters() if c != "local")
+        project = sim.world.projects(cluster)[0]
+        fast = {"env": {}, "cli_config": False, "backoff_initial": 0.05, "jitter": False, "credentials": sim.token}
+        cap = rl.capture(sim.url, f"project:{project}", types=["pod", "deployment"], record=drops, **fast)
+        for connections in (1, 2, 3):
+            _until(lambda n=connections: cap.stats.connections == n)  # type: ignore[misc]
+            frames = cap.stats.resource_frames + 5
+            _until(lambda n=frames: cap.stats.resource_frames >= n)  # type: ignore[misc]
+            if connections < 3:
+                sim.drop_now()
+        cap.stop()
+        cap = rl.capture(sim.url, f"steve:{cluster}", watches=[rl.Watch("pod")], record=steady, **fast)
+        _until(lambda: cap.stats.resource_frames >= 5)
+        cap.stop()
+    return drops, steady
+
+
+def _markers(path: Path, name: str) -> int:
+    return sum(1 for e in rl.read_recording(path) if e.kind == "marker" and e.name == name)
+
+
+def test_report_counts_connections_and_reconnects_per_recording(recordings: tuple[Path, Path], tmp_path: Path) -> None:
+    drops, steady = recordings
+    assert _markers(drops, CONNECTED) == 3 and _markers(steady, CONNECTED) == 1  # the scenario, read back
+    out = write_report([drops, steady], tmp_path / "report.html")
+    summary = {row["recording"]: row for row in tables(out)["Summary"]}
+    a, b, total = summary["a-norman-drops.jsonl"], summary["b-steve.jsonl"], summary["all 2 recordings"]
+    assert (a["connections"], a["reconnects"]) == ("3", "2")
+    assert a["disconnects"] == str(_markers(drops, DISCONNECTED))
+    assert (b["connections"], b["reconnects"]) == ("1", "0")
+    assert (total["connections"], total["reconnects"]) == ("4", "2")
+    assert a["events"] == str(len(rl.load(drops))) and b["events"] == str(len(rl.load(steady)))
+    assert total["events"] == str(len(rl.load([drops, steady])))
+    assert "rancherlab report: 2 recordings" in out.read_text(encoding="utf-8")
+
+
+def test_rate_plot_draws_no_reconnect_or_gap_at_a_recording_boundary(recordings: tuple[Path, Path]) -> None:
+    fig = plot_rate(rl.load(list(recordings)), freq="1s")
+    ax = fig.axes[0]
+    assert sum(line.get_linestyle() == ":" for line in ax.lines) == 2  # the two reconnects of the first recording
+    assert len(ax.patches) == 2  # its two gaps; stopping a capture is its end, not a gap into the next recording
+
+
+def test_streamed_report_matches_the_frame_and_the_analysis(
+    recordings: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    df = rl.load(list(recordings))
+    whole = tables(write_report(df, tmp_path / "frame.html"))
+    monkeypatch.setattr(_report, "CHUNK_EVENTS", 7)  # many chunks: every fold carried across their edges
+    streamed = tables(write_report(list(recordings), tmp_path / "streamed.html"))
+    assert streamed == whole
+    assert whole["Summary"][-1]["objects now"] == str(len(rl.state(df)))
+    changes = rl.diffs(df).groupby(["type", "path"], observed=True).size()
+    shown = {(r["type"], r["path"]): int(r["changes"]) for r in whole["Most changed fields"]}
+    assert shown and all(changes[key] == n for key, n in shown.items())
+    assert sum(int(r["events"]) for r in whole["Events by kind"]) == len(df)
+
+
+def test_report_of_a_recording_holds_no_more_than_a_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streaming: the traced peak of a report does not grow with the recording (400 vs 4,000 change frames)."""
+    header = rl.RecordingHeader("norman", "global", "https://rancher.example", "/v3/subscribe", {}, synthetic=True)
+
+    def recording(n: int) -> Path:
+        path = tmp_path / f"r{n}.jsonl"
+        with rl.RecordingWriter(path, header) as w:
+            for i in range(n):
+                obj = {"id": f"d{i % 20}", "type": "deployment", "scale": i, "state": ("active", "updating")[i % 2]}
+                e = parse_frame(norman.change_frame(obj), "norman")
+                w.write(e.stamped(seq=i + 1, conn=1, t=i * 0.01, ts=T0 + timedelta(seconds=i * 0.01)))
+        return path
+
+    monkeypatch.setattr(_report, "CHUNK_EVENTS", 400)
+    peaks = []
+    for n in (400, 4_000):
+        path = recording(n)
+        tracemalloc.start()
+        write_report(path, tmp_path / "r.html")
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    small, big = peaks
+    assert big < 1.5 * small, (small, big)
+
+
+def test_rotation_parts_are_one_recording_in_the_report(recordings: tuple[Path, Path], tmp_path: Path) -> None:
+    drops, _ = recordings
+    source = rl.read_recording(drops)
+    folder = tmp_path / "rotated"
+    folder.mkdir()
+    with rl.RecordingWriter(folder / "rotated.jsonl", source.header, rotate_bytes=4096) as w:
+        w.write_many(source)
+    assert len(list(folder.iterdir())) > 3
+    summary = tables(write_report(folder, tmp_path / "report.html"))["Summary"]
+    assert [(r["recording"], r["connections"], r["reconnects"]) for r in summary] == [("rotated.jsonl", "3", "2")]
+    ax = plot_rate(rl.load(folder), freq="1s").axes[0]
+    assert sum(line.get_linestyle() == ":" for line in ax.lines) == 2

@@ -1,18 +1,22 @@
-"""`rancherlab report`: one self-contained HTML file with summary tables and plots of recordings."""
+"""`rancherlab report`: one self-contained HTML file with summary tables and plots of recordings.
+
+The recordings are streamed (read a chunk at a time), so memory does not grow with their size.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..errors import EXIT_NOT_FOUND
-from ._recordings import add_files_argument, load_recordings
+from ._recordings import add_files_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report",
         help="write a self-contained HTML report (tables and plots) of recordings",
-        description="Read recordings and write one HTML file with summary tables and embedded plots.",
+        description="Read recordings (streamed) and write one HTML file with summary tables and embedded plots.",
     )
     add_files_argument(p)
     p.add_argument("--out", metavar="F", default="report.html", help="the HTML file to write (default: report.html)")
@@ -21,12 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import write_report
+    from ..analysis._load import recording_paths
 
-    loaded = load_recordings("report", args.files)
-    if loaded is None:
+    try:
+        paths = recording_paths(args.files)
+    except FileNotFoundError as exc:
+        print(f"rancherlab report: {exc}", file=sys.stderr)
         return EXIT_NOT_FOUND
-    df, sources = loaded
-    title = "rancherlab report: " + (sources[0] if len(sources) == 1 else f"{len(sources)} recordings")
-    out = write_report(df, args.out, title=title, sources=sources)
+    out = write_report(paths, args.out)
     print(f"wrote {out}")
     return 0
