@@ -26,7 +26,7 @@ def _apt_install(*packages: str) -> None:
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in ([apt, "update"], [apt, "install", "-y", *packages]):
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
             pytest.fail(f"'{' '.join(cmd)}' failed ({done.returncode}):\n{(done.stdout + done.stderr)[-2000:]}")
 
@@ -50,6 +50,7 @@ def ensure_npm_package(package: str, spec: str, binary: str | None = None) -> Pa
         NPM_PREFIX.mkdir(parents=True, exist_ok=True)
         done = subprocess.run(
             [npm, "install", "--no-audit", "--no-fund", "--prefix", str(NPM_PREFIX), f"{package}@{spec}"],
+            check=False,
             capture_output=True,
             text=True,
             timeout=600,

@@ -227,12 +227,18 @@ def _steve_envelope(names: list[str]) -> str:
             "/** `data` of the control messages (start, stop, ping, changes). */",
             'export interface SteveSubscribeData { type: "subscribe"; links: { [key: string]: string } }',
             "/** `revision` is the object's metadata.resourceVersion: resume a watch from the last one you received. */",
-            "export interface SteveResourceCreate extends SteveWatchKey "
-            '{ name: "resource.create"; revision?: string; data: SteveResource }',
-            "export interface SteveResourceChange extends SteveWatchKey "
-            '{ name: "resource.change"; revision?: string; data: SteveResource }',
-            "export interface SteveResourceRemove extends SteveWatchKey "
-            '{ name: "resource.remove"; revision?: string; data: SteveResource }',
+            (
+                "export interface SteveResourceCreate extends SteveWatchKey "
+                '{ name: "resource.create"; revision?: string; data: SteveResource }'
+            ),
+            (
+                "export interface SteveResourceChange extends SteveWatchKey "
+                '{ name: "resource.change"; revision?: string; data: SteveResource }'
+            ),
+            (
+                "export interface SteveResourceRemove extends SteveWatchKey "
+                '{ name: "resource.remove"; revision?: string; data: SteveResource }'
+            ),
             "/** The watch started. */",
             'export interface SteveResourceStart extends SteveWatchKey { name: "resource.start"; data: SteveSubscribeData }',
             '/** The watch ended (expiry, error, or your stop): watch again from the last revision, re-list after "too old". */',
@@ -240,8 +246,10 @@ def _steve_envelope(names: list[str]) -> str:
             '/** A watch could not start or broke, e.g. "too old"; a resource.stop follows. */',
             'export interface SteveResourceError extends SteveWatchKey { name: "resource.error"; data: { error: string } }',
             '/** Notification mode (mode: "resource.changes"): something changed; re-fetch over HTTP. */',
-            "export interface SteveResourceChanges extends SteveWatchKey "
-            '{ name: "resource.changes"; revision?: string; data: SteveSubscribeData }',
+            (
+                "export interface SteveResourceChanges extends SteveWatchKey "
+                '{ name: "resource.changes"; revision?: string; data: SteveSubscribeData }'
+            ),
             "/** Every 30 s per connection; `version` since 2021. */",
             'export interface StevePing { name: "ping"; data: SteveSubscribeData & { version?: string } }',
             "export type SteveEvent =",
