@@ -16,6 +16,7 @@ EXIT_AUTH: Final = 3
 EXIT_NOT_FOUND: Final = 4
 EXIT_TLS: Final = 5
 EXIT_GAVE_UP: Final = 6
+EXIT_CLIENT_FAILED: Final = 7  # `check-client`: the client failed a check
 
 TOKEN_HELP: Final = (
     "A Rancher API token looks like 'token-xxxxx:<secret>' (access key, colon, secret key). Create one in the "

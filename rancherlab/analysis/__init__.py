@@ -13,6 +13,7 @@ from ._reference import reference, reference_markdown
 from ._report import write_report
 from ._schema import event_names, json_schema, schema, schema_diff
 from ._state import REMOVED_STATES, state
+from ._typescript import typescript
 
 __all__ = [
     "COLUMNS",
@@ -33,5 +34,6 @@ __all__ = [
     "schema_diff",
     "state",
     "to_parquet",
+    "typescript",
     "write_report",
 ]

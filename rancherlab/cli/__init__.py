@@ -14,7 +14,7 @@ from typing import Sequence
 from .._version import __version__
 
 # Subcommand modules, in the order `--help` lists them.
-COMMANDS: tuple[str, ...] = ("demo", "simulate", "record", "serve", "import_har", "schema", "report")
+COMMANDS: tuple[str, ...] = ("demo", "simulate", "record", "serve", "import_har", "schema", "report", "check_client")
 
 
 def build_parser() -> argparse.ArgumentParser:

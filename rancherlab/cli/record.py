@@ -87,6 +87,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="exit (code 6) after N failed connection attempts in a row (default: 10; 0: never)",
     )
     p.add_argument("--max-frame-bytes", type=int, metavar="N", help="largest frame accepted")
+    p.add_argument(
+        "--liveness",
+        type=float,
+        metavar="S",
+        help="seconds without a frame before the socket counts as dead (default: 15 Norman, 35 Steve)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)
 
@@ -177,6 +183,10 @@ def run(args: argparse.Namespace) -> int:
         options = StreamOptions(snapshot=not args.no_snapshot, give_up_after=args.give_up_after or None)
         if args.max_frame_bytes:
             options = replace(options, max_frame_bytes=args.max_frame_bytes)
+        if args.liveness is not None:
+            if not args.liveness > 0:
+                raise UsageError("--liveness must be a positive number of seconds")
+            options = replace(options, liveness=args.liveness)
         stream = Stream(
             scope=scope, types=() if watches else args.types, watches=watches, server=server, options=options
         )

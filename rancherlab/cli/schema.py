@@ -21,22 +21,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_files_argument(p)
     p.add_argument(
         "--format",
-        choices=("md", "json"),
+        choices=("md", "json", "typescript"),
         default="md",
-        help="Markdown, or JSON with a JSON Schema per type (default: md)",
+        help="Markdown, JSON with a JSON Schema per type, or TypeScript declarations of the events (default: md)",
     )
     p.add_argument("--out", metavar="F", help="write here instead of standard output")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis import reference, reference_markdown
+    from ..analysis import reference, reference_markdown, schema, typescript
 
     loaded = load_recordings("schema", args.files)
     if loaded is None:
         return EXIT_NOT_FOUND
     df, sources = loaded
-    if args.format == "json":
+    if args.format == "typescript":
+        text = typescript(schema(df), sources=sources)
+    elif args.format == "json":
         text = json.dumps(reference(df, sources=sources), indent=2, ensure_ascii=False, default=str) + "\n"
     else:
         text = reference_markdown(df, sources=sources)
