@@ -31,6 +31,8 @@ from .protocol.event import Event
 from .protocol.frames import parse_frame, parse_sent
 from .protocol.gojson import go_json
 from .protocol.secrets import (
+    DRIVER_CONFIG_SUFFIX,
+    KEY_ENDINGS,
     REGISTRATION_VALUE_PATHS,
     field_holds_secret,
     is_link_map,
@@ -55,23 +57,11 @@ _B64_PEM_MARK: Final = "LS0tLS1CRUdJT"  # base64 of "-----BEGIN"
 # those names and values with str.find (C speed), then check the few hits. An escape other than Go's
 # HTML ones could hide a name from them, so it sends the text down the full path.
 _TYPE_TAILS: Final = ('secret"', 'auth"', 'certificate"', 'credential"', 'token"')
-# The last letters of every field name that may hold a secret (protocol.secrets), closing quote included.
-_KEY_TAILS: Final = (
-    'word"',
-    'sswd"',
-    'cret"',
-    'key"',
-    'oken"',
-    'tial"',
-    'nfig"',
-    'ents"',
-    'rase"',
-    'pass"',
-    'tent"',
-    'json"',
-)
+_KEY_TAILS: Final = (*(f'{e}"' for e in KEY_ENDINGS), f'{DRIVER_CONFIG_SUFFIX}"')  # see protocol.secrets
+_CONFIG_TAIL: Final = f'{DRIVER_CONFIG_SUFFIX}"'
 _ALL_TAILS: Final = tuple(dict.fromkeys(_TYPE_TAILS + _KEY_TAILS))
 _STRING_VALUE_AFTER: Final = re.compile(r'\s*:\s*"(?!")')
+_MAP_VALUE_AFTER: Final = re.compile(r"\s*:\s*\{")
 _TYPE_KEY_BEFORE: Final = re.compile(r'"(?:type|basetype|_type|kind)"\s*:\s*"\Z')
 _ESCAPE_HINT: Final = re.compile(r"\\(?:/|u(?!00(?:3[cCeE]|26)|202[89]))")
 _TEXT_HINT: Final = re.compile(r"secret|passw|private|token|authconfig|spkey|apikey", re.IGNORECASE)
@@ -291,7 +281,7 @@ class Redactor:
     ) -> tuple[str, ...]:
         """Mark the secret fields of one resource object; returns the substrings to hide inside it."""
         names = type_names(obj)
-        patterns = secret_paths(names, secrets=self.secrets, tokens=self.tokens)
+        patterns: list[Path_] = list(secret_paths(names, secrets=self.secrets, tokens=self.tokens))
         embedded: set[str] = set()
         if self.tokens and is_registration_token(names):
             for token_path in REGISTRATION_VALUE_PATHS:
@@ -391,13 +381,12 @@ def _hinted(text: str, *, keys: bool) -> bool:
                 return True  # an escaped quote: the literal is not what it seems, look closer
             if tail in _TYPE_TAILS and _TYPE_KEY_BEFORE.search(low, max(0, start - 48), start):
                 return True
-            if (
-                keys
-                and tail in _KEY_TAILS
-                and _STRING_VALUE_AFTER.match(low, end)
-                and may_hold_secret(text[start : end - 1])
-            ):
-                return True
+            if keys and tail in _KEY_TAILS:
+                if _STRING_VALUE_AFTER.match(low, end):
+                    if may_hold_secret(text[start : end - 1]):
+                        return True
+                elif tail == _CONFIG_TAIL and _MAP_VALUE_AFTER.match(low, end):
+                    return True  # a driver's config map: its fields are secret by where they are
             i = low.find(tail, end)
     return False
 

@@ -17,6 +17,9 @@ Three kinds of field look alike by name and must be told apart by what Rancher's
   `types/server_types.go` `RawResource`/`Collection`, rancher/apiserver `pkg/types/server_types.go`), keyed by an
   action or field name: `actions.setpassword`, `sort.links.password`, `createTypes.secret`.
 
+`ETCDService.Key` (an external etcd's client key) is not listed: `key` names too many public things (taints,
+tolerations, selectors); the key is PEM, which the redactor hides wherever it appears.
+
 Only string values can be secrets: a boolean (`mustChangePassword`), a number or null under any name is kept.
 Fields of schemas Rancher defines at run time (node drivers, cloud credentials, auth providers added later) cannot
 all be listed, so a name that ends like a secret (`...password`, `...secret`, `...secretKey`, `...apiKey`, ...) is
@@ -129,12 +132,6 @@ SECRET_FIELDS: Final = frozenset(
         "gitCloneToken",  # pipelines
         "accessToken",  # pipelines, source code credentials, DigitalOcean driver
         "refreshToken",  # source code credentials
-        "privateKeyContents",  # OCI driver
-        "privateKeyPassphrase",  # OCI driver
-        "apiSecretKey",  # Exoscale driver
-        "rootPass",  # Linode driver
-        "kubeconfigContent",  # Harvester driver
-        "authEncodedJson",  # Google driver
     }
 )
 
@@ -144,13 +141,28 @@ SECRET_FIELDS_IN: Final[Mapping[str, frozenset[str]]] = {
     "azureCloudProvider": frozenset({"aadClientSecret"}),  # RKE AzureCloudProvider.AADClientSecret, type=password
     "aciNetworkProvider": frozenset({"token", "apicUserKey", "kafkaClientKey"}),  # migrated to aci*Secret
     "ecrCredentialPlugin": frozenset({"awsAccessToken"}),  # AwsSessionToken; migrated to privateRegistryECRSecret
-    "etcd": frozenset({"key"}),  # ETCDService.Key: the external etcd client key
     "splunkConfig": frozenset({"token"}),  # logging SplunkConfig.Token, type=password
     "syslogConfig": frozenset({"token"}),  # logging SyslogConfig.Token, type=password
 }
-# Node drivers' credential fields (`PrivateCredentialFields`), inside a `<driver>credentialConfig` of a cloud
-# credential or a `<driver>Config` of a node template.
-DRIVER_PRIVATE_FIELDS: Final = frozenset({"token", "password", "secretKey", "clientSecret", "apiKey", "accessToken"})
+# Node drivers' `PrivateCredentialFields` and `PasswordFields`, inside a `<driver>credentialConfig` of a cloud
+# credential or a `<driver>Config` of a node template (a parent whose name ends in "config").
+DRIVER_PRIVATE_FIELDS: Final = frozenset(
+    {
+        "token",  # Linode, OTC
+        "password",
+        "secretKey",
+        "clientSecret",
+        "apiKey",
+        "accessToken",  # DigitalOcean
+        "apiSecretKey",  # Exoscale
+        "kubeconfigContent",  # Harvester
+        "rootPass",  # Linode
+        "privateKeyContents",  # OCI
+        "privateKeyPassphrase",  # OCI
+        "authEncodedJson",  # Google
+    }
+)
+DRIVER_CONFIG_SUFFIX: Final = "config"
 
 # --- fields that name a secret (never its value) ------------------------------------------------------------------
 SECRET_REFERENCE_FIELDS: Final = frozenset(
@@ -199,8 +211,12 @@ SECRET_NAME: Final = re.compile(
     r"(?:password|passwd|secret|secretkey|privatekey|spkey|apikey|accesstoken|refreshtoken)\Z", re.IGNORECASE
 )
 
-_MAYBE_SECRET: Final = SECRET_FIELDS | frozenset().union(*SECRET_FIELDS_IN.values()) | DRIVER_PRIVATE_FIELDS
-_IN_PARENT: Final = {k: v for k, v in SECRET_FIELDS_IN.items()}
+# Every name above, and every name SECRET_NAME matches, ends (ignoring case) in one of these: a quick scan of the
+# text for them finds every candidate. A map under a name ending in DRIVER_CONFIG_SUFFIX may hold driver fields.
+KEY_ENDINGS: Final = ("password", "passwd", "secret", "key", "token", "credential")
+
+_MAYBE_SECRET: Final = SECRET_FIELDS | frozenset().union(*SECRET_FIELDS_IN.values())
+_IN_PARENT: Final = dict(SECRET_FIELDS_IN)
 
 
 def field_holds_secret(key: str, parent: str | None = None) -> bool:
@@ -213,7 +229,7 @@ def field_holds_secret(key: str, parent: str | None = None) -> bool:
         inside = _IN_PARENT.get(parent)
         if inside is not None and key in inside:
             return True
-        if key in DRIVER_PRIVATE_FIELDS and parent[-6:].lower() == "config":
+        if key in DRIVER_PRIVATE_FIELDS and parent[-6:].lower() == DRIVER_CONFIG_SUFFIX:
             return True
     if key in SECRET_REFERENCE_FIELDS:
         return False
@@ -221,7 +237,10 @@ def field_holds_secret(key: str, parent: str | None = None) -> bool:
 
 
 def may_hold_secret(key: str) -> bool:
-    """Could `key` hold a secret value under some parent? (For quick scans that do not know the parent.)"""
+    """Could `key` hold a secret value under some parent? (For quick scans that do not know the parent.)
+
+    Driver fields are left out: they are secret only inside a `...Config` map, which a scan looks for instead.
+    """
     if key in _MAYBE_SECRET:
         return True
     return key not in SECRET_REFERENCE_FIELDS and SECRET_NAME.search(key) is not None
@@ -247,7 +266,9 @@ def _norm(value: Any) -> str:
 __all__ = [
     "CERT_PATHS",
     "CERT_TYPES",
+    "DRIVER_CONFIG_SUFFIX",
     "DRIVER_PRIVATE_FIELDS",
+    "KEY_ENDINGS",
     "LAST_APPLIED",
     "LINK_MAPS",
     "REGISTRATION_TYPES",
