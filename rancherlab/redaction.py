@@ -34,6 +34,7 @@ from .protocol.secrets import (
     DRIVER_CONFIG_SUFFIX,
     KEY_ENDINGS,
     REGISTRATION_VALUE_PATHS,
+    TYPE_ENDINGS,
     field_holds_secret,
     is_link_map,
     is_registration_token,
@@ -56,7 +57,7 @@ _B64_PEM_MARK: Final = "LS0tLS1CRUdJT"  # base64 of "-----BEGIN"
 # its own rules, and string-valued fields named like secrets, need it. The tests look for the endings of
 # those names and values with str.find (C speed), then check the few hits. An escape other than Go's
 # HTML ones could hide a name from them, so it sends the text down the full path.
-_TYPE_TAILS: Final = ('secret"', 'auth"', 'certificate"', 'credential"', 'token"')
+_TYPE_TAILS: Final = tuple(f'{e}"' for e in TYPE_ENDINGS)  # see protocol.secrets
 _KEY_TAILS: Final = (*(f'{e}"' for e in KEY_ENDINGS), f'{DRIVER_CONFIG_SUFFIX}"')  # see protocol.secrets
 _CONFIG_TAIL: Final = f'{DRIVER_CONFIG_SUFFIX}"'
 _ALL_TAILS: Final = tuple(dict.fromkeys(_TYPE_TAILS + _KEY_TAILS))

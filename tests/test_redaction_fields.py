@@ -19,6 +19,9 @@ from rancherlab.protocol.secrets import (
     SECRET_FIELDS,
     SECRET_FIELDS_IN,
     SECRET_NAME,
+    SECRET_TYPES,
+    TOKEN_TYPES,
+    TYPE_ENDINGS,
     field_holds_secret,
     is_link_map,
     may_hold_secret,
@@ -257,6 +260,7 @@ def test_every_secret_name_has_an_ending_the_quick_scan_knows() -> None:
     names = SECRET_FIELDS | frozenset().union(*inside)
     assert all(n.lower().endswith(KEY_ENDINGS) for n in names)
     assert all(alt.endswith(KEY_ENDINGS) for alt in SECRET_NAME.pattern.split("(?:")[1].split(")")[0].split("|"))
+    assert all(t.endswith(TYPE_ENDINGS) for t in SECRET_TYPES | TOKEN_TYPES | {"clusterregistrationtoken"})
     assert field_holds_secret("rootPass", "linodeConfig") and not field_holds_secret("rootPass", "spec")
     r = Redactor()
     template = {"type": "nodeTemplate", "id": "cattle-global-nt:nt-x", "linodeConfig": {"rootPass": "hunter2-root"}}

@@ -214,6 +214,8 @@ SECRET_NAME: Final = re.compile(
 # Every name above, and every name SECRET_NAME matches, ends (ignoring case) in one of these: a quick scan of the
 # text for them finds every candidate. A map under a name ending in DRIVER_CONFIG_SUFFIX may hold driver fields.
 KEY_ENDINGS: Final = ("password", "passwd", "secret", "key", "token", "credential")
+# Likewise for the type names that have their own rules (SECRET_TYPES, TOKEN_TYPES, REGISTRATION_TYPES).
+TYPE_ENDINGS: Final = ("secret", "auth", "certificate", "credential", "token")
 
 _MAYBE_SECRET: Final = SECRET_FIELDS | frozenset().union(*SECRET_FIELDS_IN.values())
 _IN_PARENT: Final = dict(SECRET_FIELDS_IN)
@@ -281,6 +283,7 @@ __all__ = [
     "SECRET_TYPES",
     "TOKEN_PATHS",
     "TOKEN_TYPES",
+    "TYPE_ENDINGS",
     "field_holds_secret",
     "is_link_map",
     "is_registration_token",
