@@ -36,6 +36,7 @@ from .protocol.secrets import (
     REGISTRATION_VALUE_PATHS,
     TYPE_ENDINGS,
     field_holds_secret,
+    fields_parent,
     is_link_map,
     is_registration_token,
     may_hold_secret,
@@ -337,15 +338,17 @@ class _Walk:
             return new
         if isinstance(node, dict):
             r = self.r
+            context = parent
             if isinstance(node.get("type"), str) or node.get("kind") == "Secret":
                 subs = r._resource_rules(node, path, self.full, subs)
+                context = fields_parent(node, parent)
             out: dict[Any, Any] = {}
             for key, value in node.items():
                 child = (*path, key)
                 is_str_key = isinstance(key, str)
                 child_links = False
                 if isinstance(value, str):
-                    if r.secrets and value and not links and is_str_key and field_holds_secret(key, parent):
+                    if r.secrets and value and not links and is_str_key and field_holds_secret(key, context):
                         self.full.add(child)
                 elif is_str_key and isinstance(value, dict):
                     child_links = is_link_map(key, node, parent)

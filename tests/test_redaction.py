@@ -476,6 +476,8 @@ _TYPES = [
     "management.cattle.io.token",
     "githubConfig",
     "namespacedDockerCredential",
+    "rke-machine-config.cattle.io.linodeconfig",
+    "serviceAccountToken",
 ]
 _STRINGS = [
     "",

@@ -266,6 +266,17 @@ def test_every_secret_name_has_an_ending_the_quick_scan_knows() -> None:
     template = {"type": "nodeTemplate", "id": "cattle-global-nt:nt-x", "linodeConfig": {"rootPass": "hunter2-root"}}
     event = frame_of("norman", template)
     assert PLACEHOLDER.fullmatch(r.redact(event).data["linodeConfig"]["rootPass"])
+    # Steve shows a machine config as an object of its own: its type stands in for the `...Config` parent
+    machine = {
+        "type": "rke-machine-config.cattle.io.linodeconfig",
+        "id": "fleet-default/nc-edge-pool1-x7k2p",
+        "region": "eu-central",
+        "image": "linode/ubuntu22.04",
+        "rootPass": "linode-root-pw-1234",
+        "token": "linode-api-token-5678",
+        "links": {"self": "https://h/v1/rke-machine-config.cattle.io.linodeconfigs/fleet-default/nc-edge-pool1-x7k2p"},
+    }
+    assert set(changes(machine, r.redact(frame_of("steve", machine)).data)) == {("rootPass",), ("token",)}
 
 
 def test_booleans_numbers_and_null_under_secret_names_are_kept() -> None:

@@ -214,8 +214,9 @@ SECRET_NAME: Final = re.compile(
 # Every name above, and every name SECRET_NAME matches, ends (ignoring case) in one of these: a quick scan of the
 # text for them finds every candidate. A map under a name ending in DRIVER_CONFIG_SUFFIX may hold driver fields.
 KEY_ENDINGS: Final = ("password", "passwd", "secret", "key", "token", "credential")
-# Likewise for the type names that have their own rules (SECRET_TYPES, TOKEN_TYPES, REGISTRATION_TYPES).
-TYPE_ENDINGS: Final = ("secret", "auth", "certificate", "credential", "token")
+# Likewise for the type names that have their own rules (SECRET_TYPES, TOKEN_TYPES, REGISTRATION_TYPES, and driver
+# config objects such as Steve's `rke-machine-config.cattle.io.linodeconfig`, see `fields_parent`).
+TYPE_ENDINGS: Final = ("secret", "auth", "certificate", "credential", "token", DRIVER_CONFIG_SUFFIX)
 
 _MAYBE_SECRET: Final = SECRET_FIELDS | frozenset().union(*SECRET_FIELDS_IN.values())
 _IN_PARENT: Final = dict(SECRET_FIELDS_IN)
@@ -236,6 +237,20 @@ def field_holds_secret(key: str, parent: str | None = None) -> bool:
     if key in SECRET_REFERENCE_FIELDS:
         return False
     return key in SECRET_FIELDS or SECRET_NAME.search(key) is not None
+
+
+def fields_parent(obj: Mapping[str, Any], parent: str | None) -> str | None:
+    """The parent name to judge `obj`'s own fields by (`parent`: the field `obj` sits under, or None).
+
+    An object whose type is a driver config (Steve's `rke-machine-config.cattle.io.linodeconfig`) holds the
+    driver's fields directly, as a `linodeConfig` map would: unless it already sits under a `...Config` field
+    (Norman's nested `{"type": "/v3/schemas/importedConfig"}` under `importedConfig`), its type stands in.
+    """
+    kind = obj.get("type")
+    driver_type = isinstance(kind, str) and kind[-6:].lower() == DRIVER_CONFIG_SUFFIX
+    if driver_type and (parent is None or parent[-6:].lower() != DRIVER_CONFIG_SUFFIX):
+        return str(kind)
+    return parent
 
 
 def may_hold_secret(key: str) -> bool:
@@ -285,6 +300,7 @@ __all__ = [
     "TOKEN_TYPES",
     "TYPE_ENDINGS",
     "field_holds_secret",
+    "fields_parent",
     "is_link_map",
     "is_registration_token",
     "is_secret_object",
