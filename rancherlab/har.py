@@ -15,7 +15,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ class HarError(RecordingError):
 
 @dataclass(frozen=True)
 class _Socket:
-    url: str
+    url: str = field(repr=False)  # may carry user info or a ?token=
     dialect: Dialect
     scope: str
     started: datetime

@@ -202,6 +202,17 @@ def test_cli_record_with_a_token_file_and_a_pasted_url(
     assert "looks like the token itself" in captured.err
 
 
+def test_recordings_and_the_replay_server_built_on_them(sim: rl.Simulator, tmp_path: Path) -> None:
+    path = tmp_path / "replayed.jsonl"
+    _record(sim, sim.url.replace("http://", f"http://{ARGUMENT}@"), path)
+    recording = rl.read_recording(path)
+    server = rl.ReplayServer(path, token=HEADER, speed=100)
+    text = shown(recording) + shown(recording.header) + shown(server) + shown(server.options)
+    with server:
+        text += shown(server)
+    assert not leaks(text, (ARGUMENT, HEADER))
+
+
 def test_rest_client_repr(sim: rl.Simulator) -> None:
     client = RestClient(resolve_server(sim.url, ARGUMENT, env={}, cli_config=False))
     assert not leaks(shown(client), (ARGUMENT,))
