@@ -397,7 +397,7 @@ def test_no_credential_or_secret_reaches_the_recordings(tmp_path: Path) -> None:
         assert b"Authorization" not in data and b"Cookie" not in data and b"sockId" not in data
 
 
-URL_QUERY_TOKEN = "token-qu3ry:QueryParamS3cretValue0123456789abcdefghij"
+URL_QUERY_TOKEN = "token-qu3ry:Query-param-S3cret-value-0123456789-abcdefgh"  # hyphens: not a real key
 URL_USER_SECRET = "UserInfoS3cretValue0123456789abcdefghijkl"
 
 

