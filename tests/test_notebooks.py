@@ -21,12 +21,14 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from .conftest import SECRET_TOKEN
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SAMPLE = ROOT / "recordings" / "samples" / "norman-project.jsonl"
 FULL_TOKEN = re.compile(r"token-[a-z0-9]{5}:[A-Za-z0-9]{20,}")
 # The simulator's credential while the notebooks run: distinctive, so finding it anywhere is a leak.
-DISTINCT_TOKEN = "token-nbzq7:NotebookLeakCanary7Q2xW9vLp4Rt8Ks3Hd6Jf1"
+DISTINCT_TOKEN = SECRET_TOKEN
 PLOT_CALL = re.compile(r"\b(plot_rate|plot_states)\(")
 # Notebooks another change rewrites; until it lands their plot cells assign the figure without showing it.
 # The check below fails as soon as they show every plot, so this entry cannot outlive the change that fixes it.

@@ -106,6 +106,7 @@ class FaultProxy:
             create_connection=TrackedConnection,
             max_size=None,
             ping_interval=None,
+            write_limit=4096,  # gorilla's default write buffer (Upgrader.WriteBufferSize)
             logger=CredentialScrubbingLogger(logging.getLogger("rancherlab.clientcheck")),
         )
         self.port = self._server.sockets[0].getsockname()[1]
