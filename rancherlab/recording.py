@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import math
 import os
 import re
@@ -25,10 +24,10 @@ from pathlib import Path
 from typing import IO, Any, Final, Iterable, Iterator, Mapping, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import orjson
-
 from ._version import __version__
 from .errors import RancherlabError, ScopeError
+from .protocol._json import dumps as _dumps
+from .protocol._json import loads as _loads
 from .protocol.event import DEFAULT_MAX_FRAME_BYTES, DIALECTS, KINDS, Dialect, Event
 from .protocol.frames import parse_frame, parse_sent
 from .redaction import Redactor
@@ -932,21 +931,6 @@ def _lines(
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-
-
-def _dumps(obj: Any) -> bytes:
-    try:
-        return orjson.dumps(obj)
-    except (TypeError, orjson.JSONEncodeError):
-        # Integers past 64 bits, lone surrogates, nesting deeper than orjson goes: the standard library copes.
-        return json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
-
-
-def _loads(data: bytes) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data.decode("utf-8"))  # UnicodeDecodeError and JSONDecodeError are ValueErrors
 
 
 def _iso(ts: datetime) -> str:

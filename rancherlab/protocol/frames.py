@@ -2,14 +2,27 @@
 
 `decode_frame` is strict and raises a `ProtocolError` that names the problem; `parse_frame` never raises
 and turns anything undecodable into an `anomaly` marker that keeps the raw text, so nothing is lost.
+`frame_event` is the field rule alone, for a caller that has already decoded the JSON (the loader).
+
+What a frame may be (the rule every reader of frames applies, here and nowhere else):
+- UTF-8 text holding one JSON object with a non-empty string `name` (Rancher sends text frames; a binary
+  frame whose bytes are such text is read the same way).
+- Nested at most `MAX_NESTING` levels (objects and arrays). Kubernetes objects nest a few tens of levels at
+  most; a frame deeper than that is damage or an attack, and every later step that walks an object
+  (redaction, Go-style encoding, flattening for analysis) can then rely on the limit.
+- Not a Rancher 1.x (Cattle) frame, and not the other dialect's frame.
+- Resource events (`resource.create/change/remove`) carry their object in `data`; Norman objects name their
+  schema in `data.type`.
+Any other name is kept as a frame with that name: Rancher adds names (Steve's `resource.changes` came in 2.12),
+and a name rancherlab does not know is news, not damage.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
+from typing import Any, Final
 
+from ._json import dumps_text, loads
 from .errors import LegacyFrameError, ProtocolError
 from .event import ANOMALY, RESOURCE_EVENTS, Dialect, Event, marker
 
@@ -19,11 +32,37 @@ _LEGACY_KEYS = frozenset({"resourceId", "replyTo", "publisher", "previousIds", "
 _STEVE_KEY_FIELDS = ("resourceType", "namespace", "id", "selector", "mode")
 _UNQUOTED_KEY = re.compile(r"[{,]\s*[A-Za-z_$][\w$]*\s*:")
 
+# The deepest nesting of objects and arrays a frame may have (the frame's own object is level 1). Chosen far
+# above what Kubernetes objects use and below the 254 levels orjson encodes, so an accepted object can be
+# redacted, re-encoded and recorded (inside a line, an envelope or two deeper) by every step after the parser.
+MAX_NESTING: Final = 128
+# How much of a frame over the size limit an anomaly keeps (characters).
+OVERSIZE_KEEP: Final = 64 * 1024
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_TO_PARENS = str.maketrans("[{]}", "(())")
+
 
 def decode_frame(raw: str | bytes, dialect: Dialect) -> Event:
     """Decode one server → client frame. Raises `ProtocolError` on anything Rancher 2 would not send."""
     text = _text(raw)
-    doc = _load_object(text)
+    return frame_event(_load_object(text), dialect, text)
+
+
+def frame_event(doc: Any, dialect: Dialect, text: str) -> Event:
+    """The frame-field rule applied to `doc`, the already-decoded JSON of the frame `text`.
+
+    Returns the frame's `Event` (`raw` is `text`, `data` is `doc["data"]`, not copied); raises `ProtocolError`
+    for whatever the module docstring says a frame may not be (nesting is measured on `text`, so `doc` must
+    be its decoding). `decode_frame` is this after decoding; the loader calls it on lines it decoded itself.
+    """
+    if not isinstance(doc, dict):
+        raise ProtocolError(f"frame is JSON but not an object (got {type(doc).__name__}); Rancher frames are objects")
+    if too_deep(text):
+        raise ProtocolError(
+            f"frame is nested more than {MAX_NESTING} levels deep; Rancher objects are far shallower, so this "
+            "frame is damaged or hostile and is kept as text only"
+        )
     if _LEGACY_KEYS & doc.keys():
         raise LegacyFrameError(
             "this is a Rancher 1.x (Cattle) frame (it has top-level "
@@ -41,14 +80,57 @@ def decode_frame(raw: str | bytes, dialect: Dialect) -> Event:
     raise ProtocolError(f"unknown dialect {dialect!r}: use 'norman' (/v3) or 'steve' (/v1)")
 
 
-def parse_frame(raw: str | bytes, dialect: Dialect) -> Event:
-    """Like `decode_frame`, but a bad frame becomes an `anomaly` marker (raw text kept) instead of raising."""
+def parse_frame(raw: str | bytes, dialect: Dialect, *, max_bytes: int | None = None) -> Event:
+    """Like `decode_frame`, but a bad frame becomes an `anomaly` marker instead of raising. Never raises.
+
+    The marker keeps the frame's text in `raw` (bytes that are not UTF-8 appear as `\\xNN`) and says why in
+    `info["error"]`; `info["legacy"]` is True for a Rancher 1.x frame. With `max_bytes`, a frame longer than
+    that many bytes is an anomaly too, keeping only its first `OVERSIZE_KEEP` characters (`info["bytes"]`
+    is its full size, `info["truncated"]` True), so a huge frame costs a recording no more than that.
+    """
     try:
+        size = _oversize(raw, max_bytes)
+        if size is not None:
+            return marker(
+                ANOMALY,
+                dialect,
+                raw=_text(raw[: OVERSIZE_KEEP * 4] if isinstance(raw, bytes) else raw, strict=False)[:OVERSIZE_KEEP],
+                error=f"frame is {size} bytes, more than the limit of {max_bytes} (max_frame_bytes); only its "
+                f"first {OVERSIZE_KEEP} characters are kept. Raise max_frame_bytes to record such frames whole",
+                legacy=False,
+                bytes=size,
+                truncated=True,
+            )
         return decode_frame(raw, dialect)
     except ProtocolError as exc:
-        return marker(
-            ANOMALY, dialect, raw=_text(raw, strict=False), error=str(exc), legacy=isinstance(exc, LegacyFrameError)
-        )
+        error, legacy = str(exc), isinstance(exc, LegacyFrameError)
+    except Exception as exc:  # noqa: BLE001 - a parser bug must not end a stream either; the text is kept
+        error, legacy = f"rancherlab could not read this frame ({type(exc).__name__}); please report it", False
+    return marker(ANOMALY, dialect, raw=_text(raw, strict=False), error=error, legacy=legacy)
+
+
+def too_deep(text: str, limit: int = MAX_NESTING) -> bool:
+    """True if objects and arrays in the JSON `text` nest more than `limit` levels deep.
+
+    `text` should be valid JSON (for other text the answer means nothing). In the common case (no more
+    brackets in all than `limit`) it costs two `str.count`s; otherwise one pass per level, each in C.
+    """
+    if text.count("{") + text.count("[") <= limit:
+        return False
+    shape = _NOT_BRACKET.sub("", _STRING.sub("", text)).translate(_TO_PARENS)
+    for _ in range(limit):  # each pass removes the innermost pairs: depth = number of passes to empty
+        shape = shape.replace("()", "")
+        if not shape:
+            return False
+    return True
+
+
+def _oversize(raw: str | bytes, max_bytes: int | None) -> int | None:
+    """The frame's size in bytes if it is over `max_bytes`, else None."""
+    if max_bytes is None or len(raw) * (1 if isinstance(raw, bytes) else 4) <= max_bytes:
+        return None
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    return size if size > max_bytes else None
 
 
 def parse_sent(raw: str | bytes, dialect: Dialect) -> Event:
@@ -56,6 +138,12 @@ def parse_sent(raw: str | bytes, dialect: Dialect) -> Event:
     text = _text(raw, strict=False)
     try:
         doc = _load_object(text)
+        if not isinstance(doc, dict):
+            raise ProtocolError(
+                f"message is JSON but not an object (got {type(doc).__name__}); subscribe messages are objects"
+            )
+        if too_deep(text):
+            raise ProtocolError(f"message is nested more than {MAX_NESTING} levels deep")
     except ProtocolError as exc:
         return Event(0, 0, 0.0, None, dialect, "sent", "message", raw=text, info={"error": str(exc)})
     if dialect == "steve" and isinstance(doc.get("resourceType"), str):
@@ -88,21 +176,33 @@ def _text(raw: str | bytes, *, strict: bool = True) -> str:
     except UnicodeDecodeError as exc:
         if strict:
             raise ProtocolError(
-                f"frame is not UTF-8 text (bad byte at offset {exc.start}); Rancher sends text frames"
+                f"frame is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); Rancher sends "
+                "UTF-8 text frames. The raw text shows the bytes that are not UTF-8 as \\xNN"
             ) from None
-        return raw.decode("utf-8", errors="replace")
+        return raw.decode("utf-8", errors="backslashreplace")
 
 
-def _load_object(text: str) -> dict[str, Any]:
+def _load_object(text: str) -> Any:
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(
-            f"frame is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{_hint(text)}"
-        ) from None
-    if not isinstance(doc, dict):
-        raise ProtocolError(f"frame is JSON but not an object (got {type(doc).__name__}); Rancher frames are objects")
-    return doc
+        return loads(text)
+    except ValueError as exc:
+        if "depth limit" in str(exc):
+            raise ProtocolError(
+                f"frame is nested more than {MAX_NESTING} levels deep (deeper than a JSON parser goes); Rancher "
+                "objects are far shallower, so this frame is damaged or hostile and is kept as text only"
+            ) from None
+        if "\x00" in text:
+            raise ProtocolError(
+                "frame is not JSON: it holds a NUL byte outside a string escape (JSON writes it as \\u0000)"
+            ) from None
+        raise ProtocolError(f"frame is not JSON: {_reason(exc)}{_hint(text)}") from None
+
+
+def _reason(exc: ValueError) -> str:
+    msg = getattr(exc, "msg", None)
+    if isinstance(msg, str):
+        return f"{msg} at line {getattr(exc, 'lineno', '?')} column {getattr(exc, 'colno', '?')}"
+    return str(exc)
 
 
 def _hint(text: str) -> str:
@@ -163,7 +263,7 @@ def _steve(name: str, doc: dict[str, Any], data: Any, text: str) -> Event:
             revision = str(rv) if rv else None
     elif name == "resource.error":
         err = data.get("error") if isinstance(data, dict) else None
-        info = {"error": err if isinstance(err, str) else json.dumps(data)}
+        info = {"error": err if isinstance(err, str) else dumps_text(data)}
         typ, oid = doc.get("resourceType"), doc.get("id")
     elif name == "ping":
         if isinstance(data, dict) and "version" in data:

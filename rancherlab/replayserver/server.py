@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -44,6 +43,7 @@ from .._wsserver import (
     is_upgrade,
 )
 from ..protocol import auth, norman, steve
+from ..protocol._json import dumps
 from ..protocol.event import DISCONNECTED
 from ..protocol.steve import Subscribe
 from ._script import Frame, RecordedWatch, Script, StateTimeline, echo_key, load_script, normalize_path, revision_after
@@ -567,7 +567,4 @@ def _field_eq(value: Any, wanted: str) -> bool:
 
 
 def _json(body: Any) -> bytes:
-    try:
-        return orjson.dumps(body) + b"\n"
-    except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(body, separators=(",", ":")).encode() + b"\n"
+    return dumps(body) + b"\n"
