@@ -254,6 +254,12 @@ def _steve(name: str, doc: dict[str, Any], data: Any, text: str) -> Event:
     if name in RESOURCE_EVENTS:
         if not isinstance(data, dict):
             raise ProtocolError(f'{name} frame has no resource object in "data" (got {type(data).__name__})')
+        if not watch and revision is None and "baseType" in data and "metadata" not in data:
+            # Steve echoes resourceType and sends Kubernetes objects (metadata); Norman's flat objects have baseType.
+            raise ProtocolError(
+                "frame looks like Norman /v3 (no resourceType or revision, an object with baseType and no "
+                "metadata) but was read as Steve /v1: open it with dialect='norman'"
+            )
         if oid is None and "message" in data:
             # Rancher 2.7-head sent watch errors disguised as resource.change (rancher/rancher#40131).
             info = {"error": data["message"], "disguised_error": True}
