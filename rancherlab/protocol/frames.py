@@ -193,7 +193,7 @@ def _load_object(text: str) -> Any:
             ) from None
         if "\x00" in text:
             raise ProtocolError(
-                "frame is not JSON: it holds a NUL byte outside a string escape (JSON writes it as \\u0000)"
+                "frame is not JSON: it holds a raw NUL byte (a JSON string writes it as \\u0000)"
             ) from None
         raise ProtocolError(f"frame is not JSON: {_reason(exc)}{_hint(text)}") from None
 
