@@ -20,7 +20,6 @@ from typing import IO, Any, Final
 import pandas as pd
 
 from ..protocol._json import loads
-from ..protocol.errors import ProtocolError
 from ..protocol.event import RESOURCE_EVENTS
 from ..protocol.frames import frame_event
 from ..recording import (
@@ -178,7 +177,7 @@ def _fast_frame(obj: dict[str, Any], dialect: str, rows: list[Row]) -> bool:
         return False
     try:
         event = frame_event(loads(raw), dialect, raw)  # type: ignore[arg-type]
-    except (ProtocolError, ValueError):  # an anomaly, or text the codec cannot read: the parser says why
+    except ValueError:  # an anomaly (ProtocolError), or text the codec cannot read: the parser says why
         return False
     data = event.data
     if event.name != name or event.info or not isinstance(data, dict):  # info: e.g. a disguised watch error

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import EXIT_NOT_FOUND
 from ._recordings import add_files_argument, load_recordings
 
 
@@ -22,10 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..analysis import write_report
 
-    loaded = load_recordings("report", args.files)
-    if loaded is None:
-        return EXIT_NOT_FOUND
-    df, sources = loaded
+    df, sources = load_recordings(args.files)
     title = "rancherlab report: " + (sources[0] if len(sources) == 1 else f"{len(sources)} recordings")
     out = write_report(df, args.out, title=title, sources=sources)
     print(f"wrote {out}")

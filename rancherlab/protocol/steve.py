@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Container, Final, Literal, Mapping
 
+from .errors import UsageError
 from .gojson import go_json, go_json_ordered
 
 PING_INTERVAL: Final = 30.0  # seconds, per connection
@@ -19,7 +20,11 @@ _MODES: Final = {None: "", "": "", "changes": CHANGES_MODE, CHANGES_MODE: CHANGE
 
 @dataclass(frozen=True, slots=True)
 class Watch:
-    """One Steve subscription. Its `key` is what the server de-duplicates on and what a stop must repeat."""
+    """One Steve subscription. Its `key` is what the server de-duplicates on and what a stop must repeat.
+
+    Raises `UsageError` (a `ValueError`) for an empty type, an unknown mode, or `debounce_ms` without
+    `mode='changes'`.
+    """
 
     type: str
     namespace: str | None = None
@@ -30,12 +35,12 @@ class Watch:
 
     def __post_init__(self) -> None:
         if not self.type:
-            raise ValueError("a Steve watch needs a resource type, e.g. Watch('pod') or Watch('apps.deployment')")
+            raise UsageError("a Steve watch needs a resource type, e.g. Watch('pod') or Watch('apps.deployment')")
         if self.mode not in _MODES:
-            raise ValueError(f"unknown watch mode {self.mode!r}: use None (full objects) or 'changes' (notifications)")
+            raise UsageError(f"unknown watch mode {self.mode!r}: use None (full objects) or 'changes' (notifications)")
         object.__setattr__(self, "mode", _MODES[self.mode] or None)
         if self.debounce_ms is not None and self.mode is None:
-            raise ValueError("debounce_ms only applies to mode='changes'")
+            raise UsageError("debounce_ms only applies to mode='changes'")
 
     @property
     def key(self) -> str:

@@ -43,6 +43,7 @@ from .._wsserver import (
     is_upgrade,
 )
 from ..protocol import auth, norman, steve
+from ..errors import UsageError
 from ..protocol._json import dumps
 from ..protocol.event import DISCONNECTED
 from ..protocol.steve import Subscribe
@@ -75,12 +76,12 @@ class ReplayOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.speed, (int, float)) or math.isnan(self.speed) or self.speed <= 0:
-            raise ValueError("speed must be a positive number (1.0 = as recorded, 10 = ten times faster)")
+            raise UsageError("speed must be a positive number (1.0 = as recorded, 10 = ten times faster)")
         if self.loop and math.isinf(self.speed):
-            raise ValueError("loop needs a finite speed: an infinitely fast loop would only flood the clients")
+            raise UsageError("loop needs a finite speed: an infinitely fast loop would only flood the clients")
         for name in ("norman_ping", "steve_ping"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be a positive number of seconds")
+                raise UsageError(f"{name} must be a positive number of seconds")
 
 
 @dataclass(frozen=True)
