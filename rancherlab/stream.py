@@ -74,7 +74,7 @@ from .protocol.event import (
     Event,
     marker,
 )
-from .protocol.frames import parse_frame, parse_sent
+from .protocol.frames import parse_frame, parse_sent, socket_limit
 from .protocol.steve import Watch
 from .redaction import Redactor
 from .rest import USER_AGENT, Listing, RestClient, find_ssl_error, naive_plural, status_error, tls_error
@@ -520,7 +520,7 @@ class Stream:
                 user_agent_header=USER_AGENT,
                 origin=None,
                 proxy=None if self.server.url.is_loopback else True,
-                max_size=opts.max_frame_bytes,
+                max_size=socket_limit(opts.max_frame_bytes),  # over max_frame_bytes: an anomaly, not a drop
                 open_timeout=opts.open_timeout,
                 ping_interval=opts.ws_ping_interval,
                 ping_timeout=opts.ws_ping_timeout,
@@ -669,7 +669,7 @@ class Stream:
             item = await inbox.get()
             if isinstance(item, _Closed):
                 return item
-            event = self._emit(parse_frame(item, "norman"))
+            event = self._emit(parse_frame(item, "norman", max_bytes=self.options.max_frame_bytes))
             if event.is_resource:
                 self._apply(event)
 
@@ -717,7 +717,7 @@ class Stream:
             item = await inbox.get()
             if isinstance(item, _Closed):
                 return item
-            event = self._emit(parse_frame(item, "steve"))
+            event = self._emit(parse_frame(item, "steve", max_bytes=self.options.max_frame_bytes))
             w = self._match(event)
             if event.kind != "frame":
                 continue

@@ -129,8 +129,8 @@ def serve() -> Iterator[list[FastServer]]:
         server.close()
 
 
-def record(url: str, out: Path, count: int, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    argv = ["record", "-q", "--url", url, "--scope", "global", "--token", TOKEN, "--out", str(out)]
+def record(url: str, out: Path, count: int, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    argv = ["record", "-q", "--url", url, "--scope", "global", "--token", TOKEN, "--out", str(out), *extra]
     return subprocess.run(
         [sys.executable, "-m", "rancherlab", *argv, "--count", str(count), "--duration", "30"],
         stdin=subprocess.DEVNULL,
@@ -199,3 +199,21 @@ def test_every_kind_of_hostile_frame_is_kept_and_the_recording_goes_on(
     assert [e.raw for e in events if e.name == "resource.frobnicate"] == [unknown.decode()]
     assert server.upgrades == 1
     assert json.loads(out.read_text().splitlines()[-1])["summary"]["stopped_by"] == "count"
+
+
+def test_a_frame_over_max_frame_bytes_is_an_anomaly_and_the_connection_goes_on(
+    tmp_path: Path, env: dict[str, str], serve: list[FastServer]
+) -> None:
+    big = norman.change_frame({"type": "pod", "id": "big", "items": [f"{i:0100d}" for i in range(1500)]}).encode()
+    assert 100_000 < len(big) < 200_000  # over the limit given below, under twice it
+    server = FastServer([*(good(i) for i in range(5)), ws_message(big), *(good(i) for i in range(5, 10))])
+    serve.append(server.start())
+    out = tmp_path / "big.jsonl"
+    done = record(server.url, out, 10, env, "--max-frame-bytes", "100000")
+    assert done.returncode == 0, done.stderr
+    events = [e for e in read_recording(out) if e.name != "connected"]
+    assert [e.id for e in events if e.kind == "frame"] == [f"default:web-{i}" for i in range(10)]
+    (anomaly,) = [e for e in events if e.name == ANOMALY]
+    assert events.index(anomaly) == 5 and anomaly.info["bytes"] == len(big) and anomaly.info["truncated"] is True
+    assert big.decode().startswith(anomaly.raw) and len(anomaly.raw) > 60_000
+    assert "max_frame_bytes" in anomaly.info["error"] and server.upgrades == 1

@@ -364,7 +364,14 @@ def test_a_frame_over_the_size_limit_is_an_anomaly_with_its_head():
     event = parse_frame(big, "norman", max_bytes=100_000)
     assert (event.kind, event.name) == ("marker", ANOMALY)
     assert event.info["bytes"] == len(big.encode()) and event.info["truncated"] is True
-    assert "max_frame_bytes" in event.info["error"] and event.raw == big[:OVERSIZE_KEEP]
+    assert "max_frame_bytes" in event.info["error"] and big.startswith(event.raw)
+    assert event.raw == '{"name":"resource.change","data":{"blob":'  # not a part of the string the cut would split
+    many = norman.change_frame({"type": "pod", "id": "many", "items": [f"{i:0100d}" for i in range(3000)]})
+    head = parse_frame(many, "norman", max_bytes=100_000).raw
+    assert many.startswith(head) and OVERSIZE_KEEP - 110 < len(head) <= OVERSIZE_KEEP and head.endswith(",")
+    secret = {"type": "secret", "id": "s", "pad": "p" * (OVERSIZE_KEEP - 60), "token": SECRET_TOKEN}
+    cut = parse_frame(norman.change_frame(secret), "norman", max_bytes=1000)
+    assert SECRET_TOKEN[:8] not in cut.raw  # the string the cut would split is left out whole
     assert parse_frame(big.encode(), "norman", max_bytes=100_000).info["bytes"] == len(big.encode())
     assert parse_frame(big, "norman", max_bytes=len(big)).name == "resource.change"
     multibyte = norman.change_frame({"type": "pod", "id": "é" * 10})  # the limit counts UTF-8 bytes, not characters

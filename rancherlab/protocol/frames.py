@@ -38,6 +38,17 @@ _UNQUOTED_KEY = re.compile(r"[{,]\s*[A-Za-z_$][\w$]*\s*:")
 MAX_NESTING: Final = 128
 # How much of a frame over the size limit an anomaly keeps (characters).
 OVERSIZE_KEEP: Final = 64 * 1024
+# A driver reads frames up to this many times max_frame_bytes off the socket, so that a frame over the limit
+# becomes an anomaly (`parse_frame(max_bytes=...)`) and the connection goes on; only a frame larger than that
+# makes it drop the connection (WebSocket close 1009), which bounds the memory one frame can take.
+SOCKET_LIMIT_FACTOR: Final = 2
+
+
+def socket_limit(max_frame_bytes: int) -> int:
+    """The largest frame (bytes) a driver should accept from the socket for a given `max_frame_bytes`."""
+    return SOCKET_LIMIT_FACTOR * max_frame_bytes
+
+
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _TO_PARENS = str.maketrans("[{]}", "(())")
@@ -94,9 +105,9 @@ def parse_frame(raw: str | bytes, dialect: Dialect, *, max_bytes: int | None = N
             return marker(
                 ANOMALY,
                 dialect,
-                raw=_text(raw[: OVERSIZE_KEEP * 4] if isinstance(raw, bytes) else raw, strict=False)[:OVERSIZE_KEEP],
+                raw=_head(raw),
                 error=f"frame is {size} bytes, more than the limit of {max_bytes} (max_frame_bytes); only its "
-                f"first {OVERSIZE_KEEP} characters are kept. Raise max_frame_bytes to record such frames whole",
+                "beginning is kept. Raise max_frame_bytes to record such frames whole",
                 legacy=False,
                 bytes=size,
                 truncated=True,
@@ -123,6 +134,15 @@ def too_deep(text: str, limit: int = MAX_NESTING) -> bool:
         if not shape:
             return False
     return True
+
+
+def _head(raw: str | bytes) -> str:
+    """At most `OVERSIZE_KEEP` characters of the frame, cut before the string literal the cut would split
+    (the last `"`), so no value, a secret least of all, is kept in part where redaction could miss it."""
+    head = _text(raw[: OVERSIZE_KEEP * 4] if isinstance(raw, bytes) else raw[:OVERSIZE_KEEP], strict=False)
+    head = head[:OVERSIZE_KEEP]
+    quote = head.rfind('"')
+    return head[:quote] if quote > 0 else ""
 
 
 def _oversize(raw: str | bytes, max_bytes: int | None) -> int | None:
