@@ -42,8 +42,8 @@ from .._wsserver import (
     http_response,
     is_upgrade,
 )
-from ..protocol import auth, norman, steve
 from ..errors import UsageError
+from ..protocol import auth, norman, steve
 from ..protocol._json import dumps
 from ..protocol.event import DISCONNECTED
 from ..protocol.steve import Subscribe
