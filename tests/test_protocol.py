@@ -418,3 +418,9 @@ def test_one_json_codec_never_overflows_the_stack():
         deep = [deep]
     with pytest.raises(ValueError, match="nested too deeply"):
         _json.dumps(deep)
+
+
+def test_a_hostile_client_message_is_an_invalid_request_not_a_crash():
+    for raw in ("[" * 100_000, '{"resourceType":"pod","x":' + "[" * 100_000 + "]" * 100_000 + "}", b"\xff"):
+        req = client_request(raw, set())
+        assert req.action == "invalid" and decode_frame(req.reply, "steve").name == "resource.error"

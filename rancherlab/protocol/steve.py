@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Container, Final, Literal, Mapping
 
+from ._json import loads
 from .errors import UsageError
 from .gojson import go_json, go_json_ordered
 
@@ -126,8 +127,8 @@ _STRING_FIELDS: Final = {
 def decode_subscribe(raw: str | bytes) -> Subscribe:
     """Decode a client message like Go's `json.Decoder` into `Subscribe`; raises ValueError with Go-like text."""
     try:
-        doc = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        doc = loads(raw)
+    except ValueError as exc:  # not JSON, not UTF-8, or nested deeper than the parser goes
         raise ValueError(f"invalid character looking for beginning of value: {exc}") from None
     if not isinstance(doc, dict):
         raise ValueError(f"json: cannot unmarshal {_go_kind(doc)} into Go value of type subscribe.Subscribe")
