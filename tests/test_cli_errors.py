@@ -185,3 +185,15 @@ def test_a_damaged_recording_is_one_line_for_schema_and_report(
     for argv in (["schema", str(damaged)], ["report", str(damaged), "--out", str(tmp_path / "r.html")]):
         assert main(argv) == 1
         assert "not a rancherlab recording" in _one_line(capsys.readouterr().err, argv[0])
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [(["record", "--url", "x"], "--out"), (["serve", "x.jsonl", "--speed", "0"], "positive"), (["schema"], "FILE")],
+)
+def test_argument_errors_are_one_line_too(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    line = _one_line(capsys.readouterr().err, argv[0])
+    assert needle in line and line.endswith(f"see 'rancherlab {argv[0]} --help'")

@@ -14,7 +14,7 @@ import os
 import ssl
 import sys
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, NoReturn
 
 from .._version import __version__
 from ..errors import (
@@ -84,8 +84,15 @@ def error_line(error: BaseException) -> str:
     return " ".join(text.split())  # one line, whatever the message held
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line, like every other error (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {' '.join(message.split())}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rancherlab",
         description="Explore, record and replay Rancher 2's WebSocket subscribe API.",
         epilog="Exit codes: 0 done, 1 other error, 2 usage, 3 authentication or permission, 4 not found, 5 TLS, "
