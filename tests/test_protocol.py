@@ -296,8 +296,16 @@ def test_nesting_limit_is_exact_and_ignores_brackets_inside_strings():
     brackets = "[{" * 5000 + '"\\' + "}]" * 10  # escapes in the string too
     event = decode_frame(norman.change_frame({"type": "pod", "id": "s", "note": brackets}), "norman")
     assert event.data["note"] == brackets
-    assert not too_deep(json.dumps({"a": [{"b": "[[[[{{{{"}]}), limit=3)
-    assert too_deep(json.dumps({"a": [[{"b": "x"}]]}), limit=3)
+    shallow, deep = {"a": [{"b": "[[[[{{{{"}]}, {"a": [[{"b": "x"}]]}
+    assert not too_deep(shallow, json.dumps(shallow), limit=3) and too_deep(deep, json.dumps(deep), limit=3)
+    for limit in (1, 5, MAX_NESTING, 300):  # orjson's encoder decides below its own limit, a walk above it
+        for depth in (limit - 1, limit, limit + 1):
+            value: object = {"leaf": "[[[["}
+            for _ in range(depth - 1):
+                value = [value]
+            assert too_deep(value, limit=limit) is (depth > limit), (limit, depth)
+    with_surrogate = [[{"s": "\ud800"}]]  # orjson cannot encode it: the walk decides
+    assert too_deep(with_surrogate, limit=2) and not too_deep(with_surrogate, limit=3)
 
 
 def test_an_object_at_the_nesting_limit_survives_every_later_step():
@@ -401,6 +409,12 @@ def test_parse_frame_never_raises(raw, dialect):
 def test_one_json_codec_never_overflows_the_stack():
     from rancherlab.protocol import _json
 
+    deepest: object = []
+    for _ in range(_json.ORJSON_MAX_DEPTH - 1):
+        deepest = [deepest]
+    assert _json.orjson.dumps(deepest)  # the limit deeper_than relies on: exactly this deep encodes,
+    with pytest.raises(_json.orjson.JSONEncodeError, match="ecursion"):
+        _json.orjson.dumps([deepest])  # one level more does not
     for depth in (2_000, 100_000):  # orjson stops at 1,024 levels; the codec must not then recurse in Python
         text = "[" * depth + "]" * depth
         for given in (text, text.encode()):

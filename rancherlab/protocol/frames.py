@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from ._json import dumps_text, loads
+from ._json import deeper_than, dumps_text, loads
 from .errors import LegacyFrameError, ProtocolError
 from .event import ANOMALY, RESOURCE_EVENTS, Dialect, Event, marker
 
@@ -49,11 +49,6 @@ def socket_limit(max_frame_bytes: int) -> int:
     return SOCKET_LIMIT_FACTOR * max_frame_bytes
 
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_TO_PARENS = str.maketrans("[{]}", "(())")
-
-
 def decode_frame(raw: str | bytes, dialect: Dialect) -> Event:
     """Decode one server → client frame. Raises `ProtocolError` on anything Rancher 2 would not send."""
     text = _text(raw)
@@ -64,12 +59,11 @@ def frame_event(doc: Any, dialect: Dialect, text: str) -> Event:
     """The frame-field rule applied to `doc`, the already-decoded JSON of the frame `text`.
 
     Returns the frame's `Event` (`raw` is `text`, `data` is `doc["data"]`, not copied); raises `ProtocolError`
-    for whatever the module docstring says a frame may not be (nesting is measured on `text`, so `doc` must
-    be its decoding). `decode_frame` is this after decoding; the loader calls it on lines it decoded itself.
+    for whatever the module docstring says a frame may not be (`text` must be what `doc` was decoded from). `decode_frame` is this after decoding; the loader calls it on lines it decoded itself.
     """
     if not isinstance(doc, dict):
         raise ProtocolError(f"frame is JSON but not an object (got {type(doc).__name__}); Rancher frames are objects")
-    if too_deep(text):
+    if too_deep(doc, text):
         raise ProtocolError(
             f"frame is nested more than {MAX_NESTING} levels deep; Rancher objects are far shallower, so this "
             "frame is damaged or hostile and is kept as text only"
@@ -120,20 +114,15 @@ def parse_frame(raw: str | bytes, dialect: Dialect, *, max_bytes: int | None = N
     return marker(ANOMALY, dialect, raw=_text(raw, strict=False), error=error, legacy=legacy)
 
 
-def too_deep(text: str, limit: int = MAX_NESTING) -> bool:
-    """True if objects and arrays in the JSON `text` nest more than `limit` levels deep.
+def too_deep(doc: Any, text: str | None = None, limit: int = MAX_NESTING) -> bool:
+    """True if objects and arrays nest more than `limit` levels in `doc` (a container is level 1).
 
-    `text` should be valid JSON (for other text the answer means nothing). In the common case (no more
-    brackets in all than `limit`) it costs two `str.count`s; otherwise one pass per level, each in C.
+    `text`, the JSON `doc` was decoded from, makes the common case (no more brackets in all than `limit`)
+    cost two `str.count`s.
     """
-    if text.count("{") + text.count("[") <= limit:
+    if text is not None and text.count("{") + text.count("[") <= limit:
         return False
-    shape = _NOT_BRACKET.sub("", _STRING.sub("", text)).translate(_TO_PARENS)
-    for _ in range(limit):  # each pass removes the innermost pairs: depth = number of passes to empty
-        shape = shape.replace("()", "")
-        if not shape:
-            return False
-    return True
+    return deeper_than(doc, limit)
 
 
 def _head(raw: str | bytes) -> str:
@@ -162,7 +151,7 @@ def parse_sent(raw: str | bytes, dialect: Dialect) -> Event:
             raise ProtocolError(
                 f"message is JSON but not an object (got {type(doc).__name__}); subscribe messages are objects"
             )
-        if too_deep(text):
+        if too_deep(doc, text):
             raise ProtocolError(f"message is nested more than {MAX_NESTING} levels deep")
     except ProtocolError as exc:
         return Event(0, 0, 0.0, None, dialect, "sent", "message", raw=text, info={"error": str(exc)})
