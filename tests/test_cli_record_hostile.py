@@ -25,9 +25,11 @@ import pytest
 from rancherlab.protocol import ANOMALY, norman
 from rancherlab.recording import read_recording
 
+from .conftest import SECRET_TOKEN
+
 pytestmark = pytest.mark.timeout(90)
 
-TOKEN = "token-hstl1:HostileFramesNeverSeeThisSecret0123456789abcdef"
+TOKEN = SECRET_TOKEN
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
