@@ -25,8 +25,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Final
 
-import orjson
-
+from .protocol._json import dumps_text
 from .protocol.event import Event
 from .protocol.frames import parse_frame, parse_sent
 from .protocol.gojson import go_json
@@ -396,10 +395,7 @@ def _hinted(text: str, *, keys: bool) -> bool:
 
 
 def _json_text(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(value, default=str)
+    return dumps_text(value, default=str)
 
 
 def _get(obj: Any, path: Path_) -> Any:
@@ -499,17 +495,14 @@ def _is_b64_private_key(text: str) -> bool:
 def _go_literal(value: str) -> str:
     try:
         return go_json(value)
-    except (TypeError, orjson.JSONEncodeError):
+    except (TypeError, ValueError):
         return json.dumps(value)
 
 
 def _encode_like(value: str, original: str) -> str:
     """Encode `value` as a JSON string literal in the style of the literal it replaces."""
     if any(ch in original for ch in "<>&"):
-        try:
-            return orjson.dumps(value).decode()  # an encoder that does not HTML-escape
-        except orjson.JSONEncodeError:
-            return json.dumps(value, ensure_ascii=False)
+        return dumps_text(value)  # an encoder that does not HTML-escape
     if _NON_ASCII_ESCAPE.search(original):
         return json.dumps(value)  # an ASCII-only encoder (Python's json, JavaScript tools)
     return _go_literal(value)  # Go's encoding/json: what Rancher sends

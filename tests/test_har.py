@@ -488,7 +488,9 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["import-har", str(FIXTURE), "--out", str(out)]) == 0
     printed = capsys.readouterr().out.split()
     assert [Path(p).name for p in printed] == ["project-c-abc12-p-xyz34.jsonl", "steve-c-abc12.jsonl"]
-    assert main(["import-har", str(FIXTURE), "--out", str(out)]) == 1
+    assert (
+        main(["import-har", str(FIXTURE), "--out", str(out)]) == 2
+    )  # an existing output is a usage error (--overwrite), as in record
     assert "--overwrite" in capsys.readouterr().err
     assert main(["import-har", str(FIXTURE), "--out", str(out), "--overwrite"]) == 0
     assert main(["import-har", str(tmp_path / "missing.har"), "--out", str(out)]) == 4
