@@ -1,23 +1,32 @@
-"""The Explorer widget against the simulator: controls filled from REST, connect, live counts, no secret in state."""
+"""The Explorer widget driven as a user would, by setting values and clicking buttons, against the simulator."""
 
 from __future__ import annotations
 
+import html
 import json
 import time
+from collections.abc import Callable, Iterator
 
 import ipywidgets
+import pytest
 
 from rancherlab.explorer import Explorer
 from rancherlab.simulator import Simulator
 
 from .conftest import SECRET_TOKEN
 
+SECRET = SECRET_TOKEN.split(":", 1)[1]
+FAST = {"norman_ping": 0.2, "steve_ping": 0.2}
+
 
 def widget_state(root: ipywidgets.Widget) -> str:
     """Every trait of every widget in the tree, as the frontend (and a saved notebook) would get it."""
-    states, todo = [], [root]
+    states, todo, seen = [], [root], set()
     while todo:
         widget = todo.pop()
+        if id(widget) in seen:
+            continue
+        seen.add(id(widget))
         states.append(widget.get_state())
         todo.extend(getattr(widget, "children", ()))
         if getattr(widget, "layout", None) is not None:
@@ -25,33 +34,220 @@ def widget_state(root: ipywidgets.Widget) -> str:
     return json.dumps(states, default=str)
 
 
-def test_explorer_picks_a_scope_connects_and_counts_events():
-    with Simulator(seed=4, token=SECRET_TOKEN, rate=40, norman_ping=0.2) as sim:
-        ex = Explorer(sim.url, SECRET_TOKEN, env={}, cli_config=False, refresh=0.1)
-        try:
-            assert sorted(value for _, value in ex.cluster.options) == sorted(sim.world.clusters())
-            cluster = ex.cluster.value
-            assert cluster != "local" and ex.project.options  # a downstream cluster is picked first
-            assert "pod" in ex.types.options and ex.types.value == ("pod",)
-            assert str(ex.scope()) == f"project:{ex.project.value}"
-            assert f"/v3/projects/{ex.project.value}/subscribe" in ex.endpoint.value
+def until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
-            ex.connect_button.click()
-            deadline = time.monotonic() + 10
-            while "resource.change" not in ex.counts.value and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert "resource.change" in ex.counts.value and "<td>pod</td>" in ex.counts.value
-            assert "running" in ex.status.value
-            ex.stop_button.click()
-            assert not ex.capture.running
-            df = ex.frame()
-            assert set(df["type"].dropna()) >= {"pod"}
 
-            ex.api.value = "steve"
-            assert str(ex.scope()) == f"steve:{cluster}" and "pod" in ex.types.options
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator(seed=4, token=SECRET_TOKEN, rate=40, **FAST) as server:
+        yield server
 
-            for text in (widget_state(ex.widget), repr(ex), ex.header.value):
-                assert SECRET_TOKEN not in text and SECRET_TOKEN.split(":")[1] not in text
-            assert "token-zq…" in ex.header.value  # shown masked
-        finally:
-            ex.close()
+
+@pytest.fixture
+def explorer() -> Iterator[Explorer]:
+    ex = Explorer(env={}, cli_config=False, refresh=0.1)
+    try:
+        yield ex
+    finally:
+        ex.close()
+
+
+def type_url_and_token(ex: Explorer, url: str, token: str = SECRET_TOKEN) -> None:
+    ex.url.value = url
+    ex.cred_source.value = "token"
+    ex.token.value = token  # what the browser sends when the user presses Enter in the Password field
+
+
+def test_nothing_configured_shows_the_controls(explorer: Explorer):
+    ex = explorer
+    assert isinstance(ex.widget, ipywidgets.VBox)
+    for control in (ex.url, ex.cred_source, ex.token, ex.cacert, ex.insecure, ex.simulate_button, ex.connect_button):
+        assert not control.disabled
+    assert isinstance(ex.token, ipywidgets.Password)
+    assert [v for _, v in ex.cred_source.options] == ["env", "cli", "token", "apikey", "cookie"]
+    assert ex.start_button.disabled and ex.message.value == ""
+    ex.connect_button.click()  # nothing typed yet: the widget says what to do
+    assert "type the server URL first" in ex.message.value
+
+
+def test_url_plus_typed_token_connects_and_the_password_is_cleared(sim: Simulator, explorer: Explorer):
+    ex = explorer
+    type_url_and_token(ex, sim.url)
+    assert ex.token.value == ""  # read and cleared at once
+    assert "token-zq…" in ex.credential.value
+    ex.connect_button.click()
+    assert "connected to" in ex.message.value, ex.message.value
+    assert sorted(v for _, v in ex.cluster.options) == sorted(sim.world.clusters())
+    assert ex.cluster.value != "local" and ex.project.value in sim.world.projects(ex.cluster.value)
+    assert "pod" in ex.types.options and ex.types.value == ("pod",)
+    assert not ex.start_button.disabled
+    ex.api.value = "steve"
+    assert str(ex.scope()) == f"steve:{ex.cluster.value}" and "pod" in ex.types.options
+    assert "default" in [v for _, v in ex.namespace.options]  # Steve namespaces are listed
+    for text in (widget_state(ex.widget), repr(ex)):
+        assert SECRET not in text
+
+
+def test_api_key_pair_and_cookie_fields_are_cleared_too(sim: Simulator, explorer: Explorer):
+    ex = explorer
+    ex.url.value = sim.url
+    ex.cred_source.value = "apikey"
+    ex.access_key.value, ex.secret_key.value = SECRET_TOKEN.split(":", 1)
+    assert ex.secret_key.value == "" and "basic" in ex.credential.value
+    ex.connect_button.click()
+    assert "connected to" in ex.message.value, ex.message.value
+    ex.cred_source.value = "cookie"
+    ex.cookie.value = "R_SESS=" + SECRET_TOKEN
+    assert ex.cookie.value == "" and "cookie" in ex.credential.value
+    assert SECRET not in widget_state(ex.widget)
+
+
+@pytest.mark.parametrize(
+    ("path", "api", "kind", "types"),
+    [
+        ("/v3/subscribe?resourceTypes=node", "norman", "global", ("node",)),
+        (
+            "/v3/projects/{project}/subscribe?resourceTypes=pod&resourceTypes=workload",
+            "norman",
+            "project",
+            ("pod", "workload"),
+        ),
+        ("/k8s/clusters/{cluster}/v1/subscribe", "steve", None, None),
+    ],
+)
+def test_a_pasted_subscribe_url_sets_the_controls(sim: Simulator, explorer: Explorer, path, api, kind, types):
+    ex = explorer
+    cluster = [c for c in sim.world.clusters() if c != "local"][-1]  # not the one the Explorer picks itself
+    project = sim.world.projects(cluster)[-1]
+    ws = sim.url.replace("http://", "ws://")
+    type_url_and_token(ex, ws + path.format(project=project, cluster=cluster))
+    assert ex.api.value == api
+    if kind:
+        assert ex.kind.value == kind
+    if kind == "project":
+        assert ex.cluster.value == cluster and ex.project.value == project
+    if types:
+        assert ex.types.value == types
+    ex.connect_button.click()  # the lists come from the server; the pasted picks stay
+    assert "connected to" in ex.message.value, ex.message.value
+    assert ex.api.value == api
+    if kind == "project":
+        assert str(ex.scope()) == f"project:{project}"
+    if kind == "global":
+        assert str(ex.scope()) == "global"
+    if types:
+        assert ex.types.value == types
+    if api == "steve":
+        assert str(ex.scope()) == f"steve:{cluster}"
+
+
+def connected(ex: Explorer, sim: Simulator) -> Explorer:
+    type_url_and_token(ex, sim.url)
+    ex.connect_button.click()
+    assert "connected to" in ex.message.value, ex.message.value
+    return ex
+
+
+def test_start_captures_locks_the_controls_and_stop_stops(sim: Simulator, explorer: Explorer):
+    ex = connected(explorer, sim)
+    ex.start_button.click()
+    assert ex.capture is not None and ex.capture.running
+    locked = (ex.url, ex.token, ex.cred_source, ex.api, ex.kind, ex.cluster, ex.project, ex.types, ex.connect_button)
+    assert all(c.disabled for c in locked) and ex.start_button.disabled and not ex.stop_button.disabled
+    assert until(lambda: "resource.change" in ex.counts.value and "connected" in ex.status.value), ex.status.value
+    assert "wire frames" in ex.counts.value and "<td>pod</td>" in ex.counts.value
+    assert "REST snapshot / resync objects" in ex.counts.value  # the snapshot is counted apart from frames
+    assert "events/s" in ex.rate.value and "<svg" in ex.timeline.value
+
+    # selecting an event shows its object as formatted JSON and its raw frame
+    assert until(lambda: any("resource.change" in label for label, _ in ex.events.options))
+    label, seq = next((label, seq) for label, seq in ex.events.options if "resource.change" in label)
+    ex.events.value = seq
+    event = ex.tally.find(seq)
+    assert event is not None and event.id and event.id in label
+    shown = html.unescape(ex.event_json.value)
+    assert f'\n  "id": {json.dumps(event.data["id"])}' in shown  # formatted JSON, indented
+    assert "resource.change" in ex.event_raw.value
+
+    ex.stop_button.click()
+    assert not ex.capture.running
+    assert not any(c.disabled for c in locked) and not ex.start_button.disabled and ex.stop_button.disabled
+    assert until(lambda: "stopped" in ex.status.value), ex.status.value
+    assert set(ex.frame()["type"].dropna()) >= {"pod"}
+
+    # the schema and object views cover every object that arrived
+    ex.schema_button.click()
+    assert ("norman", "pod") in [v for _, v in ex.schema_type.options]
+    ex.schema_type.value = ("norman", "pod")
+    assert "<code>metadata" in ex.schema_view.value or "<code>id</code>" in ex.schema_view.value
+    changed = next(key for key in ex.tally.objects() if len(ex.tally.versions(key)) > 1)
+    ex.object_pick.value = changed
+    assert ex.versions_view.value.count("<tr>") == len(ex.tally.versions(changed)) + 1
+    assert "<th>path</th>" in ex.changes_view.value or "no field changed" in ex.changes_view.value
+    assert SECRET not in widget_state(ex.widget)
+
+
+def test_record_toggle_writes_and_shows_bytes_and_events(sim: Simulator, explorer: Explorer, tmp_path):
+    ex = connected(explorer, sim)
+    ex.record_toggle.value = True
+    ex.record_path.value = str(tmp_path / "x.jsonl")
+    ex.start_button.click()
+    assert until(lambda: "events written" in ex.record_status.value and ex.capture.stats.recorded > 5)
+    ex.stop_button.click()
+    assert until(lambda: f"{ex.capture.stats.recorded:,} events written" in ex.record_status.value)
+    assert str(tmp_path / "x.jsonl") in ex.record_status.value
+    assert SECRET not in (tmp_path / "x.jsonl").read_text()
+
+
+def test_a_bad_token_shows_a_readable_error(sim: Simulator, explorer: Explorer):
+    ex = explorer
+    type_url_and_token(ex, sim.url, "token-wrong:NotTheRightSecretAtAll0123456789")
+    ex.connect_button.click()
+    assert "401" in ex.message.value and "What to do" in ex.message.value, ex.message.value
+    assert "NotTheRightSecret" not in ex.message.value and ex.start_button.disabled
+
+
+def test_steve_without_a_type_and_a_forbidden_type_show_readable_errors(explorer: Explorer):
+    ex = explorer
+    with Simulator(seed=4, token=SECRET_TOKEN, rate=5, forbid=("secret",), **FAST) as forbidding:
+        connected(ex, forbidding)
+        ex.api.value = "steve"
+        ex.types.value = ()
+        ex.start_button.click()
+        assert "select at least one type" in ex.message.value and ex.capture is None
+
+        ex.types.value = ("secret",)
+        ex.start_button.click()
+        assert until(lambda: "What to do" in ex.status.value and not ex.capture.running), ex.status.value
+        assert "can not list" in ex.status.value or "may not" in ex.status.value
+        assert not ex.start_button.disabled and not ex.api.disabled  # unlocked again after the failure
+
+        ex.types.value = ("secret", "pod")  # one refused watch: the others go on, the widget says which
+        ex.start_button.click()
+        assert until(lambda: "watch stopped by the server: secret" in ex.status.value), ex.status.value
+        assert ex.capture.running
+        ex.stop_button.click()
+
+
+def test_try_it_without_a_rancher_starts_the_simulator(explorer: Explorer):
+    ex = explorer
+    ex.simulate_button.click()
+    assert ex.simulator is not None and ex.url.value == ex.simulator.url
+    assert "connected to" in ex.message.value and "simulator" in ex.credential.value
+    assert ex.simulator.token.split(":", 1)[1] not in widget_state(ex.widget)
+
+
+def test_arguments_still_connect_at_once(sim: Simulator):
+    ex = Explorer(sim.url, SECRET_TOKEN, env={}, cli_config=False)
+    try:
+        assert sorted(v for _, v in ex.cluster.options) == sorted(sim.world.clusters())
+        assert f"/v3/projects/{ex.project.value}/subscribe" in ex.endpoint.value
+        assert SECRET not in repr(ex) and SECRET not in widget_state(ex.widget)
+    finally:
+        ex.close()
