@@ -72,6 +72,11 @@ def test_nothing_configured_shows_the_controls(explorer: Explorer):
     assert isinstance(ex.token, ipywidgets.Password)
     assert [v for _, v in ex.cred_source.options] == ["env", "cli", "token", "apikey", "cookie"]
     assert ex.start_button.disabled and ex.message.value == ""
+    for source, shown in (("apikey", ex.secret_key), ("cookie", ex.cookie), ("env", None), ("token", ex.token)):
+        ex.cred_source.value = source  # only the fields of the source picked show; the others stay put
+        assert ex.url.layout.display is None and ex.cacert.layout.display is None
+        hidden = {ex.token, ex.secret_key, ex.cookie} - {shown}
+        assert all(f.layout.display == "none" for f in hidden) and (shown is None or shown.layout.display is None)
     ex.connect_button.click()  # nothing typed yet: the widget says what to do
     assert "type the server URL first" in ex.message.value
 
@@ -251,3 +256,13 @@ def test_arguments_still_connect_at_once(sim: Simulator):
         assert SECRET not in repr(ex) and SECRET not in widget_state(ex.widget)
     finally:
         ex.close()
+
+
+def test_a_second_server_gets_its_own_scope_not_the_first_ones(sim: Simulator, explorer: Explorer):
+    ex = connected(explorer, sim)
+    with Simulator(seed=9, token=SECRET_TOKEN, rate=40, **FAST) as other:
+        connected(ex, other)
+        assert ex.cluster.value in other.world.clusters() and ex.project.value in other.world.projects(ex.cluster.value)
+        ex.start_button.click()
+        assert until(lambda: "resource.change" in ex.counts.value), ex.counts.value
+        ex.stop_button.click()

@@ -143,6 +143,7 @@ class Explorer:
         self._drawn = -1
         self._selected: int | None = None
         self._listing = False
+        self._pasted: ServerURL | None = None
         self._build(record)
         if credentials is not None:
             cred = Credentials.bearer(credentials) if isinstance(credentials, str) else credentials
@@ -161,8 +162,12 @@ class Explorer:
 
     # --- building --------------------------------------------------------------------------------------
     def _build(self, record: str | os.PathLike[str] | None) -> None:
-        text = functools.partial(w.Text, continuous_update=False, layout=w.Layout(width="32em"))
-        secret = functools.partial(w.Password, continuous_update=False, layout=w.Layout(width="32em"))
+        def text(**kw: Any) -> w.Text:  # each field its own Layout: hiding one must not hide the others
+            return w.Text(continuous_update=False, layout=w.Layout(width="32em"), **kw)
+
+        def secret(**kw: Any) -> w.Password:
+            return w.Password(continuous_update=False, layout=w.Layout(width="32em"), **kw)
+
         self.url = text(description="server URL", placeholder="https://rancher.example.com or a copied subscribe URL")
         self.cred_source = w.Dropdown(options=SOURCES, value="token", description="credential")
         self.token = secret(description="token", placeholder="token-xxxxx:secret, then Enter")
@@ -261,8 +266,8 @@ class Explorer:
                 w.HBox([self.counts, w.VBox([w.HTML("<b>last events</b> (select one)"), self.events])]),
                 w.HBox(
                     [
-                        w.VBox([w.HTML("<b>object</b>"), self.event_json]),
-                        w.VBox([w.HTML("<b>raw frame</b>"), self.event_raw]),
+                        w.VBox([w.HTML("<b>object</b>"), self.event_json], layout=w.Layout(width="50%")),
+                        w.VBox([w.HTML("<b>raw frame</b>"), self.event_raw], layout=w.Layout(width="50%")),
                     ]
                 ),
             ]
@@ -278,7 +283,7 @@ class Explorer:
             ]
         )
         self.tabs = w.Tab(children=[live, schema, objects], titles=("live", "schema", "objects"))
-        self.widget = w.VBox([w.HBox([connection, scope]), self.message, self.tabs])
+        self.widget = w.VBox([connection, scope, self.message, self.tabs])
         self.widget.add_class("rl-explorer")
 
         self.url.observe(self._url_changed, names="value")
@@ -333,6 +338,7 @@ class Explorer:
             self._set_url(parsed.base + (parsed.scope.subscribe_path if parsed.scope else ""))
             self._set_credentials(Credentials.api_key(access, secret_key), "the URL")
             self.cred_source.value = "apikey"
+        self._pasted = parsed if parsed.scope is not None else None
         if parsed.scope is not None:
             self._apply_pasted(parsed)
         self._say(f"server {parsed.base}" + (f", scope {parsed.scope}" if parsed.scope else "") + ": now Connect")
@@ -486,17 +492,22 @@ class Explorer:
             self._run(rest.aclose())
             raise
         self.server, self._rest = server, rest
-        keep = self.cluster.value
+        pasted, self._pasted = self._pasted, None  # what a pasted subscribe URL named wins over the defaults
+        keep = pasted.scope.cluster if pasted and pasted.scope else self.cluster.value
         self._quiet = True
         try:
-            self.cluster.options = [(f"{c.get('name') or c['id']} ({c['id']})", c["id"]) for c in clusters]
+            options = [(f"{c.get('name') or c['id']} ({c['id']})", c["id"]) for c in clusters]
             ids = [c["id"] for c in clusters]
             downstream = [i for i in ids if i != "local"]
+            if pasted and keep and keep not in ids:
+                options.append((keep, keep))  # a pasted cluster the server did not list: the stream will say
+                ids.append(keep)
+            self.cluster.options = options
             self.cluster.value = keep if keep in ids else (downstream or ids or [None])[0]
         finally:
             self._quiet = False
-        self._load_projects(keep_pasted=True)
-        self._load_types(keep_pasted=True)
+        self._load_projects(pasted.scope.project_id if pasted and pasted.scope else None)
+        self._load_types(pasted.types if pasted else ())
         self._load_namespaces()
         self._show_scope_controls()
         self.start_button.disabled = False
@@ -554,26 +565,25 @@ class Explorer:
         except RancherlabError as exc:
             self.endpoint.value = R.error_html(str(exc))
 
-    def _load_projects(self, keep_pasted: bool = False) -> None:
+    def _load_projects(self, pasted: str | None = None) -> None:
         assert self._rest is not None
-        keep = self.project.value if keep_pasted else None
+        keep = pasted or self.project.value
         projects = self._run(self._rest.projects(self.cluster.value)) if self.cluster.value else []
         options = [(f"{p.get('name') or p['id']} ({p['id']})", p["id"]) for p in projects]
         ids = [p["id"] for p in projects]
         default = [p["id"] for p in projects if p.get("name") == "Default"] or ids
         self._quiet = True
         try:
-            if keep and keep not in ids:
-                options.append((keep, keep))  # a pasted project the server did not list: the stream will say
+            if pasted and pasted not in ids:
+                options.append((pasted, pasted))  # a pasted project the server did not list: the stream will say
                 ids.append(keep)
             self.project.options = options
             self.project.value = keep if keep in ids else (default[0] if default else None)
         finally:
             self._quiet = False
 
-    def _load_types(self, keep_pasted: bool = False) -> None:
+    def _load_types(self, pasted: tuple[str, ...] = ()) -> None:
         assert self._rest is not None
-        keep = tuple(self.types.value) if keep_pasted else ()
         try:
             types = self._run(self._rest.types(self.scope()))
         except RancherlabError as exc:
@@ -582,8 +592,9 @@ class Explorer:
         preferred = [t for t in ("pod", "deployment", "namespace", "cluster") if t in types]
         self._quiet = True
         try:
-            self.types.options = types + [t for t in keep if t not in types]
-            self.types.value = keep or tuple(preferred[:1]) or tuple(types[:1])
+            keep = tuple(t for t in self.types.value if t in types)
+            self.types.options = types + [t for t in pasted if t not in types]
+            self.types.value = pasted or keep or tuple(preferred[:1]) or tuple(types[:1])
         finally:
             self._quiet = False
 

@@ -124,7 +124,10 @@ def event_label(e: Event) -> str:
 def _pre(text: str) -> str:
     if len(text) > MAX_SHOWN_CHARS:
         text = text[:MAX_SHOWN_CHARS] + f"\n… ({len(text) - MAX_SHOWN_CHARS} more characters)"
-    return f"<pre style='max-height:24em;overflow:auto;font-size:11px;margin:0'>{esc(text)}</pre>"
+    return (
+        "<pre style='max-height:24em;overflow:auto;font-size:11px;margin:0;white-space:pre-wrap;"
+        f"overflow-wrap:anywhere'>{esc(text)}</pre>"
+    )
 
 
 def event_detail(e: Event) -> tuple[str, str]:
