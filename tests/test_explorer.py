@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import html
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import ipywidgets
 import pytest
@@ -16,7 +18,7 @@ from rancherlab.simulator import Simulator
 from .conftest import SECRET_TOKEN
 
 SECRET = SECRET_TOKEN.split(":", 1)[1]
-FAST = {"norman_ping": 0.2, "steve_ping": 0.2}
+FAST: dict[str, Any] = {"norman_ping": 0.2, "steve_ping": 0.2}
 
 
 def widget_state(root: ipywidgets.Widget) -> str:
@@ -266,3 +268,22 @@ def test_a_second_server_gets_its_own_scope_not_the_first_ones(sim: Simulator, e
         ex.start_button.click()
         assert until(lambda: "resource.change" in ex.counts.value), ex.counts.value
         ex.stop_button.click()
+
+
+def test_an_outage_shows_down_since_the_retry_and_the_close_code(sim: Simulator):
+    ex = Explorer(env={}, cli_config=False, refresh=0.1, backoff_initial=0.4, backoff_max=0.8)
+    try:
+        connected(ex, sim)
+        ex.start_button.click()
+        assert until(lambda: "connected</b> since" in ex.status.value), ex.status.value
+        outage = threading.Thread(target=sim.restart, kwargs={"down": 1.5})
+        outage.start()
+        assert until(lambda: "down</b> since" in ex.status.value), ex.status.value
+        assert "last close 1006" in ex.status.value
+        assert "retry in" in ex.status.value or "reconnecting" in ex.status.value
+        outage.join()
+        assert until(lambda: "connected</b> since" in ex.status.value and "1 reconnect" in ex.status.value)
+        assert "gaps" in ex.status.value and "last close 1006" in ex.status.value
+        assert ex.timeline.value.count("<title>connection") == 2  # both connections on the timeline, a gap between
+    finally:
+        ex.close()
