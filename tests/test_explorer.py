@@ -101,6 +101,19 @@ def test_url_plus_typed_token_connects_and_the_password_is_cleared(sim: Simulato
         assert SECRET not in text
 
 
+def test_a_typed_secret_is_neither_echoed_nor_kept(explorer: Explorer, monkeypatch: pytest.MonkeyPatch):
+    """What the browser sends when Enter is pressed in the field: ipywidgets would echo it to every browser."""
+    sent: list[str] = []
+    for field in (explorer.token, explorer.secret_key, explorer.cookie):
+        monkeypatch.setattr(field, "_send", lambda msg, buffers=None: sent.append(json.dumps(msg)))
+    explorer.access_key.value = "token-zq9xk"
+    for field in (explorer.token, explorer.secret_key, explorer.cookie):
+        field.set_state({"value": SECRET_TOKEN if field is explorer.token else SECRET})
+        assert field.value == ""
+    assert sent and not [m for m in sent if SECRET in m]  # only the cleared value went back
+    assert '"value": ""' in sent[0]
+
+
 def test_api_key_pair_and_cookie_fields_are_cleared_too(sim: Simulator, explorer: Explorer):
     ex = explorer
     ex.url.value = sim.url

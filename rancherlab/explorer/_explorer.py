@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 import ipywidgets as w
+from traitlets import Unicode
 
 from .._loop import shared
 from ..capture import Capture, capture, event_loop
@@ -78,6 +79,13 @@ _HINTS: Final[list[tuple[type[BaseException], str]]] = [
     ),
     (NotFoundError, "What to do: pick one of the names the controls list, then try again."),
 ]
+
+
+class SecretField(w.Password):
+    """A Password field whose typed value is never echoed back: ipywidgets 8 echoes every value the browser sends
+    to all browsers (`echo_update`) before the kernel's callback runs; for a secret that would be one more copy."""
+
+    value = Unicode(help="The typed secret: read and cleared by the Explorer at once").tag(sync=True, echo_update=False)
 
 
 def _guarded(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -165,8 +173,8 @@ class Explorer:
         def text(**kw: Any) -> w.Text:  # each field its own Layout: hiding one must not hide the others
             return w.Text(continuous_update=False, layout=w.Layout(width="32em"), **kw)
 
-        def secret(**kw: Any) -> w.Password:
-            return w.Password(continuous_update=False, layout=w.Layout(width="32em"), **kw)
+        def secret(**kw: Any) -> SecretField:
+            return SecretField(continuous_update=False, layout=w.Layout(width="32em"), **kw)
 
         self.url = text(description="server URL", placeholder="https://rancher.example.com or a copied subscribe URL")
         self.cred_source = w.Dropdown(options=SOURCES, value="token", description="credential")
