@@ -300,3 +300,25 @@ def test_an_outage_shows_down_since_the_retry_and_the_close_code(sim: Simulator)
         assert ex.timeline.value.count("<title>connection") == 2  # both connections on the timeline, a gap between
     finally:
         ex.close()
+
+
+def test_credentials_from_the_environment_or_the_rancher_cli_config(sim: Simulator, tmp_path):
+    ex = Explorer(env={"RANCHER_URL": sim.url, "RANCHER_TOKEN_KEY": SECRET_TOKEN}, cli_config=False)
+    try:  # a server in the environment: the Explorer connects at once
+        assert ex.cred_source.value == "env" and "connected to" in ex.message.value, ex.message.value
+        assert ex.url.value == sim.url and "environment" in ex.credential.value
+    finally:
+        ex.close()
+    config = tmp_path / "cli2.json"
+    config.write_text(
+        json.dumps({"CurrentServer": "sim", "Servers": {"sim": {"url": sim.url, "tokenKey": SECRET_TOKEN}}})
+    )
+    config.chmod(0o600)
+    ex = Explorer(env={}, cli_config=str(config))
+    try:
+        ex.cred_source.value = "cli"
+        ex.connect_button.click()  # no URL typed: the config's server is used and shown
+        assert "connected to" in ex.message.value and ex.url.value == sim.url, ex.message.value
+        assert SECRET not in widget_state(ex.widget)
+    finally:
+        ex.close()

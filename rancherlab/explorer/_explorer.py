@@ -669,7 +669,7 @@ class Explorer:
         )
         self.source = LiveSource(self.capture, self.tally)
         self._lock(True)
-        event_loop().call_soon_threadsafe(self._tick)
+        event_loop().call_soon_threadsafe(self._tick, self.source)
         return self.capture
 
     @_guarded("stopping the capture")
@@ -701,16 +701,23 @@ class Explorer:
         return frame(list(self.capture.events) if self.capture else [])
 
     # --- the live panel (rancherlab's loop thread) -------------------------------------------------------
-    def _tick(self) -> None:
+    def _tick(self, source: EventSource) -> None:
+        """The panel's timer, on rancherlab's loop: redraw, then again in `refresh` s while the source runs.
+
+        One timer per source: a timer whose source was replaced (Stop, then Start again) ends.
+        """
+        if source is not self.source:
+            return
+        running = source.running
         try:
-            self._render()
-        finally:
-            source = self.source
-            if source is not None and source.running:
-                event_loop().call_later(self.refresh, self._tick)
-            elif source is not None:
+            if not running:
                 self._lock(False)
-                self._render()
+            self._render()
+        except Exception as exc:  # noqa: BLE001 - a drawing bug must show, and must not stop the timer
+            self.show_error(exc, "drawing the live panel")
+        finally:
+            if running:
+                event_loop().call_later(self.refresh, self._tick, source)
 
     def _render(self) -> None:
         source = self.source
