@@ -322,3 +322,27 @@ def test_credentials_from_the_environment_or_the_rancher_cli_config(sim: Simulat
         assert SECRET not in widget_state(ex.widget)
     finally:
         ex.close()
+
+
+def test_an_events_json_and_raw_frame_are_shown_redacted(sim: Simulator, explorer: Explorer):
+    ex = explorer
+    type_url_and_token(ex, sim.url + "/v1/subscribe")  # Steve, the local cluster
+    ex.connect_button.click()
+    assert str(ex.scope()) == "steve" and "secret" in ex.types.options, ex.message.value
+    ex.types.value = ("secret",)
+    ex.start_button.click()
+    assert until(lambda: any(" secret " in label for label, _ in ex.events.options)), ex.status.value
+    ex.stop_button.click()
+    values = [v for k, obj in sim.ground_truth().items() if k[0] == "secret" for v in (obj.get("data") or {}).values()]
+    assert values
+    with_data = 0
+    for label, seq in ex.events.options:
+        ex.events.value = seq
+        shown = ex.event_json.value + ex.event_raw.value
+        assert not [v for v in values if v in shown], label
+        event = ex.tally.find(seq)
+        if event is not None and isinstance(event.data, dict) and event.data.get("data"):
+            with_data += 1
+            assert "&lt;redacted len=" in ex.event_json.value, label
+            assert "&lt;redacted len=" in ex.event_raw.value if event.raw else "no raw frame" in ex.event_raw.value
+    assert with_data

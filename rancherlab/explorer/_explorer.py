@@ -367,9 +367,10 @@ class Explorer:
             self.api.value = scope.dialect
             if scope.dialect == "norman":
                 self.kind.value = scope.kind
-            if scope.cluster:
-                self.cluster.options = _with_option(self.cluster.options, scope.cluster)
-                self.cluster.value = scope.cluster
+            cluster = _cluster_of(scope)
+            if cluster:
+                self.cluster.options = _with_option(self.cluster.options, cluster)
+                self.cluster.value = cluster
             if scope.project_id:
                 self.project.options = _with_option(self.project.options, scope.project_id)
                 self.project.value = scope.project_id
@@ -501,7 +502,8 @@ class Explorer:
             raise
         self.server, self._rest = server, rest
         pasted, self._pasted = self._pasted, None  # what a pasted subscribe URL named wins over the defaults
-        keep = pasted.scope.cluster if pasted and pasted.scope else self.cluster.value
+        keep = _cluster_of(pasted.scope) if pasted and pasted.scope else None
+        keep = keep or self.cluster.value
         self._quiet = True
         try:
             options = [(f"{c.get('name') or c['id']} ({c['id']})", c["id"]) for c in clusters]
@@ -816,6 +818,13 @@ class Explorer:
         self.versions_view.value = R.versions_table(versions)
         changes = diffs(frame(versions))
         self.changes_view.value = R.changes_table(changes.to_dict("records"))
+
+
+def _cluster_of(scope: Scope) -> str | None:
+    """The cluster a scope names; Steve's `/v1/subscribe` is the local cluster's."""
+    if scope.kind == "steve":
+        return scope.cluster or "local"
+    return scope.cluster
 
 
 def _set(widget: w.HTML, value: str) -> bool:
