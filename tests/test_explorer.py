@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -284,17 +283,16 @@ def test_a_second_server_gets_its_own_scope_not_the_first_ones(sim: Simulator, e
 
 
 def test_an_outage_shows_down_since_the_retry_and_the_close_code(sim: Simulator):
-    ex = Explorer(env={}, cli_config=False, refresh=0.1, backoff_initial=0.4, backoff_max=0.8)
+    # no jitter: after the drop the stream waits exactly 1.5 s before it reconnects, long enough to see it down
+    ex = Explorer(env={}, cli_config=False, refresh=0.1, backoff_initial=1.5, jitter=False)
     try:
         connected(ex, sim)
         ex.start_button.click()
         assert until(lambda: "connected</b> since" in ex.status.value), ex.status.value
-        outage = threading.Thread(target=sim.restart, kwargs={"down": 1.5})
-        outage.start()
+        sim.drop_now()  # every socket closed without a close frame: the client sees 1006
         assert until(lambda: "down</b> since" in ex.status.value), ex.status.value
         assert "last close 1006" in ex.status.value
-        assert "retry in" in ex.status.value or "reconnecting" in ex.status.value
-        outage.join()
+        assert "retry in ≤" in ex.status.value or "reconnecting" in ex.status.value
         assert until(lambda: "connected</b> since" in ex.status.value and "1 reconnect" in ex.status.value)
         assert "gaps" in ex.status.value and "last close 1006" in ex.status.value
         assert ex.timeline.value.count("<title>connection") == 2  # both connections on the timeline, a gap between
@@ -346,3 +344,21 @@ def test_an_events_json_and_raw_frame_are_shown_redacted(sim: Simulator, explore
             assert "&lt;redacted len=" in ex.event_json.value, label
             assert "&lt;redacted len=" in ex.event_raw.value if event.raw else "no raw frame" in ex.event_raw.value
     assert with_data
+
+
+def test_recording_twice_with_the_default_name_writes_two_files(
+    sim: Simulator, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)
+    ex = Explorer(env={}, cli_config=False, refresh=0.1)
+    try:
+        connected(ex, sim)
+        ex.record_toggle.value = True
+        for _ in range(2):
+            ex.start_button.click()
+            assert ex.capture is not None and until(lambda: ex.capture.stats.recorded > 0), ex.status.value
+            ex.stop_button.click()
+            assert ex.capture.error is None, ex.capture.error
+        assert len(list((tmp_path / "recordings").glob("explorer-*.jsonl.gz"))) == 2
+    finally:
+        ex.close()

@@ -198,8 +198,9 @@ class Explorer:
         self.namespace = w.Dropdown(options=[("(all)", "")], value="", description="namespace")
         self.endpoint = w.HTML()
         self.record_toggle = w.Checkbox(value=False, description="record")
-        default = record or f"recordings/explorer-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.jsonl.gz"
+        default = record or _recording_name()
         self.record_path = w.Text(value=str(default), description="to", layout=w.Layout(width="32em"))
+        self._auto_record = "" if record else str(default)
         self.record_status = w.HTML()
         self.start_button = w.Button(description="Start", button_style="success", icon="play", disabled=True)
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
@@ -649,6 +650,12 @@ class Explorer:
                 )
             ns = self.namespace.value or None
             watches, types = [Watch(t, namespace=ns) for t in types], []
+        if (
+            self.record_toggle.value
+            and self.record_path.value == self._auto_record
+            and os.path.exists(self._auto_record)
+        ):
+            self._auto_record = self.record_path.value = _recording_name()  # the name we chose is taken: a new one
         record = self.record_path.value.strip() if self.record_toggle.value else None
         if self.record_toggle.value and not record:
             raise UsageError("recording is on but the path is empty: type a file name ending in .jsonl or .jsonl.gz")
@@ -818,6 +825,11 @@ class Explorer:
         self.versions_view.value = R.versions_table(versions)
         changes = diffs(frame(versions))
         self.changes_view.value = R.changes_table(changes.to_dict("records"))
+
+
+def _recording_name() -> str:
+    """`recordings/explorer-<UTC time>.jsonl.gz`, unique to the microsecond."""
+    return f"recordings/explorer-{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}.jsonl.gz"
 
 
 def _cluster_of(scope: Scope) -> str | None:
