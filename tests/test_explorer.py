@@ -362,3 +362,22 @@ def test_recording_twice_with_the_default_name_writes_two_files(
         assert len(list((tmp_path / "recordings").glob("explorer-*.jsonl.gz"))) == 2
     finally:
         ex.close()
+
+
+def test_the_schema_view_covers_every_object_not_only_the_ones_kept():
+    from rancherlab.explorer import Tally
+    from rancherlab.explorer._tally import FOLD_AT
+    from rancherlab.protocol import norman, parse_frame
+
+    tally = Tally(rows=10, versions=3)
+    n = FOLD_AT + 500  # past the background fold's threshold
+    for i in range(n):
+        obj = {"id": f"default:web-{i % 7}", "type": "pod", "state": "running", "n": i}
+        if i % 2:
+            obj["late"] = "x"
+        tally.add(parse_frame(norman.change_frame(obj), "norman").stamped(seq=i + 1, conn=1, t=0.0, ts=None))
+    catalog = tally.fold()
+    assert catalog.types() == [("norman", "pod", n)]
+    rows = {r["path"]: r for r in catalog.rows("norman", "pod")}
+    assert rows["n"]["presence"] == 100.0 and rows["late"]["presence"] == 100.0 * (n // 2) / n and rows["late"]["late"]
+    assert len(tally.snapshot()[2]) == 10 and len(tally.versions(("norman", "pod", "default:web-0"))) == 3
