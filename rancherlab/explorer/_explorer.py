@@ -112,7 +112,10 @@ class Explorer:
     browser sets API, scope and types too), pick where the credential comes from, Connect, pick a scope and
     types, Start. "try it without a Rancher" starts the embedded simulator and fills URL and credential.
     With `url` and `credentials` given (or a server in the environment / Rancher CLI config) it connects at
-    once. Errors never raise out of the constructor or a button: they appear in `message` with what to do.
+    once. Errors of Connect, Start and every other control never raise: they appear in `message` (or, for a
+    capture that ended, in the live status) in plain words with what to do; the methods behind the buttons
+    (`connect()`, `start()`, `stop()`, `try_simulator()`, `refresh_schema()`) report the same way. Only a
+    malformed `credentials` argument raises (`CredentialsError`), before anything is shown.
 
     `record` is the default recording path for the Record toggle; `refresh` the panel's redraw interval in
     seconds (at least 0.1); `rows` the last events kept for the list; `simulator` options for
