@@ -387,3 +387,25 @@ def test_the_schema_view_covers_every_object_not_only_the_ones_kept():
     rows = {r["path"]: r for r in catalog.rows("norman", "pod")}
     assert rows["n"]["presence"] == 100.0 and rows["late"]["presence"] == 100.0 * (n // 2) / n and rows["late"]["late"]
     assert len(tally.snapshot()[2]) == 10 and len(tally.versions(("norman", "pod", "default:web-0"))) == 3
+
+
+def test_tls_needs_the_ca_file_and_says_so(explorer: Explorer, tmp_path):
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    certfile, keyfile, cafile = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    ca.cert_pem.write_to_path(str(cafile))
+    with Simulator(seed=2, rate=20, token=SECRET_TOKEN, certfile=str(certfile), keyfile=str(keyfile), **FAST) as sim:
+        ex = explorer
+        type_url_and_token(ex, sim.url)
+        ex.connect_button.click()
+        assert "TLS certificate" in ex.message.value and "CA file" in ex.message.value, ex.message.value
+        ex.cacert.value = str(cafile)
+        ex.connect_button.click()
+        assert "connected to https://" in ex.message.value, ex.message.value
+        ex.start_button.click()  # the capture trusts the same CA
+        assert until(lambda: "resource." in ex.counts.value), ex.status.value
+        ex.stop_button.click()
