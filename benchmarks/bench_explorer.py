@@ -38,8 +38,9 @@ from rancherlab._loop import LoopThread
 from rancherlab._wsserver import http_response, is_upgrade
 from rancherlab.protocol import norman
 from rancherlab.recording import read_recording
+from rancherlab.simulator import generate_token
 
-TOKEN = "token-bench:BenchSecretNotARealCredential0123456789abcdef"
+TOKEN = generate_token()  # made at run time: the fast server does not check it
 SLICE = 0.01  # seconds between bursts
 REST = {
     "/v3/clusters": [{"id": "local", "name": "local", "type": "cluster"}],
