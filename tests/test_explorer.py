@@ -409,3 +409,23 @@ def test_tls_needs_the_ca_file_and_says_so(explorer: Explorer, tmp_path):
         ex.start_button.click()  # the capture trusts the same CA
         assert until(lambda: "resource." in ex.counts.value), ex.status.value
         ex.stop_button.click()
+
+
+def test_events_per_second_of_a_young_capture_average_over_the_seconds_it_had():
+    from rancherlab.explorer import Tally
+    from rancherlab.protocol import norman, parse_frame
+
+    tally = Tally()
+    event = parse_frame(norman.PING, "norman").stamped(seq=1, conn=1, t=0.0, ts=None)
+
+    def next_second() -> None:
+        second = int(time.monotonic())
+        while int(time.monotonic()) == second:
+            time.sleep(0.005)
+
+    assert tally.rate() == 0.0
+    next_second()
+    for _ in range(30):
+        tally.add(event)
+    next_second()
+    assert tally.rate() == 30.0  # one whole second so far: 30/s, not 30 spread over the 5 s window

@@ -75,6 +75,7 @@ class Tally:
             self.link = Link()
             self.watch_errors: list[str] = []
             self._seconds: deque[list[float]] = deque()  # [whole second, count]
+            self._first_second = 0.0
             self._versions: dict[ObjectKey, deque[Event]] = {}
             self._pending: list[Event] = []
         self.catalog = FieldCatalog()
@@ -92,6 +93,8 @@ class Tally:
             if not event.is_ping:
                 self.latest.append(event)
             secs = self._seconds
+            if self.total == 1:
+                self._first_second = second
             if secs and secs[-1][0] == second:
                 secs[-1][1] += 1
             else:
@@ -142,8 +145,12 @@ class Tally:
         """Events per second over the last `RATE_WINDOW` whole seconds."""
         now = float(int(time.monotonic()))
         with self._lock:
-            n = sum(c for s, c in self._seconds if now - RATE_WINDOW <= s < now)
-        return n / RATE_WINDOW
+            if not self._seconds:
+                return 0.0
+            # a capture younger than the window is averaged over the whole seconds it has had
+            window = max(1.0, min(float(RATE_WINDOW), now - self._first_second))
+            n = sum(c for s, c in self._seconds if now - window <= s < now)
+        return n / window
 
     def snapshot(self) -> tuple[int, list[tuple[tuple[str, str, str], int]], list[Event]]:
         """(total, sorted counts, last events oldest first) taken under the lock."""
