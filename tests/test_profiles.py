@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -250,3 +251,16 @@ def test_the_commands_refuse_an_unknown_version_with_exit_2(command: str) -> Non
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "profiles cover v2.5 and later" in done.stderr
+
+
+def test_the_readme_table_of_profiles_is_the_data() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### Rancher version profiles", 1)[1].split("\n\n")[2].splitlines()
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    assert header[1:-1] == list(PROFILES)
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
+    assert len(rows) == len(BEHAVIOURS)
+    for behaviour, row in zip(BEHAVIOURS, rows):
+        values = [getattr(p, behaviour) for p in PROFILES.values()]
+        shown = [v if isinstance(v, str) else ("yes" if v else "no") for v in values]
+        assert row[1:-1] == shown, behaviour
