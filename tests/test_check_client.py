@@ -35,8 +35,17 @@ FAST = CheckSchedule(
 )
 
 
-def check(cmd: str, schedule: CheckSchedule = FAST) -> CheckReport:
-    return ClientCheck(cmd=cmd, schedule=schedule, client_output=subprocess.DEVNULL).run()  # type: ignore[arg-type]
+def check(cmd: str, schedule: CheckSchedule = FAST, rancher_version: str | None = None) -> CheckReport:
+    return ClientCheck(
+        cmd=cmd,
+        schedule=schedule,
+        rancher_version=rancher_version,
+        client_output=subprocess.DEVNULL,  # type: ignore[arg-type]
+    ).run()
+
+
+# cases checked against an older Rancher's frames: case → profile
+PROFILED = {"node-2.7-head": "2.7-head"}
 
 
 def client(*switches: str) -> str:
@@ -81,12 +90,14 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CheckReport]:
     cases = {
         "node": f"{node} {js / 'client.mjs'}",
         "node-naive": f"{node} {js / 'naive.mjs'}",
+        "node-2.7-head": f"{node} {js / 'client.mjs'}",
         "good": client("--write-state"),
         "record": f"{sys.executable} -m rancherlab record -q --scope steve --type pod --liveness 1 --out {out}",
         **{switch: client(switch) for switch in SWITCHES},
     }
     with ThreadPoolExecutor(max_workers=5) as pool:
-        return dict(zip(cases, pool.map(check, cases.values())))
+        runs = [pool.submit(check, cmd, FAST, PROFILED.get(case)) for case, cmd in cases.items()]
+        return dict(zip(cases, (run.result() for run in runs)))
 
 
 def test_a_client_that_does_everything_right_passes_every_check(reports: dict[str, CheckReport]) -> None:
@@ -110,6 +121,13 @@ def test_the_naive_node_example_fails(reports: dict[str, CheckReport]) -> None:
     # it never comes back after the first 1006 drop, and never listed, so what it holds is wrong
     assert failed(report) == {"reconnects_after_drop", "state_matches_server"}, report.text()
     assert report.exit_code == 7
+
+
+def test_the_node_example_reads_2_7_head_errors_sent_as_resource_change(reports: dict[str, CheckReport]) -> None:
+    """On 2.7-head the "too old" came as a resource.change with data.message (rancher/rancher#40131); the example
+    recognises it (as the dashboard's workaround did), re-lists and passes every check."""
+    report = reports["node-2.7-head"]
+    assert {r.id: r.outcome for r in report.results} == dict.fromkeys(CHECKS, "pass"), report.text()
 
 
 def test_every_check_has_a_switch() -> None:
