@@ -26,6 +26,7 @@ from ..protocol import auth, norman, steve
 from ._norman import NormanSession, SharedWatches
 from ._steve import SteveConfig, SteveSession, Store
 from .formats import NormanScopeKind, norman_schemas
+from .profiles import LATEST, RancherProfile
 from .rest import handle_rest
 from .world import Change, World
 
@@ -54,6 +55,7 @@ class SimulatorConfig:
     buffer: int = 100  # per-subscriber event buffer before the slow-consumer drop
     forbid: tuple[str, ...] = ()  # types the caller may see but not watch (Norman or Steve schema ids)
     count_interval: float = 5.0  # Steve's `count` resource: merged updates at most this often
+    profile: RancherProfile = LATEST  # the Rancher release whose Steve frames to send (`profiles.py`)
     ssl_context: ssl.SSLContext | None = None
 
 
@@ -94,6 +96,7 @@ class SimulatorServer:
             world.revision,
             frozenset(config.forbid),
             config.count_interval,
+            config.profile,
         )
         self._unlisten = world.add_listener(self._on_change)
         self.port = config.port
@@ -281,7 +284,7 @@ class SimulatorServer:
         else:
             session = SteveSession(outbox, self.world, route.cluster, route.base_url, route.prefix, self._steve)
             version = self.world.server_version
-            ping = every(self.config.steve_ping, lambda: outbox.push(steve.ping(version)))
+            ping = every(self.config.steve_ping, lambda: outbox.push(self.config.profile.ping(version)))
         conn = _Conn(outbox, session, [ping])
         if isinstance(session, NormanSession):
             started = self._watches.join(session, route.cluster)
