@@ -317,6 +317,28 @@ class Stream:
             self._ssl = self.server.ssl_context()
         return self._ssl
 
+    # --- the facts a recording header needs (`source.EventSource`) -----------------------------------
+
+    @property
+    def server_base(self) -> str:
+        return self.server.base
+
+    @property
+    def max_frame_bytes(self) -> int:
+        return self.options.max_frame_bytes
+
+    async def identify(self) -> str | None:
+        """Rancher's version (REST `server-version` setting) into `server_version`; None when it does not say."""
+        if self.server_version is None:
+            try:
+                async with RestClient(
+                    self.server, ssl_context=self.prepare_tls(), timeout=self.options.rest_timeout
+                ) as rest:
+                    self.server_version = await rest.server_version()
+            except RancherlabError as exc:  # the stream itself reports what is wrong, typed
+                log.info("no server version from %s: %s", self.server.base, exc)
+        return self.server_version
+
     def start(self) -> None:
         """Start receiving on the running loop (iteration starts it too)."""
         if self._queue is not None:
