@@ -16,8 +16,10 @@ Guarantees, for both dialects and both Steve stores:
   snapshot/resync objects are redacted as listed, so the state they are compared with holds
   placeholders too. Most events take the redactor's fast path (a text scan, about the cost of a parse).
 
-The receive loop never waits on the consumer: frames go through an unbounded queue, because Rancher
-drops a subscriber that reads too slowly.
+The receive loop never waits on the consumer, and memory never grows with the backlog: frames go
+through a `Spool` that keeps up to half of `backlog_bytes` in memory and the rest on disk, encrypted
+(see `rancherlab._spool`); processed events through a queue the processing loop waits on when full.
+So that a crash loses little, the reader stays at most `max_lag` seconds ahead of processing.
 
 Event times: `t` (seconds since the stream started) and `ts` are stamped when an event is handed to
 the consumer, so `t` grows with `seq`. Frames that arrive during a snapshot or resync are held until it
@@ -76,6 +78,7 @@ from .protocol.event import (
 )
 from .protocol.frames import parse_frame, parse_sent
 from .protocol.steve import Watch
+from ._spool import EventQueue, Spool, queue_limits
 from .redaction import Redactor
 from .rest import USER_AGENT, Listing, RestClient, find_ssl_error, naive_plural, status_error, tls_error
 from .scope import Scope, resolve_scope, subscribe_url
@@ -127,6 +130,13 @@ class StreamOptions:
     ws_ping_timeout: float | None = 20.0
     rest_timeout: float = 10.0
     quick_close: float = 2.0  # Norman: closed this soon after the upgrade with no frame = refused
+    # Backlog: what the reader received and processing has not yet taken waits in memory up to about this many
+    # bytes (received frames and queued events together), beyond that in an encrypted spool file in
+    # `spool_dir` (default: the temporary directory). `max_lag`: the reader stays at most this many seconds
+    # ahead of processing (a crash then loses at most that much); None: it never waits, the disk takes all.
+    backlog_bytes: int = 64 * 1024 * 1024
+    max_lag: float | None = 0.25
+    spool_dir: str | None = None
 
     def liveness_for(self, dialect: Dialect) -> float:
         if self.liveness is not None:
@@ -265,7 +275,7 @@ class Stream:
         self.redactor = redactor.derive(credentials=secrets) if redactor is not None else Redactor(credentials=secrets)
         self.server_version: str | None = None
         self.connection_attempts = 0
-        self._queue: asyncio.Queue[Event | _End] | None = None
+        self._queue: EventQueue[Event | _End] | None = None
         self._task: asyncio.Task[None] | None = None
         self._seq = 0
         self._conn = 0
@@ -343,7 +353,7 @@ class Stream:
         """Start receiving on the running loop (iteration starts it too)."""
         if self._queue is not None:
             return
-        self._queue = asyncio.Queue()
+        self._queue = EventQueue(queue_limits(self.options.backlog_bytes)[1])
         self._t0 = time.monotonic()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"rancherlab stream {self.scope}")
 
@@ -627,7 +637,10 @@ class Stream:
 
     async def _session(self, ws: ClientConnection) -> tuple[_Closed, int]:
         """Run one connection until it ends; returns how it ended and how many frames it brought."""
-        inbox: asyncio.Queue[str | bytes | _Closed] = asyncio.Queue()
+        assert self._queue is not None
+        inbox: Spool[str | bytes | _Closed] = Spool(
+            queue_limits(self.options.backlog_bytes)[0], directory=self.options.spool_dir, gate=self._queue.wait_room
+        )
         counter = [0]
         reader = asyncio.create_task(self._reader(ws, inbox, counter))
         helpers: set[asyncio.Task[None]] = set()
@@ -645,16 +658,19 @@ class Stream:
             for task in (reader, *helpers):
                 task.cancel()
             await asyncio.gather(reader, *helpers, return_exceptions=True)
+            inbox.close()
             await ws.close()
         return closed, counter[0]
 
-    async def _reader(
-        self, ws: ClientConnection, inbox: asyncio.Queue[str | bytes | _Closed], counter: list[int]
-    ) -> None:
-        """Receive as fast as the server sends, with the liveness watchdog; never waits on processing."""
+    async def _reader(self, ws: ClientConnection, inbox: Spool[str | bytes | _Closed], counter: list[int]) -> None:
+        """Receive as fast as the server sends, with the liveness watchdog; waits on processing only while the
+        oldest frame not yet processed is older than `max_lag` (memory is bounded either way: see `Spool`)."""
         timeout = self.options.liveness_for(self.dialect)
+        max_lag = self.options.max_lag
         try:
             while True:
+                if max_lag is not None and inbox.age() > max_lag:
+                    await inbox.wait_age(max_lag / 2)
                 try:
                     # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
                     # races with a received frame, and with pings arriving the reader would then never end
