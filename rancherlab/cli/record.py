@@ -87,6 +87,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="exit (code 6) after N failed connection attempts in a row (default: 10; 0: never)",
     )
     p.add_argument("--max-frame-bytes", type=int, metavar="N", help="largest frame accepted")
+    p.add_argument(
+        "--backlog-mb",
+        type=float,
+        metavar="MB",
+        help="memory for frames received but not yet written (default: 64); past it they wait on disk, encrypted",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)
 
@@ -177,6 +183,10 @@ def run(args: argparse.Namespace) -> int:
         options = StreamOptions(snapshot=not args.no_snapshot, give_up_after=args.give_up_after or None)
         if args.max_frame_bytes:
             options = replace(options, max_frame_bytes=args.max_frame_bytes)
+        if args.backlog_mb is not None:
+            if not args.backlog_mb > 0:
+                raise UsageError("--backlog-mb must be a positive number of megabytes")
+            options = replace(options, backlog_bytes=int(args.backlog_mb * 1024 * 1024))
         stream = Stream(
             scope=scope, types=() if watches else args.types, watches=watches, server=server, options=options
         )
