@@ -39,8 +39,12 @@ def replay(
     several recordings) do not wait.
     """
     _check(speed, idle_cap)
+    events = read_recording(path, strict=strict, max_frame_bytes=max_frame_bytes)
+    if math.isinf(speed):
+        yield from events  # nothing to wait for: the reader's own pace
+        return
     schedule = _Schedule(speed, idle_cap)
-    for event in read_recording(path, strict=strict, max_frame_bytes=max_frame_bytes):
+    for event in events:
         delay = schedule.delay(event.t, time.monotonic())
         if delay > 0:
             time.sleep(delay)
