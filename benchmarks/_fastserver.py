@@ -93,6 +93,9 @@ def _handle(conn: socket.socket, args: argparse.Namespace, log: IO[str] | None) 
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
         )
+        lock = threading.Lock()  # whole chunks and pongs never interleave on the socket
+        closed = threading.Event()
+        threading.Thread(target=_answer_pings, args=(conn, lock, closed), daemon=True).start()
         buf: list[bytes] = []
         size = 0
         try:
@@ -101,16 +104,51 @@ def _handle(conn: socket.socket, args: argparse.Namespace, log: IO[str] | None) 
                 buf.append(f)
                 size += len(f)
                 if size >= _CHUNK or seq == args.count:
-                    conn.sendall(b"".join(buf))
+                    with lock:
+                        conn.sendall(b"".join(buf))
                     buf.clear()
                     size = 0
                     if log is not None:
                         log.write(f"{seq} {time.monotonic():.6f}\n")
                         log.flush()
-            while conn.recv(65536):  # quiet until the client closes
-                pass
+            closed.wait()  # quiet until the client closes (the ping thread sees it)
         except OSError:
             return
+
+
+def _answer_pings(conn: socket.socket, lock: threading.Lock, closed: threading.Event) -> None:
+    """Read the client's (masked) frames: answer pings with pongs, stop at a close or EOF."""
+    f = conn.makefile("rb")
+    try:
+        _pings(conn, f, lock)
+    finally:
+        f.close()
+        closed.set()
+
+
+def _pings(conn: socket.socket, f: IO[bytes], lock: threading.Lock) -> None:
+    try:
+        while True:
+            head = f.read(2)
+            if len(head) < 2:
+                return
+            opcode, n = head[0] & 0x0F, head[1] & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", f.read(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", f.read(8))[0]
+            mask = f.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(f.read(n)))
+            if opcode == 0x9:
+                with lock:
+                    conn.sendall(bytes((0x8A, len(payload))) + payload)
+            elif opcode == 0x8:
+                with lock:
+                    conn.sendall(b"\x88\x00")
+                conn.shutdown(socket.SHUT_RDWR)
+                return
+    except OSError:
+        return
 
 
 def main(argv: list[str] | None = None) -> None:
