@@ -121,11 +121,19 @@ def record(port: int, out: Path, count: int) -> tuple[float, float, int, int]:
         str(out),
     ]
     _, cpu, rss = run(cmd)
-    frames = [e for e in read_recording(out) if e.kind == "frame"]
-    seconds = frames[-1].t - frames[0].t
-    seqs = [e.data["seq"] for e in frames if e.name == "resource.change"]
-    in_order = seqs == list(range(1, len(seqs) + 1))
-    return seconds, cpu, rss, len(seqs) if in_order else -1
+    # streamed, never held: this process's memory would show in the next child's RSS (fork copies it)
+    first = last = None
+    n = 0
+    in_order = True
+    for e in read_recording(out):
+        if e.kind == "frame":
+            first = e.t if first is None else first
+            last = e.t
+            if e.name == "resource.change":
+                n += 1
+                in_order = in_order and e.data["seq"] == n
+    assert first is not None and last is not None
+    return last - first, cpu, rss, n if in_order else -1
 
 
 def bare(port: int, out: Path, count: int) -> tuple[float, float]:

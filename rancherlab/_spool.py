@@ -43,8 +43,7 @@ _LAG_POLL: Final = 0.005  # seconds between looks while the reader waits for the
 SPOOL_PREFIX: Final = "rancherlab-spool-"
 
 
-def _size(item: object) -> int:
-    return (len(item) if isinstance(item, (str, bytes)) else 0) + _OVERHEAD
+_monotonic = time.monotonic
 
 
 class Spool(asyncio.Queue[T], Generic[T]):
@@ -96,9 +95,9 @@ class Spool(asyncio.Queue[T], Generic[T]):
         pass  # state is set up in __init__
 
     def _put(self, item: T) -> None:
-        now = time.monotonic()
-        size = _size(item)
-        if self._disk_count == 0 and self._mem_bytes + size <= self._limit:
+        now = _monotonic()
+        size = (len(item) if isinstance(item, (str, bytes)) else 0) + _OVERHEAD
+        if not self._disk_count and self._mem_bytes + size <= self._limit:
             self._mem.append((now, item))
             self._mem_bytes += size
             self._peak_mem_bytes = max(self._peak_mem_bytes, self._mem_bytes)
@@ -108,7 +107,7 @@ class Spool(asyncio.Queue[T], Generic[T]):
     def _get(self) -> T:
         if self._mem:
             _, item = self._mem.popleft()
-            self._mem_bytes -= _size(item)
+            self._mem_bytes -= (len(item) if isinstance(item, (str, bytes)) else 0) + _OVERHEAD
             return item
         return self._from_disk()
 
