@@ -349,7 +349,8 @@ def capture(
     (default: secrets, tokens, PEM keys and the credential in use; `Redactor(enabled=False)`: off).
     `record="x.jsonl[.gz]"` writes a recording whose header records that policy. `count` stops after that many received `resource.*` frames, `duration`
     after that many seconds. Usage errors (scope, URL, credentials) raise here; connection errors are
-    raised by `wait()` / `await`.
+    raised by `wait()` / `await`. Memory stays bounded at any burst: `backlog_bytes=` (default 64 MB),
+    `max_lag=` and `spool_dir=` (`StreamOptions` fields, as `tuning`) say how (see `rancherlab.stream`).
     """
     opts = replace(options or StreamOptions(), **tuning) if tuning else options
     stream = Stream(
