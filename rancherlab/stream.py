@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import ssl
 import time
@@ -664,19 +665,37 @@ class Stream:
 
     async def _reader(self, ws: ClientConnection, inbox: Spool[str | bytes | _Closed], counter: list[int]) -> None:
         """Receive as fast as the server sends, with the liveness watchdog; waits on processing only while the
-        oldest frame not yet processed is older than `max_lag` (memory is bounded either way: see `Spool`)."""
+        oldest frame not yet processed is older than `max_lag` (memory is bounded either way: see `Spool`).
+
+        One liveness timer per `timeout` seconds, not one per frame: when it fires, a frame (or a pause for
+        processing) since it was set moves the deadline on; only real silence ends the connection.
+        """
         timeout = self.options.liveness_for(self.dialect)
         max_lag = self.options.max_lag
+        loop = asyncio.get_running_loop()
+        last = loop.time()  # the last frame, or the end of the last pause
         try:
             while True:
-                if max_lag is not None and inbox.age() > max_lag:
-                    await inbox.wait_age(max_lag / 2)
                 try:
                     # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
-                    # races with a received frame, and with pings arriving the reader would then never end
-                    async with asyncio.timeout(timeout):
-                        raw = await ws.recv()
+                    # races with a received frame, and with pings arriving the reader would then never end.
+                    # Cancelling recv() loses nothing (websockets): the next call returns the next message.
+                    async with asyncio.timeout_at(last + timeout):
+                        while True:
+                            if max_lag is not None and inbox.age() > max_lag:
+                                last = math.inf  # pausing is not silence
+                                await inbox.wait_age(max_lag / 2)
+                                last = loop.time()
+                            raw = await ws.recv()
+                            last = loop.time()
+                            counter[0] += 1
+                            inbox.put_nowait(raw)
                 except TimeoutError:
+                    now = loop.time()
+                    if last == math.inf:
+                        last = now  # the timer fired during a pause: the deadline starts again after it
+                    if now - last < timeout:
+                        continue
                     inbox.put_nowait(
                         _Closed(
                             None,
@@ -685,8 +704,6 @@ class Stream:
                         )
                     )
                     return
-                counter[0] += 1
-                inbox.put_nowait(raw)
         except ConnectionClosed:
             inbox.put_nowait(_Closed(ws.close_code, ws.close_reason or ""))
 
