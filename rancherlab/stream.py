@@ -49,6 +49,7 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
+from ._spool import EventQueue, Spool, queue_limits
 from .credentials import Credentials, Server, resolve_server
 from .errors import (
     TOKEN_HELP,
@@ -79,7 +80,6 @@ from .protocol.event import (
 )
 from .protocol.frames import parse_frame, parse_sent
 from .protocol.steve import Watch
-from ._spool import EventQueue, Spool, queue_limits
 from .redaction import Redactor
 from .rest import USER_AGENT, Listing, RestClient, find_ssl_error, naive_plural, status_error, tls_error
 from .scope import Scope, resolve_scope, subscribe_url
