@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Final, Generic, TypeVar
+from typing import BinaryIO, Final, Generic, TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -78,7 +78,7 @@ class Spool(asyncio.Queue[T], Generic[T]):
         self._disk_head_time = 0.0
         self.spilled = 0  # items that went through the disk, over the spool's life
         self.path: Path | None = None
-        self._fd: int | None = None
+        self._file: BinaryIO | None = None
         self._aead: AESGCM | None = None
         self._wnonce = 0
         self._rnonce = 0
@@ -166,26 +166,26 @@ class Spool(asyncio.Queue[T], Generic[T]):
         self._mem_bytes = self._disk_count = 0
         self._wbuf = bytearray()
         self._rbuf = b""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
         if self.path is not None:
             self.path.unlink(missing_ok=True)
         self._aead = None
 
     def __del__(self) -> None:
-        if self._fd is not None:
+        if self._file is not None:
             self.close()
 
     # --- the disk part -----------------------------------------------------------------------------
 
     def _open(self) -> None:
         fd, name = tempfile.mkstemp(prefix=SPOOL_PREFIX, suffix=".bin", dir=self._directory)  # mode 0600
-        self._fd, self.path = fd, Path(name)
+        self._file, self.path = os.fdopen(fd, "r+b", buffering=0), Path(name)
         self._aead = AESGCM(AESGCM.generate_key(bit_length=256))
 
     def _to_disk(self, item: T, now: float) -> None:
-        if self._fd is None:
+        if self._file is None:
             self._open()
         assert self._aead is not None
         if isinstance(item, str):
@@ -212,10 +212,11 @@ class Spool(asyncio.Queue[T], Generic[T]):
             self._write_out()
 
     def _write_out(self) -> None:
-        assert self._fd is not None
+        assert self._file is not None
+        self._file.seek(self._file_size)
         view = memoryview(self._wbuf)
         while view:
-            n = os.pwrite(self._fd, view, self._file_size)
+            n = self._file.write(view) or 0
             self._file_size += n
             view = view[n:]
         view.release()
@@ -223,12 +224,13 @@ class Spool(asyncio.Queue[T], Generic[T]):
 
     def _fill(self, n: int) -> memoryview:
         """The next `n` unread bytes of the disk part (file first, then the write buffer)."""
-        assert self._fd is not None
+        assert self._file is not None
         while len(self._rbuf) - self._rpos < n:
             rest = self._rbuf[self._rpos :]
             if self._roff < self._file_size:
                 want = max(self._chunk, n - len(rest))
-                more = os.pread(self._fd, min(want, self._file_size - self._roff), self._roff)
+                self._file.seek(self._roff)
+                more = self._file.read(min(want, self._file_size - self._roff))
                 self._roff += len(more)
             else:
                 more, self._wbuf = bytes(self._wbuf), bytearray()  # newest records, never written out
@@ -258,8 +260,8 @@ class Spool(asyncio.Queue[T], Generic[T]):
 
     def _reset_disk(self) -> None:
         """All read: start the file over (the nonce counters go on, so no nonce is ever used twice)."""
-        assert self._fd is not None
-        os.ftruncate(self._fd, 0)
+        assert self._file is not None
+        self._file.truncate(0)
         self._file_size = self._roff = self._rpos = 0
         self._rbuf = b""
         self._wbuf.clear()
