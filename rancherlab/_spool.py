@@ -6,7 +6,8 @@ are read back in order once the older ones are taken. A frame holds whatever Ran
 included, and redaction happens after the spool (processing is what may fall behind), so every frame is
 encrypted before it touches the disk: AES-256-GCM (the `cryptography` package) with a random key made
 for this spool, kept only in this process's memory and never written anywhere. The file is created
-0600, and deleted when the spool closes; after a crash (`kill -9`) what is left is unreadable.
+0600, and deleted when the spool closes; after a crash (`kill -9`) what is left is unreadable, and the
+next spool opened in that directory deletes it.
 
 `EventQueue` is the queue of processed events between the stream and its consumer; it counts the raw
 text its events hold, so the processing loop can wait for room (`wait_room`) without the reader waiting.
@@ -180,7 +181,9 @@ class Spool(asyncio.Queue[T], Generic[T]):
     # --- the disk part -----------------------------------------------------------------------------
 
     def _open(self) -> None:
-        fd, name = tempfile.mkstemp(prefix=SPOOL_PREFIX, suffix=".bin", dir=self._directory)  # mode 0600
+        directory = Path(self._directory or tempfile.gettempdir())
+        _sweep(directory)
+        fd, name = tempfile.mkstemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", suffix=".bin", dir=directory)  # 0600
         self._file, self.path = os.fdopen(fd, "r+b", buffering=0), Path(name)
         self._aead = AESGCM(AESGCM.generate_key(bit_length=256))
 
@@ -265,6 +268,27 @@ class Spool(asyncio.Queue[T], Generic[T]):
         self._file_size = self._roff = self._rpos = 0
         self._rbuf = b""
         self._wbuf.clear()
+
+
+def _sweep(directory: Path) -> None:
+    """Delete the spool files that processes no longer running left behind (a `kill -9`); they are
+    unreadable without their key, which died with them, but may be large. POSIX only (process check)."""
+    if os.name != "posix":
+        return
+    try:
+        names = [p for p in directory.iterdir() if p.name.startswith(SPOOL_PREFIX) and p.suffix == ".bin"]
+    except OSError:
+        return
+    for path in names:
+        pid = path.name[len(SPOOL_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except OSError:
+            continue  # alive (someone else's process) or not ours to judge
 
 
 class EventQueue(asyncio.Queue[T], Generic[T]):

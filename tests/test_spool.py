@@ -142,3 +142,22 @@ def test_the_gate_runs_before_each_get_and_event_queue_room() -> None:
         spool.close()
 
     asyncio.run(main())
+
+
+def test_files_left_by_a_killed_process_are_swept(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    stale = tmp_path / f"{SPOOL_PREFIX}{int(dead.stdout)}-abc.bin"
+    stale.write_bytes(b"ciphertext of a killed capture")
+    alive = tmp_path / f"{SPOOL_PREFIX}1-abc.bin"  # pid 1 is always running
+    alive.write_bytes(b"another process's spool")
+    spool: Spool[object] = Spool(32 * 1024, directory=tmp_path)
+    for frame in _frames(100):
+        spool.put_nowait(frame)
+    assert not stale.exists() and alive.exists()
+    assert spool.path is not None and spool.path.name.startswith(f"{SPOOL_PREFIX}{os.getpid()}-")
+    spool.close()
