@@ -26,9 +26,10 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import BinaryIO, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Final, Generic, TypeVar
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 T = TypeVar("T")
 
@@ -185,6 +186,8 @@ class Spool(asyncio.Queue[T], Generic[T]):
         _sweep(directory)
         fd, name = tempfile.mkstemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", suffix=".bin", dir=directory)  # 0600
         self._file, self.path = os.fdopen(fd, "r+b", buffering=0), Path(name)
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # only once a backlog spills (22 ms)
+
         self._aead = AESGCM(AESGCM.generate_key(bit_length=256))
 
     def _to_disk(self, item: T, now: float) -> None:

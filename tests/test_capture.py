@@ -160,7 +160,7 @@ def test_a_recording_through_capture_gives_what_the_live_run_gave(sim: Simulator
     from rancherlab.stream import Stream
 
     live_path = tmp_path / "live.jsonl"
-    live = _start(sim, record=live_path, count=25, max_events=100_000)
+    live = _start(sim, record=live_path, count=8, max_events=100_000)
     assert live.wait(20) and live.stats.state == "done"
     assert isinstance(live.stream, Stream) and isinstance(live.stream, EventSource)
 
