@@ -95,9 +95,9 @@ def recordings(tmp_path: Path) -> Path:
 def test_load_one_file_matches_frame(recordings: Path) -> None:
     df = load(recordings / "a-norman.jsonl")
     expected = frame(norman_events())
-    assert list(df.columns) == [*COLUMNS, "recording"]
+    assert list(df.columns) == [*COLUMNS, "recording", "scope"]
     assert df["recording"].astype(str).unique().tolist() == ["a-norman.jsonl"]
-    pd.testing.assert_frame_equal(df.drop(columns="recording"), expected)
+    pd.testing.assert_frame_equal(df.drop(columns=["recording", "scope"]), expected)
     assert "ping" not in set(df["name"])
     assert load(recordings / "a-norman.jsonl", pings=True)["name"].astype(str).tolist().count("ping") == 1
 
@@ -220,7 +220,7 @@ def test_fast_path_equals_the_reader(tmp_path: Path, dialect: str) -> None:
     path = write(tmp_path / "odd.jsonl.gz", odd_events(dialect), dialect)
     df = load(path)
     expected = frame(read_recording(path))
-    pd.testing.assert_frame_equal(df.drop(columns="recording"), expected)
+    pd.testing.assert_frame_equal(df.drop(columns=["recording", "scope"]), expected)
     assert ANOMALY in set(df["name"])
 
 

@@ -13,10 +13,11 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from ..protocol.event import DIALECTS, KINDS, RESOURCE_EVENTS, Event
 
-# Column order of every frame; `recording` is added by `load()` only.
+# Column order of every frame; `recording` and `scope` are added by `load()` only.
 COLUMNS: Final = (
     "seq",
     "time",
@@ -42,7 +43,9 @@ DIALECT_DTYPE: Final = pd.CategoricalDtype(list(DIALECTS))
 # Norman's vocabulary is the richer one, so Steve's two booleans are mapped onto it.
 TRANSITIONING_DTYPE: Final = pd.CategoricalDtype(["no", "yes", "error"])
 # Repeated strings: categorical. Unique-ish strings: Arrow-backed.
-_CATEGORICAL: Final = ("name", "type", "state", "namespace", "project", "recording")
+_CATEGORICAL: Final = ("name", "type", "state", "namespace", "project", "recording", "scope")
+# Columns `load()` adds after `COLUMNS`.
+SOURCE_COLUMNS: Final = ("recording", "scope")
 _STRINGS: Final = ("id", "revision", "raw")
 # Norman keeps the project of a namespace in this annotation; Steve shows it only there.
 _PROJECT_ANNOTATION: Final = "field.cattle.io/projectId"
@@ -180,8 +183,32 @@ def build(cols: Mapping[str, list[Any]]) -> pd.DataFrame:
             out[c] = pd.array(values, dtype=STRING)
         else:
             out[c] = objects(values)
-    if "recording" in cols:
-        out["recording"] = categorical(cols["recording"])
+    for c in SOURCE_COLUMNS:
+        if c in cols:
+            out[c] = categorical(cols[c])
+    return pd.DataFrame(out)
+
+
+def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames of the same columns (batches of `build`) → one, column by column, with the documented dtypes.
+
+    Arrow string columns are joined without copying their buffers; categoricals get the union of their
+    categories, sorted, as `categorical` makes them.
+    """
+    if not frames:
+        return build(empty_columns())
+    if len(frames) == 1:
+        return frames[0]
+    out: dict[str, Any] = {}
+    for c in frames[0].columns:
+        parts = [f[c] for f in frames]
+        dtypes = {p.dtype for p in parts}
+        if len(dtypes) > 1 and all(isinstance(d, pd.CategoricalDtype) for d in dtypes):
+            joined = union_categoricals([p.array for p in parts], sort_categories=True)
+            cats = pd.Index(joined.categories.astype(str), dtype=STRING)
+            out[c] = pd.Categorical.from_codes(joined.codes, dtype=pd.CategoricalDtype(cats))
+        else:
+            out[c] = pd.concat(parts, ignore_index=True)
     return pd.DataFrame(out)
 
 
