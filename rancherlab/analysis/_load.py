@@ -46,7 +46,7 @@ from ._frame import Row, build, columns, concat_frames, event_row, no_gc, object
 # Above this many bytes in total, `progress=None` shows a bar.
 PROGRESS_BYTES: Final = 50 * 1024 * 1024
 # Rows per batch of `iter_frames`: memory per batch is bounded by this times the longest accepted line.
-BATCH_ROWS: Final = 50_000
+BATCH_ROWS: Final = 10_000
 _TICK: Final = 4096  # lines between progress updates
 # Top-level keys that make the protocol parser reject or re-read a frame: leave those to it.
 _LEGACY_KEYS: Final = frozenset({"resourceId", "replyTo", "publisher", "previousIds", "previousNames", "timeoutMillis"})

@@ -2,27 +2,83 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
 from .. import _version
-from ._diffs import diffs
-from ._schema import event_names, generic_path, json_schema, schema
+from ._diffs import delivering_stream, diffs
+from ._frame import concat_frames
+from ._schema import SchemaBuilder, event_names, generic_path, json_schema, schema
+from ._state import object_rows
 
 
 def _changes(df: pd.DataFrame) -> dict[tuple[str, str], int]:
-    d = diffs(df)
-    if d.empty:
-        return {}
-    paths = [generic_path(p) for p in d["path"].tolist()]
-    return (
-        pd.Series(1, index=pd.MultiIndex.from_arrays([d["type"].astype(str).tolist(), paths]))
-        .groupby(level=[0, 1])
-        .sum()
-        .to_dict()
-    )
+    counter = ChangeCounter()
+    counter.add(df)
+    return dict(counter.counts)
+
+
+class ChangeCounter:
+    """Field-level changes per (type, catalog path), counted as `diffs` counts them, batch by batch.
+
+    Between batches it keeps, per live object, its last version from each delivering stream (what `diffs`
+    compares the next version with), so memory grows with the live objects, not with the events.
+    """
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self._carry: pd.DataFrame | None = None
+
+    def add(self, df: pd.DataFrame) -> None:
+        rows = df[object_rows(df)]
+        if self._carry is not None and len(self._carry):
+            rows = concat_frames([self._carry, rows.reset_index(drop=True)])
+        rows = rows.reset_index(drop=True)
+        d = diffs(rows)
+        if not d.empty:
+            fresh = (d["seq"] != _CARRIED).fillna(True).to_numpy(dtype=bool)
+            for typ, path in zip(d["type"].astype(str)[fresh].tolist(), d["path"][fresh].tolist()):
+                self.counts[(typ, generic_path(path))] += 1
+        keep: dict[tuple[Any, Any], dict[str | None, int]] = {}
+        cols = (rows[c].tolist() for c in ("type", "id", "name", "object"))
+        for pos, (typ, oid, name, obj) in enumerate(zip(*cols)):
+            if not isinstance(obj, dict):
+                continue
+            if name == "resource.remove":
+                keep.pop((typ, oid), None)
+                continue
+            streams = keep.setdefault((typ, oid), {})
+            stream = delivering_stream(obj)
+            streams.pop(stream, None)
+            streams[stream] = pos
+        carry = rows.iloc[sorted(p for streams in keep.values() for p in streams.values())].copy()
+        carry["seq"] = pd.array([_CARRIED] * len(carry), dtype="Int64")
+        self._carry = carry.reset_index(drop=True)
+
+
+_CARRIED = -1  # the seq of versions carried over from an earlier batch: their diffs were counted then
+
+
+class ReferenceBuilder:
+    """The reference built batch by batch (`add`), for recordings too big to load: `rancherlab schema` streams
+    a recording through it. `result()` gives what `reference` gives for the concatenated batches."""
+
+    def __init__(self) -> None:
+        self._schema = SchemaBuilder()
+        self._changes = ChangeCounter()
+
+    def add(self, df: pd.DataFrame) -> ReferenceBuilder:
+        self._schema.add(df)
+        self._changes.add(df)
+        return self
+
+    def result(self, *, sources: Sequence[str] = ()) -> dict[str, Any]:
+        return _assemble(
+            self._schema.catalog(), self._schema.event_names(), self._changes.counts, self._schema.events, sources
+        )
 
 
 def reference(df: pd.DataFrame, *, sources: Sequence[str] = ()) -> dict[str, Any]:
@@ -31,9 +87,16 @@ def reference(df: pd.DataFrame, *, sources: Sequence[str] = ()) -> dict[str, Any
     `changes` per field counts the field-level diffs seen for it (list items folded into `[]`), as `diffs`
     counts them: a Norman object's URLs flipping between its two delivering streams are not changes.
     """
-    cat = schema(df)
-    names = event_names(df)
-    changes = _changes(df)
+    return _assemble(schema(df), event_names(df), _changes(df), len(df), sources)
+
+
+def _assemble(
+    cat: pd.DataFrame,
+    names: pd.DataFrame,
+    changes: Mapping[tuple[str, str], int],
+    events: int,
+    sources: Sequence[str],
+) -> dict[str, Any]:
     types: dict[str, Any] = {}
     for (dialect, typ), rows in cat.groupby(["dialect", "type"], sort=True, observed=True):
         ev = names[(names["dialect"] == dialect) & (names["type"] == typ)]
@@ -64,7 +127,7 @@ def reference(df: pd.DataFrame, *, sources: Sequence[str] = ()) -> dict[str, Any
     return {
         "generated_by": f"rancherlab {_version.__version__}",
         "sources": list(sources),
-        "events": len(df),
+        "events": events,
         "types": types,
     }
 
@@ -73,9 +136,13 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def reference_markdown(df: pd.DataFrame, *, sources: Sequence[str] = ()) -> str:
-    """The reference as Markdown: a table of contents, then per type its events and a field table."""
-    ref = reference(df, sources=sources)
+def reference_markdown(df: pd.DataFrame | Mapping[str, Any], *, sources: Sequence[str] = ()) -> str:
+    """The reference as Markdown: a table of contents, then per type its events and a field table.
+
+    Takes a frame, or a reference already built (`reference` or `ReferenceBuilder.result`).
+    """
+    ref = reference(df, sources=sources) if isinstance(df, pd.DataFrame) else df
+    sources = ref["sources"]
     lines = ["# Rancher subscribe stream: observed event reference", ""]
     lines.append(
         f"Generated by {ref['generated_by']} from {ref['events']} events"

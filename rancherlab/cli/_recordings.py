@@ -1,27 +1,70 @@
-"""What the commands that read recordings (`schema`, `report`) share: the FILE arguments and loading them."""
+"""What the commands that read recordings (`schema`, `report`) share: the FILE arguments and reading them.
+
+Reading is tolerant by default: what a crash or a cut copy leaves (a cut last line or gzip stream, garbage
+lines, over-long lines, empty files, files of a newer format version) is skipped, and one line on standard
+error says how much and where the first problem was. `--strict` fails at the first damage instead. A missing
+recording, or nothing readable at all, fails in both modes with one line on standard error, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..analysis._load import Skipped
+
+STRICT_HELP = (
+    "fail at the first damaged line or file (default: skip what a crash or a cut copy left, "
+    "and say on standard error what was skipped)"
+)
+
 
 def add_files_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="recordings or folders of recordings")
+    parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
 
 
-def load_recordings(command: str, files: list[str]) -> tuple[pd.DataFrame, list[str]] | None:
+def load_recordings(command: str, files: list[str], *, strict: bool = False) -> tuple[pd.DataFrame, list[str]] | None:
     """One frame of every recording named (files or folders) and the recordings it came from,
-    or None after telling standard error which one is missing."""
-    from ..analysis import load
+    or None after telling standard error which one is missing. Damage: see the module docstring."""
+    from ..analysis._frame import concat_frames
 
     try:
-        df = load(files)
+        batches = list(read_frames(command, files, strict=strict))
     except FileNotFoundError as exc:
         print(f"rancherlab {command}: {exc}", file=sys.stderr)
         return None
-    return df, [str(r) for r in df["recording"].cat.categories]
+    df = concat_frames(batches)
+    return df, [str(r) for r in df["recording"].cat.categories] if "recording" in df else []
+
+
+def read_frames(command: str, files: list[str], *, strict: bool = False) -> Iterator[pd.DataFrame]:
+    """The recordings named, streamed as frames of a bounded number of rows (`analysis.iter_frames`).
+
+    Tolerant unless `strict`; at the end, one line on standard error says what was skipped. A recording
+    error (strict damage, nothing readable) is told on standard error in one line and ends the command
+    with its exit code; a missing recording raises FileNotFoundError (`NoRecordingsError`) for the caller.
+    """
+    from ..analysis._load import Skipped, iter_frames
+    from ..recording import RecordingError
+
+    skipped = Skipped()
+    try:
+        yield from iter_frames(files, strict=strict, skipped=skipped, progress=False)
+    except FileNotFoundError:
+        raise
+    except RecordingError as exc:
+        print(f"rancherlab {command}: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    report_skipped(command, skipped)
+
+
+def report_skipped(command: str, skipped: Skipped) -> None:
+    """One line on standard error with the counts of what tolerant reading skipped (nothing when all was read)."""
+    if skipped:
+        print(f"rancherlab {command}: {skipped.message()} (--strict fails instead)", file=sys.stderr)

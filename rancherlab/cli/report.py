@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..analysis import write_report
 
-    loaded = load_recordings("report", args.files)
+    loaded = load_recordings("report", args.files, strict=args.strict)
     if loaded is None:
         return EXIT_NOT_FOUND
     df, sources = loaded

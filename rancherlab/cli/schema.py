@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import EXIT_NOT_FOUND
-from ._recordings import add_files_argument, load_recordings
+from ._recordings import add_files_argument, read_frames
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,16 +30,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis import reference, reference_markdown
+    from ..analysis import reference_markdown
+    from ..analysis._reference import ReferenceBuilder
 
-    loaded = load_recordings("schema", args.files)
-    if loaded is None:
+    # Streamed: batches of rows go through the builder and are dropped, so memory does not grow with the file.
+    builder = ReferenceBuilder()
+    sources: set[str] = set()
+    try:
+        for batch in read_frames("schema", args.files, strict=args.strict):
+            builder.add(batch)
+            sources.update(str(r) for r in batch["recording"].cat.categories)
+    except FileNotFoundError as exc:
+        print(f"rancherlab schema: {exc}", file=sys.stderr)
         return EXIT_NOT_FOUND
-    df, sources = loaded
+    ref = builder.result(sources=sorted(sources))
     if args.format == "json":
-        text = json.dumps(reference(df, sources=sources), indent=2, ensure_ascii=False, default=str) + "\n"
+        text = json.dumps(ref, indent=2, ensure_ascii=False, default=str) + "\n"
     else:
-        text = reference_markdown(df, sources=sources)
+        text = reference_markdown(ref)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
     else:
