@@ -41,7 +41,7 @@ from ..recording import (
     open_recording_file,
     recording_name,
 )
-from ._frame import Row, build, columns, concat_frames, event_row, no_gc, object_fields
+from ._frame import FROM_RAW, Row, build, columns, concat_frames, event_row, no_gc, object_fields
 
 # Above this many bytes in total, `progress=None` shows a bar.
 PROGRESS_BYTES: Final = 50 * 1024 * 1024
@@ -216,21 +216,23 @@ def _batch(rows: list[Row], name: str, scope: str) -> pd.DataFrame:
 
 def _line(line: bytes, dialect: str, rows: list[Row], pings: bool) -> str | None:
     """Add one line's event to the rows; returns what is wrong with it, or None."""
-    if not line.strip():
-        return None
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError:
+        if not line.strip():
+            return None
         try:  # orjson refuses some valid JSON (integers past 64 bits); the standard library reads it
             obj = json.loads(line)
         except ValueError:
             return "not a JSON line"
-    if isinstance(obj, dict) and obj.keys() == {"summary"}:
-        return None
-    if isinstance(obj, dict) and obj.get("kind") == "frame" and obj.get("name") == "ping" and not pings:
-        return None
-    if isinstance(obj, dict) and _fast_frame(obj, dialect, rows):
-        return None
+    if type(obj) is dict:
+        if obj.get("kind") == "frame":  # nearly every line: tried first
+            if obj.get("name") == "ping" and not pings:
+                return None
+            if _fast_frame(obj, dialect, rows):
+                return None
+        elif len(obj) == 1 and "summary" in obj:
+            return None
     try:
         event = decode_event(obj, dialect)  # type: ignore[arg-type]
     except (ValueError, TypeError, RecursionError) as exc:
@@ -245,9 +247,10 @@ def _line(line: bytes, dialect: str, rows: list[Row], pings: bool) -> str | None
 
 def _fast_frame(obj: dict[str, Any], dialect: str, rows: list[Row]) -> bool:
     """Columns straight from a resource-frame line, when it is the plain case; False leaves it to the parser."""
-    if obj.get("kind") != "frame":
+    get = obj.get
+    if get("kind") != "frame":
         return False
-    name, raw, seq, conn, t, ts = (obj.get(k) for k in ("name", "raw", "seq", "conn", "t", "ts"))
+    name, raw, seq, conn, t, ts = get("name"), get("raw"), get("seq"), get("conn"), get("t"), get("ts")
     if name not in RESOURCE_EVENTS or not isinstance(raw, str):
         return False
     if not (type(seq) is int and type(conn) is int and type(t) in (int, float) and (ts is None or isinstance(ts, str))):
@@ -295,7 +298,7 @@ def _fast_frame(obj: dict[str, Any], dialect: str, rows: list[Row]) -> bool:
             ns,
             project,
             raw,
-            data,
+            FROM_RAW,  # the object is `data` of the raw text, held once (see JSONObjectArray)
             None,
         )
     )
