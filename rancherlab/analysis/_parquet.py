@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from ._frame import COLUMNS, SOURCE_COLUMNS, STRING, build, empty_columns
-from ._load import BATCH_ROWS, iter_frames
+from ._load import STREAM_ROWS, iter_frames
 
 JSON_COLUMNS: Final = ("object", "info")
 PARTITIONS: Final = ("type", "day")
@@ -53,7 +53,7 @@ def to_parquet(
     *,
     partition_by: tuple[str, ...] = PARTITIONS,
     strict: bool = True,
-    batch_rows: int = BATCH_ROWS,
+    batch_rows: int = STREAM_ROWS,
 ) -> Path:
     """Write a frame, or recordings (a path, a folder, or several), as a hive-partitioned Parquet dataset
     (by type and UTC day by default); returns the folder.

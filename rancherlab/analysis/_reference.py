@@ -6,11 +6,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .. import _version
-from ._diffs import delivering_stream, diffs
-from ._frame import concat_frames
+from ._diffs import diffs
 from ._schema import SchemaBuilder, event_names, generic_path, json_schema, schema
 from ._state import object_rows
 
@@ -24,42 +24,18 @@ def _changes(df: pd.DataFrame) -> dict[tuple[str, str], int]:
 class ChangeCounter:
     """Field-level changes per (type, catalog path), counted as `diffs` counts them, batch by batch.
 
-    Between batches it keeps, per live object, its last version from each delivering stream (what `diffs`
-    compares the next version with), so memory grows with the live objects, not with the events.
+    Between batches `diffs` keeps what it compares the next version with, per live object, so memory grows
+    with the live objects, not with the events.
     """
 
     def __init__(self) -> None:
         self.counts: Counter[tuple[str, str]] = Counter()
-        self._carry: pd.DataFrame | None = None
+        self._state: dict[str, Any] = {}
 
     def add(self, df: pd.DataFrame) -> None:
-        rows = df[object_rows(df)]
-        if self._carry is not None and len(self._carry):
-            rows = concat_frames([self._carry, rows.reset_index(drop=True)])
-        rows = rows.reset_index(drop=True)
-        d = diffs(rows)
-        if not d.empty:
-            fresh = (d["seq"] != _CARRIED).fillna(True).to_numpy(dtype=bool)
-            for typ, path in zip(d["type"].astype(str)[fresh].tolist(), d["path"][fresh].tolist()):
-                self.counts[(typ, generic_path(path))] += 1
-        keep: dict[tuple[Any, Any], dict[str | None, int]] = {}
-        cols = (rows[c].tolist() for c in ("type", "id", "name", "object"))
-        for pos, (typ, oid, name, obj) in enumerate(zip(*cols)):
-            if not isinstance(obj, dict):
-                continue
-            if name == "resource.remove":
-                keep.pop((typ, oid), None)
-                continue
-            streams = keep.setdefault((typ, oid), {})
-            stream = delivering_stream(obj)
-            streams.pop(stream, None)
-            streams[stream] = pos
-        carry = rows.iloc[sorted(p for streams in keep.values() for p in streams.values())].copy()
-        carry["seq"] = pd.array([_CARRIED] * len(carry), dtype="Int64")
-        self._carry = carry.reset_index(drop=True)
-
-
-_CARRIED = -1  # the seq of versions carried over from an earlier batch: their diffs were counted then
+        d = diffs(df, state=self._state)
+        for typ, path in zip(d["type"].astype(str).tolist(), d["path"].tolist()):
+            self.counts[(typ, generic_path(path))] += 1
 
 
 class ReferenceBuilder:
@@ -71,8 +47,11 @@ class ReferenceBuilder:
         self._changes = ChangeCounter()
 
     def add(self, df: pd.DataFrame) -> ReferenceBuilder:
-        self._schema.add(df)
-        self._changes.add(df)
+        rows = df[object_rows(df)]
+        # Parse each object of the batch once, for both the catalog and the diffs (the frame holds JSON text).
+        rows = rows.assign(object=np.fromiter(rows["object"].tolist(), dtype=object, count=len(rows)))
+        self._schema.add(rows, events=len(df))
+        self._changes.add(rows)
         return self
 
     def result(self, *, sources: Sequence[str] = ()) -> dict[str, Any]:

@@ -60,21 +60,33 @@ def example(value: Any) -> str:
         return repr(value)
 
 
+_JSON_TYPES: Final = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+}
+
+
 def _walk(value: Any, parts: Parts, seen: dict[Parts, _Field], here: set[Parts], seq: int) -> None:
     f = seen.get(parts)
     if f is None:
         f = seen[parts] = _Field(first_seq=seq)
-    t = json_type(value)
+    t = _JSON_TYPES.get(type(value)) or json_type(value)
     f.types[t] += 1
     if parts not in here:
         here.add(parts)
         f.objects += 1
     if t == "object":
         for k, v in value.items():
-            _walk(v, (*parts, str(k)), seen, here, seq)
+            _walk(v, (*parts, k if type(k) is str else str(k)), seen, here, seq)
     elif t == "array":
+        item = (*parts, ITEMS)
         for v in value:
-            _walk(v, (*parts, ITEMS), seen, here, seq)
+            _walk(v, item, seen, here, seq)
     elif t == "null":
         f.nulls += 1
     else:
@@ -97,9 +109,12 @@ class SchemaBuilder:
         self._first_paths: dict[tuple[str, str], set[Parts]] = {}
         self._names: Counter[tuple[str, str, str]] = Counter()
 
-    def add(self, df: pd.DataFrame) -> SchemaBuilder:
-        """Take one frame (or batch of one) into the catalog; frames are taken in recording order."""
-        self.events += len(df)
+    def add(self, df: pd.DataFrame, *, events: int | None = None) -> SchemaBuilder:
+        """Take one frame (or batch of one) into the catalog; frames are taken in recording order.
+
+        `events` is how many events the batch stood for, when `df` holds only its object rows.
+        """
+        self.events += len(df) if events is None else events
         rows = df[object_rows(df)]
         groups, first_paths = self._groups, self._first_paths
         cols = (rows[c].tolist() for c in ("dialect", "type", "seq", "kind", "name", "object"))

@@ -33,9 +33,10 @@ def load_recordings(command: str, files: list[str], *, strict: bool = False) -> 
     """One frame of every recording named (files or folders) and the recordings it came from,
     or None after telling standard error which one is missing. Damage: see the module docstring."""
     from ..analysis._frame import concat_frames
+    from ..analysis._load import BATCH_ROWS
 
     try:
-        batches = list(read_frames(command, files, strict=strict))
+        batches = list(read_frames(command, files, strict=strict, batch_rows=BATCH_ROWS))
     except FileNotFoundError as exc:
         print(f"rancherlab {command}: {exc}", file=sys.stderr)
         return None
@@ -43,19 +44,23 @@ def load_recordings(command: str, files: list[str], *, strict: bool = False) -> 
     return df, [str(r) for r in df["recording"].cat.categories] if "recording" in df else []
 
 
-def read_frames(command: str, files: list[str], *, strict: bool = False) -> Iterator[pd.DataFrame]:
+def read_frames(
+    command: str, files: list[str], *, strict: bool = False, batch_rows: int | None = None
+) -> Iterator[pd.DataFrame]:
     """The recordings named, streamed as frames of a bounded number of rows (`analysis.iter_frames`).
 
     Tolerant unless `strict`; at the end, one line on standard error says what was skipped. A recording
     error (strict damage, nothing readable) is told on standard error in one line and ends the command
     with its exit code; a missing recording raises FileNotFoundError (`NoRecordingsError`) for the caller.
     """
-    from ..analysis._load import Skipped, iter_frames
+    from ..analysis._load import STREAM_ROWS, Skipped, iter_frames
     from ..recording import RecordingError
 
     skipped = Skipped()
     try:
-        yield from iter_frames(files, strict=strict, skipped=skipped, progress=False)
+        yield from iter_frames(
+            files, strict=strict, skipped=skipped, progress=False, batch_rows=batch_rows or STREAM_ROWS
+        )
     except FileNotFoundError:
         raise
     except RecordingError as exc:
