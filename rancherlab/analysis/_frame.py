@@ -50,6 +50,8 @@ DIALECT_DTYPE: Final = pd.CategoricalDtype(list(DIALECTS))
 TRANSITIONING_DTYPE: Final = pd.CategoricalDtype(["no", "yes", "error"])
 # Repeated strings: categorical. Unique-ish strings: Arrow-backed.
 _CATEGORICAL: Final = ("name", "type", "state", "namespace", "project", "recording", "scope")
+# Categoricals of a fixed vocabulary: every frame has the same dtype.
+_FIXED_CATEGORIES: Final = ("kind", "dialect", "transitioning")
 # Columns `load()` adds after `COLUMNS`.
 SOURCE_COLUMNS: Final = ("recording", "scope")
 _STRINGS: Final = ("id", "revision", "raw")
@@ -211,14 +213,16 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
         return frames[0]
     out: dict[str, Any] = {}
     for c in frames[0].columns:
-        parts = [f[c] for f in frames]
-        dtypes = {p.dtype for p in parts}
-        if len(dtypes) > 1 and all(isinstance(d, pd.CategoricalDtype) for d in dtypes):
-            joined = union_categoricals([p.array for p in parts], sort_categories=True)
+        parts = [f[c].array for f in frames]
+        first = parts[0]
+        if c in _FIXED_CATEGORIES:  # one dtype for every batch: join the codes
+            out[c] = pd.Categorical.from_codes(np.concatenate([p.codes for p in parts]), dtype=first.dtype)
+        elif isinstance(first, pd.Categorical):
+            joined = union_categoricals(parts, sort_categories=True)
             cats = pd.Index(joined.categories.astype(str), dtype=STRING)
             out[c] = pd.Categorical.from_codes(joined.codes, dtype=pd.CategoricalDtype(cats))
         else:
-            out[c] = pd.concat(parts, ignore_index=True)
+            out[c] = type(first)._concat_same_type(parts)
     return pd.DataFrame(out)
 
 
