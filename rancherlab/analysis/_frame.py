@@ -6,6 +6,7 @@ or normalising nested JSON per row is what makes naive JSONL loading slow (resea
 
 from __future__ import annotations
 
+import builtins
 import gc
 import itertools
 import json
@@ -279,7 +280,7 @@ class JSONObjectDtype(ExtensionDtype):
     na_value = None
 
     @classmethod
-    def construct_array_type(cls) -> type[JSONObjectArray]:
+    def construct_array_type(cls) -> builtins.type[JSONObjectArray]:
         return JSONObjectArray
 
 

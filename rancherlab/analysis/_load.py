@@ -250,7 +250,7 @@ def _line(line: bytes, dialect: str, rows: list[Row], pings: bool) -> str | None
 
 def _fast_frame(obj: dict[str, Any], dialect: str, rows: list[Row]) -> bool:
     """Columns straight from a resource-frame line, when it is the plain case; False leaves it to the parser."""
-    get = obj.get
+    get: Any = obj.get
     if get("kind") != "frame":
         return False
     name, raw, seq, conn, t, ts = get("name"), get("raw"), get("seq"), get("conn"), get("t"), get("ts")
