@@ -49,7 +49,7 @@ PROGRESS_BYTES: Final = 50 * 1024 * 1024
 BATCH_ROWS: Final = 10_000
 # Rows per batch where each batch's objects are parsed and walked (`rancherlab schema`, `to_parquet`):
 # small enough that a batch's parsed objects stay a few megabytes.
-STREAM_ROWS: Final = 2_000
+STREAM_ROWS: Final = 1_000
 _TICK: Final = 4096  # lines between progress updates
 # Top-level keys that make the protocol parser reject or re-read a frame: leave those to it.
 _LEGACY_KEYS: Final = frozenset({"resourceId", "replyTo", "publisher", "previousIds", "previousNames", "timeoutMillis"})
