@@ -15,15 +15,17 @@ import math
 import os
 import re
 import threading
+import types
 import warnings
 import weakref
 import zlib
 from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final, Iterable, Iterator, Mapping, TypeGuard
+from typing import IO, Any, Final, Self, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import orjson
@@ -144,7 +146,7 @@ class RecordingHeader:
     server: str
     endpoint: str
     redaction: Mapping[str, Any] | Redactor
-    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
     server_version: str | None = None
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     synthetic: bool = False
@@ -169,8 +171,8 @@ class RecordingHeader:
         object.__setattr__(self, "endpoint", clean_endpoint(self.endpoint))
         started = self.started
         if started.tzinfo is None:
-            started = started.replace(tzinfo=timezone.utc)
-        object.__setattr__(self, "started", started.astimezone(timezone.utc))
+            started = started.replace(tzinfo=UTC)
+        object.__setattr__(self, "started", started.astimezone(UTC))
         if (
             not isinstance(self.max_frame_bytes, int)
             or isinstance(self.max_frame_bytes, bool)
@@ -367,7 +369,7 @@ def decode_event(obj: Any, dialect: Dialect) -> Event:
 
 def _decode_event(obj: Any, dialect: Dialect) -> Event:
     if not isinstance(obj, dict):
-        raise ValueError("line is not a JSON object")
+        raise ValueError("line is not a JSON object")  # noqa: TRY004 - decode_event documents ValueError
     seq, conn, t, ts, kind, name = (obj.get(k) for k in ("seq", "conn", "t", "ts", "kind", "name"))
     if not _is_int(seq) or not _is_int(conn):
         raise ValueError("seq and conn must be integers")
@@ -376,7 +378,7 @@ def _decode_event(obj: Any, dialect: Dialect) -> Event:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     if not isinstance(name, str):
-        raise ValueError("name must be a string")
+        raise ValueError("name must be a string")  # noqa: TRY004 - decode_event documents ValueError
     if ts is not None:
         if not isinstance(ts, str):
             raise ValueError("ts must be an ISO 8601 string or null")
@@ -402,7 +404,7 @@ def _decode_event(obj: Any, dialect: Dialect) -> Event:
     if watch is not None and not isinstance(watch, dict):
         raise ValueError("watch must be an object")
     if not isinstance(info, dict):
-        raise ValueError("info must be an object")
+        raise ValueError("info must be an object")  # noqa: TRY004 - decode_event documents ValueError
     return Event(seq, conn, float(t), ts, dialect, kind, name, data=obj.get("data"), watch=watch, info=info, **fields)
 
 
@@ -508,10 +510,12 @@ class RecordingWriter:
             finally:
                 self._close_part()
 
-    def __enter__(self) -> RecordingWriter:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None
+    ) -> None:
         self.close({"aborted": exc_type.__name__} if exc_type is not None else None)
 
     def __repr__(self) -> str:
@@ -983,7 +987,7 @@ class _open_stream:
         self._raw: IO[bytes] | None = None
 
     def __enter__(self) -> io.BufferedIOBase:
-        raw = open(self.path, "rb")  # noqa: SIM115
+        raw = open(self.path, "rb")
         self._raw = raw
         if raw.read(2) == _GZIP_MAGIC:
             raw.seek(0)

@@ -6,7 +6,7 @@ import argparse
 import copy
 import dataclasses
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,7 @@ from rancherlab.recording import (
 
 from .conftest import sample_objects
 
-
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def write(path: Path, events: list[Event], dialect: str, **kw: Any) -> Path:

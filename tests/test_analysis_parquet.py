@@ -21,7 +21,7 @@ SAMPLES = REPO / "recordings" / "samples"
 
 def readme_duckdb_query() -> str:
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    m = re.search(r"e\.g\. DuckDB:\s*```sql\n(.*?)```", text, re.S)
+    m = re.search(r"e\.g\. DuckDB:\s*```sql\n(.*?)```", text, re.DOTALL)
     assert m, "the README's DuckDB example"
     return m.group(1)
 

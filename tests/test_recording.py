@@ -422,7 +422,7 @@ def test_strict_stops_at_a_bad_line_tolerant_skips_it(tmp_path: Path, replacemen
     seen: list[Event] = []
     with pytest.raises(RecordingCorruptError) as info:
         for event in read_recording(path):
-            seen.append(event)
+            seen.append(event)  # noqa: PERF402 - what was read before the error
     assert info.value.line == 4 and "bad.jsonl" in str(info.value) and ", line 4:" in str(info.value)
     assert seen == events[:2]
     rec = read_recording(path, strict=False)
@@ -453,7 +453,7 @@ def test_cut_last_line(tmp_path: Path) -> None:
     seen: list[Event] = []
     with pytest.raises(RecordingTruncatedError, match="cut short") as info:
         for event in read_recording(path):
-            seen.append(event)
+            seen.append(event)  # noqa: PERF402 - what was read before the error
     assert seen == events[:-1] and f"{len(events) - 1} event(s) before it were read" in str(info.value)
     rec = read_recording(path, strict=False)
     with pytest.warns(RecordingWarning):
@@ -473,7 +473,7 @@ def test_gzip_cut_short(tmp_path: Path) -> None:
     seen: list[Event] = []
     with pytest.raises(RecordingTruncatedError, match="gzip"):
         for event in read_recording(path):
-            seen.append(event)
+            seen.append(event)  # noqa: PERF402 - what was read before the error
     assert seen and seen == events[: len(seen)]
     with pytest.warns(RecordingWarning):
         assert list(read_recording(path, strict=False)) == seen

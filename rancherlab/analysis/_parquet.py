@@ -8,6 +8,7 @@ stored as JSON text; every other column keeps its Arrow type.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -37,7 +38,7 @@ def _dumps(value: Any) -> str | None:
 
 
 def _loads(text: Any) -> Any:
-    if text is None or text is pd.NA or (isinstance(text, float) and text != text):
+    if text is None or text is pd.NA or (isinstance(text, float) and math.isnan(text)):
         return None
     try:
         return orjson.loads(text)

@@ -130,9 +130,11 @@ def reference_markdown(df: pd.DataFrame | Mapping[str, Any], *, sources: Sequenc
     )
     lines += [
         "",
-        "Every field below was seen on the wire. *presence*: % of the type's objects that had it; "
-        "*null*: % of occurrences that were null; *changes*: field-level changes between successive versions; "
-        "⚠ conflict: more than one JSON type; ⏱ late: missing from the first object of the type.",
+        (
+            "Every field below was seen on the wire. *presence*: % of the type's objects that had it; "
+            "*null*: % of occurrences that were null; *changes*: field-level changes between successive versions; "
+            "⚠ conflict: more than one JSON type; ⏱ late: missing from the first object of the type."
+        ),
         "",
     ]
     for key, t in ref["types"].items():
