@@ -198,7 +198,8 @@ def build(cols: Mapping[str, list[Any]]) -> pd.DataFrame:
             out[c] = objects(values)
     for c in SOURCE_COLUMNS:
         if c in cols:
-            out[c] = categorical(cols[c])
+            values = cols[c]
+            out[c] = values if isinstance(values, pd.Categorical) else categorical(values)
     return pd.DataFrame(out)
 
 
@@ -225,6 +226,13 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
         else:
             out[c] = type(first)._concat_same_type(parts)
     return pd.DataFrame(out)
+
+
+def constant(value: str, n: int) -> pd.Categorical:
+    """`n` times the same string, as `categorical` would make it (one category, no per-row work)."""
+    return pd.Categorical.from_codes(
+        np.zeros(n, dtype=np.int8), dtype=pd.CategoricalDtype(pd.Index([value], dtype=STRING))
+    )
 
 
 def categorical(values: Iterable[Any]) -> pd.Categorical:

@@ -41,7 +41,7 @@ from ..recording import (
     open_recording_file,
     recording_name,
 )
-from ._frame import FROM_RAW, Row, build, columns, concat_frames, event_row, no_gc, object_fields
+from ._frame import FROM_RAW, Row, build, columns, concat_frames, constant, event_row, no_gc, object_fields
 
 # Above this many bytes in total, `progress=None` shows a bar.
 PROGRESS_BYTES: Final = 50 * 1024 * 1024
@@ -212,8 +212,8 @@ def _batch(rows: list[Row], name: str, scope: str) -> pd.DataFrame:
         cols = columns(rows)
         rows.clear()
         n = len(cols["seq"])
-        cols["recording"] = [name] * n
-        cols["scope"] = [scope] * n
+        cols["recording"] = constant(name, n)  # type: ignore[assignment]
+        cols["scope"] = constant(scope, n)  # type: ignore[assignment]
         return build(cols)
 
 
