@@ -75,3 +75,14 @@ def test_to_parquet_of_empty_recordings(tmp_path: Path) -> None:
     path = write(tmp_path / "a.jsonl", [], "norman")
     folder = to_parquet(path, tmp_path / "ds")
     assert ds.dataset(folder, format="parquet", partitioning="hive").to_table().num_rows == 0
+
+
+def test_pandas_to_parquet_stores_objects_as_json_text(tmp_path: Path) -> None:
+    """`df.to_parquet` (pandas, not rl) works on a loaded frame: the object column becomes JSON text."""
+    import json
+
+    df = load(SAMPLES / "steve-cluster.jsonl")
+    df.to_parquet(tmp_path / "plain.parquet")
+    back = pd.read_parquet(tmp_path / "plain.parquet")
+    has = df["object"].notna().to_numpy()
+    assert [json.loads(t) for t in back["object"][has]] == df["object"][has].tolist()

@@ -422,6 +422,11 @@ class JSONObjectArray(ExtensionArray):
     def _values_for_factorize(self) -> tuple[np.ndarray, Any]:
         return np.asarray(self.json_text(), dtype=object), None
 
+    def __arrow_array__(self, type: Any = None) -> pa.Array:
+        """As Arrow: the JSON text of each cell (what `to_parquet` stores), so `df.to_parquet` and
+        `pa.Table.from_pandas` work whatever shapes the objects have."""
+        return pa.array(self.json_text(), type=pa.large_string())
+
     def json_text(self) -> list[str | None]:
         """Each cell as JSON text (None when missing): what `to_parquet` stores."""
         return [None if v is None else _dumps(v) for v in self]
