@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
@@ -26,7 +27,14 @@ Leaves = dict[str, Any]
 
 
 def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
-    return any(path == p or path.startswith((p + ".", p + "[")) for p in ignore)
+    exact, under = _ignore_rule(ignore)
+    return path in exact or path.startswith(under)
+
+
+@functools.lru_cache(maxsize=64)
+def _ignore_rule(ignore: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The paths ignored exactly, and the prefixes (`p.`, `p[`) of what lies under them: two C-level tests."""
+    return frozenset(ignore), tuple(q for p in ignore for q in (p + ".", p + "["))
 
 
 def delivering_stream(obj: dict[str, Any]) -> str | None:
@@ -46,7 +54,9 @@ def delivering_stream(obj: dict[str, Any]) -> str | None:
     return path.rpartition("/")[0]
 
 
-def diffs(df: pd.DataFrame, *, ignore: Iterable[str] = DEFAULT_IGNORE) -> pd.DataFrame:
+def diffs(
+    df: pd.DataFrame, *, ignore: Iterable[str] = DEFAULT_IGNORE, state: dict[str, Any] | None = None
+) -> pd.DataFrame:
     """One row per changed leaf between successive versions of an object, keyed on (type, id).
 
     Columns: type, id, seq, time (of the newer version), path (dotted, list items as `[i]`), old, new,
@@ -62,13 +72,17 @@ def diffs(df: pd.DataFrame, *, ignore: Iterable[str] = DEFAULT_IGNORE) -> pd.Dat
     from, so a change shows once, at its first delivery; the URL fields with the previous version *from
     the same stream*, so the alternation is not a change while a real one (an action appearing, an update
     link granted) still shows. Ignoring `links`/`actions` outright would hide those.
+
+    `state`: pass the same (initially empty) dict with each batch of a frame, in order, to diff a recording
+    batch by batch (`rancherlab schema` streams this way); it holds what is compared with next, per live object.
     """
     skip = tuple(ignore)
     mask = object_rows(df)
     rows = df[mask]
-    prev: dict[Key, Leaves] = {}
-    prev_stream: dict[Key, str | None] = {}
-    urls_by_stream: dict[Key, dict[str | None, Leaves]] = {}
+    state = {} if state is None else state
+    prev: dict[Key, Leaves] = state.setdefault("prev", {})
+    prev_stream: dict[Key, str | None] = state.setdefault("prev_stream", {})
+    urls_by_stream: dict[Key, dict[str | None, Leaves]] = state.setdefault("urls_by_stream", {})
     out: dict[str, list[Any]] = {c: [] for c in ("type", "id", "seq", "time", "path", "old", "new", "change")}
     cols = [rows[c].tolist() for c in ("type", "id", "seq", "time", "name", "object")]
     for typ, oid, seq, time, name, obj in zip(*cols):
