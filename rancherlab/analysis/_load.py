@@ -143,12 +143,17 @@ def iter_frames(
     show = total > PROGRESS_BYTES if progress is None else progress
     bar = _bar(total) if show else None
     report = Skipped() if skipped is None else skipped
+    files_before = len(report.files)
     try:
         for path in paths:
             yield from _file_frames(path, pings=pings, strict=strict, batch_rows=batch_rows, bar=bar, skipped=report)
     finally:
         if bar is not None:
             bar.close()
+    if paths and len(report.files) - files_before == len(paths):
+        # tolerance skips damage in recordings, but none of these is one: that is an error in any mode
+        first = report.files[files_before][1]
+        raise RecordingFormatError(first if len(paths) == 1 else f"none of {len(paths)} files is a recording; {first}")
     if skipped is None and report:
         warnings.warn(report.message(), RecordingWarning, stacklevel=2)
 

@@ -6,10 +6,8 @@ The recordings are streamed (read a chunk at a time), so memory does not grow wi
 from __future__ import annotations
 
 import argparse
-import sys
-import warnings
 
-from ._recordings import add_files_argument
+from ._recordings import add_files_argument, report_skipped
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,20 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import write_report
-    from ..analysis._load import recording_paths
-    from ..recording import RecordingWarning
+    from ..analysis._load import Skipped, recording_paths
 
     # A missing recording raises FileNotFoundError, damage under --strict a RecordingError: the command line's
-    # one handler says so in one line. Tolerant reading warns once per recording read; said here in one line each.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        out = write_report(recording_paths(args.files), args.out, strict=args.strict)
-    said: set[str] = set()
-    for w in caught:
-        if not issubclass(w.category, RecordingWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        elif str(w.message) not in said:  # the state plot reads a recording a second time
-            said.add(str(w.message))
-            print(f"rancherlab report: {w.message} (--strict fails instead)", file=sys.stderr)
+    # one handler says so in one line. What tolerant reading skipped is said in one line too.
+    skipped = Skipped()
+    out = write_report(recording_paths(args.files), args.out, strict=args.strict, skipped=skipped)
+    report_skipped("report", skipped)
     print(f"wrote {out}")
     return 0
