@@ -5,7 +5,6 @@ by file; `read_recording`, `replay` and `serve` refuse them, naming the files.""
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import subprocess
@@ -28,9 +27,11 @@ from rancherlab.recording import (
     NoRecordingsError,
     RecordingCorruptError,
     RecordingFormatError,
+    RecordingHeader,
     RecordingTruncatedError,
     RecordingVersionError,
     RecordingWarning,
+    RecordingWriter,
     read_recording,
 )
 from rancherlab.replay import replay
@@ -53,9 +54,21 @@ def cut_mid_line(tmp_path: Path) -> tuple[Path, int]:
     return path, 1
 
 
+def flushed_gzip(tmp_path: Path) -> tuple[Path, int, bytes]:
+    """A gzip recording written in two batches: (path, size after the first batch's sync flush, bytes)."""
+    events = norman_events()
+    path = tmp_path / "rec.jsonl.gz"
+    header = RecordingHeader("norman", "global", "https://rancher.example", "/v3/subscribe", {}, synthetic=True)
+    with RecordingWriter(path, header) as w:
+        w.write_many(events[:6])  # flushed (Z_SYNC_FLUSH): complete lines up to here
+        flushed = path.stat().st_size
+        w.write_many(events[6:])
+    return path, flushed, path.read_bytes()
+
+
 def cut_gzip(tmp_path: Path) -> tuple[Path, int]:
-    path, data = good(tmp_path, "rec.jsonl.gz")
-    path.write_bytes(data[: len(data) * 2 // 3])
+    path, flushed, data = flushed_gzip(tmp_path)
+    path.write_bytes(data[: flushed + (len(data) - flushed) // 2])
     return path, 1
 
 
@@ -286,9 +299,13 @@ def test_streamed_reference_equals_the_loaded_one(tmp_path: Path) -> None:
 
 
 def test_gzip_garbage_after_a_cut_member(tmp_path: Path) -> None:
-    path, data = good(tmp_path, "rec.jsonl.gz")
-    path.write_bytes(data[: len(data) // 2] + b"\x1f\x8b\x08garbage")
-    with pytest.warns(RecordingWarning):
+    """A gzip recording cut inside its second flush, then garbage: every event of the first flush is read."""
+    path, flushed, data = flushed_gzip(tmp_path)
+    path.write_bytes(data[: flushed + (len(data) - flushed) // 2] + b"\x1f\x8b\x08garbage")
+    with pytest.raises(RecordingTruncatedError):
+        load(path)
+    with pytest.warns(RecordingWarning, match="cut short"):
         df = load(path, strict=False)
-    lines = gzip.decompress(data).count(b"\n")
-    assert 0 < len(df) < lines
+    first = frame(norman_events()[:6])
+    assert len(first) <= len(df) < len(frame(norman_events()))
+    pd.testing.assert_frame_equal(df.drop(columns=["recording", "scope"]).iloc[: len(first)], first)
