@@ -8,6 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 import pandas as pd
 
+from ..protocol import counts
 from ._flatten import leaves
 from ._frame import STRING, categorical, objects
 from ._state import object_rows
@@ -62,6 +63,10 @@ def diffs(df: pd.DataFrame, *, ignore: Iterable[str] = DEFAULT_IGNORE) -> pd.Dat
     from, so a change shows once, at its first delivery; the URL fields with the previous version *from
     the same stream*, so the alternation is not a change while a real one (an action appearing, an update
     link granted) still shows. Ignoring `links`/`actions` outright would hide those.
+
+    Steve's `count` object: each watch event carries only the types whose count changed, so every version is
+    the update merged into the one before (`protocol.counts.merge`); a type an update leaves out is unchanged,
+    not removed.
     """
     skip = tuple(ignore)
     mask = object_rows(df)
@@ -70,11 +75,20 @@ def diffs(df: pd.DataFrame, *, ignore: Iterable[str] = DEFAULT_IGNORE) -> pd.Dat
     prev_stream: dict[Key, str | None] = {}
     urls_by_stream: dict[Key, dict[str | None, Leaves]] = {}
     out: dict[str, list[Any]] = {c: [] for c in ("type", "id", "seq", "time", "path", "old", "new", "change")}
-    cols = [rows[c].tolist() for c in ("type", "id", "seq", "time", "name", "object")]
-    for typ, oid, seq, time, name, obj in zip(*cols):
+    held_counts: dict[Key, dict[str, Any]] = {}
+    cols = [rows[c].tolist() for c in ("type", "id", "seq", "time", "name", "object", "kind", "dialect")]
+    for typ, oid, seq, time, name, obj, kind, dialect in zip(*cols):
         if not isinstance(obj, dict):
             continue
         key = (typ, oid)
+        if dialect == "steve" and counts.is_count(typ):
+            # a count event holds only the types that changed: compare what a client holds, the merged map
+            held = held_counts.get(key)
+            obj = counts.merge(held, obj) if kind == "frame" and held is not None else obj
+            if name == "resource.remove":
+                held_counts.pop(key, None)
+            else:
+                held_counts[key] = obj
         now = {p: v for p, v in leaves(obj) if not (skip and _ignored(p, skip))}
         stream = delivering_stream(obj)
         urls = {p: v for p, v in now.items() if _ignored(p, URL_FIELDS)}

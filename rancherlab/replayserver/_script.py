@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ..protocol import counts as count_rule
 from ..protocol import steve
 from ..protocol.event import ANOMALY, DISCONNECTED, RESOURCE_EVENTS, Dialect, Event
 from ..recording import RecordingHeader, RecordingWarning, read_recording
@@ -126,6 +127,7 @@ def build_script(header: RecordingHeader, events: list[Event]) -> Script:
     server_version = header.server_version
     steve_frames: list[tuple[Frame, Event]] = []
     sent: list[tuple[float, Event]] = []
+    held_counts: dict[Key, dict[str, Any]] = {}
 
     for event, t in zip(events, times):
         if event.kind in ("snapshot", "resync") or (event.kind == "frame" and event.is_resource):
@@ -143,6 +145,8 @@ def build_script(header: RecordingHeader, events: list[Event]) -> Script:
                 sent.append((t, event))
             continue
         change = _state_change(event, t)
+        if change is not None and change.obj is not None and dialect == "steve" and count_rule.is_count(event.type):
+            change = _merged_count(change, event, held_counts)
         if change is not None:
             if event.kind == "snapshot":
                 if change.obj is not None:
@@ -260,6 +264,17 @@ def _state_change(event: Event, t: float) -> StateChange | None:
         event.dialect == "norman" and data is not None and data.get("state") in REMOVED_STATES
     )
     return StateChange(t, (event.type, event.id), None if removed else data, event.revision)
+
+
+def _merged_count(change: StateChange, event: Event, held: dict[Key, dict[str, Any]]) -> StateChange:
+    """Steve's `count` events hold only the types that changed: REST lists the map merged so far (`held`)."""
+    obj = change.obj
+    assert obj is not None
+    previous = held.get(change.key)
+    if event.kind == "frame" and previous is not None:  # a listed count object is the whole map
+        obj = count_rule.merge(previous, obj)
+    held[change.key] = obj
+    return StateChange(change.t, change.key, obj, change.revision)
 
 
 def _max_revision(current: int | str | None, revision: str | None) -> int | str | None:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..protocol import counts as protocol_counts
 from ..protocol import steve
 from ..protocol.steve import Subscribe
 from .._wsserver import Outbox
@@ -68,7 +69,7 @@ class SteveSession:
 
     def _start(self, sub: Subscribe) -> None:
         echo = sub.echo()
-        if sub.resource_type.lower() == "count":
+        if protocol_counts.is_count(sub.resource_type) or sub.resource_type.lower() == protocol_counts.PLURAL:
             self._start_count(SteveWatch(sub, "count", echo))
             return
         schema = steve_lookup(sub.resource_type)
@@ -154,12 +155,7 @@ class SteveSession:
         self._arm_counts(watch)
 
     def _send_counts(self, watch: SteveWatch, only: set[str] | None) -> None:
-        data = {
-            "id": "count",
-            "type": "count",
-            "links": {"self": f"{self.base_url}{self.prefix}/v1/counts/count"},
-            "counts": counts(self.world, self.cluster, only),
-        }
+        data = count_object(self.world, self.cluster, self.base_url, self.prefix, only, self.config.forbid)
         self._offer(watch, steve.encode_event("resource.change", data=data, echo=watch.echo))
 
     # --- server events ---------------------------------------------------------------------------
@@ -221,6 +217,26 @@ class SteveSession:
                 self._end(watch)
                 return
             watch.pending.pop(0)
+
+
+def count_object(
+    world: World,
+    cluster: str,
+    base_url: str,
+    prefix: str,
+    only: set[str] | None = None,
+    forbid: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Steve's count object: the whole map (`only=None`, what REST lists and a watch sends first) or an update.
+
+    Schemas the caller may not list or watch are left out, as steve's `schemasToWatch` does.
+    """
+    return {
+        "id": protocol_counts.ID,
+        "type": protocol_counts.TYPE,
+        "links": {"self": f"{base_url}{prefix}/v1/{protocol_counts.PLURAL}/{protocol_counts.ID}"},
+        "counts": {k: v for k, v in counts(world, cluster, only).items() if k not in forbid},
+    }
 
 
 def counts(world: World, cluster: str, only: set[str] | None = None) -> dict[str, Any]:

@@ -258,7 +258,7 @@ class SimulatorServer:
         m = _CLUSTER_PREFIX.match(path)
         if m and m.group(1) not in self.world.clusters():
             return http_response(401, "")
-        answer = handle_rest(self.world, path, query, base_url)
+        answer = handle_rest(self.world, path, query, base_url, frozenset(self.config.forbid))
         if answer is None:
             return http_response(404, '{"type":"error","status":"404","message":"not found"}\n')
         status, body = answer
