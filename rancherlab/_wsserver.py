@@ -14,13 +14,20 @@ import logging
 import re
 import weakref
 from collections import deque
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
+
+# What a client may make a server hold, whatever it sends, however long it stays (see `Outbox.settle`):
+MAX_CLIENT_MESSAGE = 1 << 20  # bytes; Rancher's subscribe messages are a few hundred (a bigger one closes with 1009)
+MAX_BACKLOG = 1000  # messages queued for a client before the server stops reading what that client sends
+MAX_WATCHES = 1000  # Steve watches one socket may hold at once (the dashboard holds a few dozen)
+TOO_MANY_WATCHES = f"too many watches on this connection (at most {MAX_WATCHES}): stop one before starting another"
 
 
 class Outbox:
@@ -61,9 +68,22 @@ class Outbox:
             await self._room.wait()
 
     def push(self, text: str) -> None:
-        """Queue a control message; never refused."""
+        """Queue a control message; never refused (a reader bounds them with `settle`)."""
         self._queue.append((text, False))
         self._wakeup.set()
+
+    @property
+    def backlog(self) -> int:
+        """Messages queued and not yet sent."""
+        return len(self._queue)
+
+    async def settle(self, limit: int = MAX_BACKLOG) -> None:
+        """Wait while more than `limit` messages wait to be sent, so a client that sends but never reads stops
+        being read (TCP then slows it down) instead of growing the server's memory, as apiserver's reader blocks
+        on the socket's full event channel. Returns at once when the connection is gone."""
+        while len(self._queue) > limit and not self._task.done():
+            self._room.clear()
+            await self._room.wait()
 
     @property
     def full(self) -> bool:
@@ -90,7 +110,7 @@ class Outbox:
                     text, bounded = self._queue.popleft()
                     if bounded:
                         self._bounded -= 1
-                        self._room.set()
+                    self._room.set()
                     await self.connection.send(text)
                     self.sent += 1
         finally:

@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .._wsserver import MAX_WATCHES, TOO_MANY_WATCHES, Outbox
 from ..protocol import counts as protocol_counts
 from ..protocol import steve
 from ..protocol.steve import Subscribe
-from .._wsserver import Outbox
 from .formats import Summary, steve_lookup, steve_schemas, steve_view, summarize
 from .world import Change, Resource, World
 
@@ -69,6 +69,10 @@ class SteveSession:
 
     def _start(self, sub: Subscribe) -> None:
         echo = sub.echo()
+        if len(self.watches) >= MAX_WATCHES:
+            self.outbox.push(steve.error_event(TOO_MANY_WATCHES, echo))
+            self.outbox.push(steve.stop_event(echo))
+            return
         if protocol_counts.is_count(sub.resource_type) or sub.resource_type.lower() == protocol_counts.PLURAL:
             self._start_count(SteveWatch(sub, "count", echo))
             return

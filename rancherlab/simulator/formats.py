@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import orjson
 
-from .world import MGMT_KINDS, CREATOR_ANNOTATION, Resource, World, parse_iso
+from .world import CREATOR_ANNOTATION, MGMT_KINDS, Resource, World, parse_iso
 
 NormanScopeKind = Literal["global", "cluster", "project"]
 

@@ -13,6 +13,7 @@ import logging
 import math
 import re
 import ssl
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -21,7 +22,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from .._wsserver import CredentialScrubbingLogger, Outbox, every, http_response, is_upgrade
+from .._wsserver import MAX_CLIENT_MESSAGE, CredentialScrubbingLogger, Outbox, every, http_response, is_upgrade
 from ..protocol import auth, norman, steve
 from ._norman import NormanSession, SharedWatches
 from ._steve import SteveConfig, SteveSession, Store
@@ -83,7 +84,9 @@ class SimulatorServer:
         self.world = world
         self.config = config
         self._server: Server | None = None
-        self._routes: dict[ServerConnection, _Route] = {}
+        # filled before websockets checks the rest of the handshake (a request without Sec-WebSocket-Key never
+        # reaches the handler that takes its route out): weak, so a refused handshake leaves nothing behind
+        self._routes: weakref.WeakKeyDictionary[ServerConnection, _Route] = weakref.WeakKeyDictionary()
         self._conns: set[_Conn] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self._watches = SharedWatches(config.watch_timeout, self._drop_session)
@@ -107,7 +110,7 @@ class SimulatorServer:
             process_request=self._process_request,
             ping_interval=None,  # Rancher sends application pings only, never protocol-level ones
             ssl=self.config.ssl_context,
-            max_size=None,
+            max_size=MAX_CLIENT_MESSAGE,
             server_header=None,
             logger=CredentialScrubbingLogger(log),
         )
@@ -293,6 +296,7 @@ class SimulatorServer:
             async for message in connection:
                 if isinstance(session, SteveSession):
                     session.receive(message)
+                    await outbox.settle()  # a client that never reads stops being read
                 # Norman's reader loop discards whatever the client sends.
         except ConnectionClosed:
             pass

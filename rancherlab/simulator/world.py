@@ -1127,7 +1127,7 @@ class World:
                         "waiting": {
                             "reason": "CrashLoopBackOff",
                             "message": f"back-off {backoff}s restarting failed container={cname} pod={pod['metadata']['name']}_"
-                            f"{pod['metadata']['namespace']}({pod['metadata']['uid'] if 'uid' in pod['metadata'] else ''})",
+                            f"{pod['metadata']['namespace']}({pod['metadata'].get('uid', '')})",
                         }
                     },
                 )
