@@ -116,7 +116,9 @@ class SteveSession:
         asked = int(rv)
         history = self.world.history_for(schema, self.cluster)
         retain = self.config.retain
-        oldest = history[-retain - 1].revision if len(history) > retain else self.config.base_revision
+        # the world may have let go of older changes (its `history_limit`): nothing before that can be resumed
+        floor = max(self.config.base_revision, self.world.trimmed_revision)
+        oldest = history[-retain - 1].revision if len(history) > retain else floor
         if asked < oldest or asked > self.world.revision:
             return None
         return [c for c in history[-retain:] if c.revision > asked]

@@ -34,6 +34,7 @@ log = logging.getLogger("rancherlab.simulator")
 
 _NORMAN_PATH = re.compile(r"^/v3(?:/(clusters?|projects?)/([^/]+))?/subscribe$")
 _STEVE_PATH = re.compile(r"^(?:/k8s/clusters/([^/]+))?/v1/subscribe$")
+_MOST_PER_TICK = 50  # world changes in one tick of the churn, whatever the rate (one step takes ~0.5 ms)
 _CLUSTER_PREFIX = re.compile(r"^/k8s/clusters/([^/]+)(/.*)$")
 
 
@@ -56,6 +57,23 @@ class SimulatorConfig:
     forbid: tuple[str, ...] = ()  # types the caller may see but not watch (Norman or Steve schema ids)
     count_interval: float = 5.0  # Steve's `count` resource: merged updates at most this often
     ssl_context: ssl.SSLContext | None = None
+    history_limit: int | None = 10_000  # world changes kept (Steve resumes, `history()`); None keeps all
+
+    def __post_init__(self) -> None:
+        positive = ("norman_ping", "steve_ping", "count_interval")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        for name in ("watch_timeout", "drop_every", "stall_after"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ValueError(f"{name} must be a positive number of seconds, or None (or 0) for never")
+        if not self.rate >= 0:
+            raise ValueError("rate must be zero (change only on step()) or a positive number of changes a second")
+        if self.buffer < 1 or self.steve_retain < 1:
+            raise ValueError("buffer and steve_retain must be positive numbers of events")
+        if self.history_limit is not None and self.history_limit < 1:
+            raise ValueError("history_limit must be a positive number of changes, or None to keep every change")
 
 
 @dataclass(eq=False)
@@ -98,6 +116,8 @@ class SimulatorServer:
             frozenset(config.forbid),
             config.count_interval,
         )
+        if config.history_limit is not None:
+            world.history_limit = config.history_limit  # a server runs for hours: its world stays bounded
         self._unlisten = world.add_listener(self._on_change)
         self.port = config.port
 
@@ -186,7 +206,7 @@ class SimulatorServer:
                 start, done, rate = loop.time(), 0, self.config.rate
             tick = max(0.001, min(0.05, 1 / rate)) if rate > 0 else 0.05
             due = int((loop.time() - start) * rate) - done if rate > 0 else 0
-            most = max(1, math.ceil(rate * tick))
+            most = min(_MOST_PER_TICK, max(1, math.ceil(rate * tick)))  # a tick's work stays short
             if due > most:  # behind: skip what cannot be made up
                 done += due - most
                 due = most
