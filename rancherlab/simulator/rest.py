@@ -30,9 +30,9 @@ def handle_rest(
 ) -> Reply | None:
     """Status and JSON body for a REST path, or None when the path is not one this simulator serves.
 
-    `forbid` holds the schema ids (Norman or Steve) the caller may not list or watch, as the socket refuses them:
-    a Norman one is not among the caller's schemas at all, a Steve one keeps its schema without the list verb
-    and its list answers 403.
+    `forbid` holds the schema ids (Norman or Steve) the caller may not watch, as the socket refuses them: a Norman
+    one is not among the caller's schemas at all, a Steve one may be listed and its schema has no `watch` verb
+    (nor is it counted by `count`).
     """
     parts = [unquote(p) for p in path.strip("/").split("/") if p]
     if len(parts) >= 4 and parts[0] == "k8s" and parts[1] == "clusters" and parts[3] == "v1":
@@ -75,15 +75,14 @@ def _steve_schema_object(schema_id: str, base_url: str, cluster_prefix: str, for
             "attributes": {},
         }
     s = F.steve_schemas()[schema_id]
-    # RBAC: Steve trims a schema's methods and verbs to what the caller may do
-    allowed = schema_id not in forbid
+    verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
     return {
         "id": schema_id,
         "type": "schema",
         "links": {"collection": F.steve_url(base_url, cluster_prefix, schema_id), "self": self_url},
         "pluralName": s["plural"],
-        "resourceMethods": ["GET", "DELETE", "PUT", "PATCH"] if allowed else ["GET"],
-        "collectionMethods": ["GET", "POST"] if allowed else [],
+        "resourceMethods": ["GET", "DELETE", "PUT", "PATCH"],
+        "collectionMethods": ["GET", "POST"],
         "resourceFields": None,
         "attributes": {
             "group": s["group"],
@@ -91,11 +90,8 @@ def _steve_schema_object(schema_id: str, base_url: str, cluster_prefix: str, for
             "kind": s["kind"],
             "namespaced": s["namespaced"],
             "resource": s["plural"].rsplit(".", 1)[-1],
-            "verbs": (
-                ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
-                if allowed
-                else ["get"]
-            ),
+            # RBAC: a forbidden type may be listed but not watched, so its schema says so
+            "verbs": [v for v in verbs if v != "watch"] if schema_id in forbid else verbs,
         },
     }
 
@@ -135,8 +131,6 @@ def _steve(
         return 404, _steve_error(404, "NotFound", f"schema {parts[0]} not found")
     if schema_id == counts.TYPE:
         return _steve_counts(world, parts[1:], base_url, prefix, forbid)
-    if schema_id in forbid and len(parts) != (3 if F.steve_schemas()[schema_id]["namespaced"] else 2):
-        return 403, _steve_error(403, "PermissionDenied", f"can not list {parts[0]}")
     namespaced = F.steve_schemas()[schema_id]["namespaced"]
     cluster = F.steve_cluster(prefix)
     rest = parts[1:]
