@@ -217,3 +217,22 @@ def test_forbidden_norman_type_error_does_not_offer_it(tmp_path: Path) -> None:
 def test_count_schema_json_is_steve_shaped(world: World) -> None:
     obj = _get(world, "/v1/schemas/count")[1]
     assert json.loads(json.dumps(obj))["collectionMethods"] == ["GET"]
+
+
+def test_replay_server_resolves_norman_types_by_id_or_plural_ignoring_case() -> None:
+    from rancherlab.protocol import norman, parse_frame
+    from rancherlab.recording import RecordingHeader
+    from rancherlab.replayserver._script import build_script
+
+    from .conftest import sample_objects
+
+    nodes = sample_objects("norman-v3-nodes-collection-rancher2.0.6-zabbix-rancher.json")
+    header = RecordingHeader.from_url("wss://rancher.test/v3/subscribe", redaction={"enabled": False})
+    events = [
+        parse_frame(norman.change_frame(o), "norman").stamped(seq=i, conn=1, t=float(i), ts=None)
+        for i, o in enumerate(nodes, 1)
+    ]
+    script = build_script(header, events)
+    for name in ("nodes", "Nodes", "NODES", "node", "Node"):
+        assert script.lookup(name) == "node", name
+    assert script.lookup("pods") is None

@@ -91,10 +91,13 @@ class Script:
         return self.header.dialect
 
     def lookup(self, name: str) -> str | None:
-        """Schema id for a type name: Steve takes ids or plurals in any case, Norman exact plurals."""
+        """Schema id for a type name: its id or its plural, ignoring case, as both dialects resolve a type
+        (apiserver's `LookupSchema`; norman `types/schemas.go` `doSchema` compares with EqualFold)."""
         if self.dialect == "steve":
             return self.names.get(name.lower())
-        return self.names.get(name)
+        wanted = name.lower()
+        found = self.names.get(name) or next((s for n, s in self.names.items() if n.lower() == wanted), None)
+        return found or next((s for s in self.names.values() if s.lower() == wanted), None)
 
     def known_types(self) -> set[str]:
         return set(self.names.values())
