@@ -1268,6 +1268,14 @@ class World:
         cut = len(self.history) - limit
         self.trimmed_revision = self.history[cut - 1].revision
         del self.history[:cut]
+        # a deleted namespace's project is kept for formatting its objects late; once neither a live object nor a
+        # kept change is in that namespace, nothing can ask any more
+        wanted = {
+            (r.cluster, r.namespace or r.name) for r in self._objs.values() if r.namespace or r.kind == "namespace"
+        }
+        wanted.update((c.resource.cluster, c.resource.namespace or c.resource.name) for c in self.history)
+        for key in [k for k in self._ns_project if k not in wanted]:
+            del self._ns_project[key]
 
     def _start_action(self) -> None:
         actions: list[tuple[str, float]] = [
