@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -229,9 +230,13 @@ def test_hundreds_of_clients_at_once(server: ServerProc) -> None:
         handshakes, opened = asyncio.Semaphore(25), asyncio.Barrier(clients)
         return await asyncio.gather(*(one(i, handshakes, opened) for i in range(clients)))
 
+    before = server.blocks()
     names = asyncio.run(all_of_them())
     assert names.count("resource.start") == clients
     server.assert_healthy()
+    time.sleep(0.5)  # the server sees the last closes
+    grown = server.blocks() - before
+    assert grown < 20_000, f"{grown} more memory blocks held once {clients} clients have gone"
 
 
 def test_a_client_that_never_reads_is_bounded(server: ServerProc) -> None:
