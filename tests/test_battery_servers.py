@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,8 +66,6 @@ class ServerProc:
 
         def read() -> None:
             out.append(self.proc.stdout.readline())  # type: ignore[union-attr]
-
-        import threading
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
