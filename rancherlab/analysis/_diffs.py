@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 import pandas as pd
 
+from ..protocol import counts
 from ._flatten import leaves
 from ._frame import STRING, categorical, objects
 from ._state import object_rows
@@ -75,6 +76,10 @@ def diffs(
 
     `state`: pass the same (initially empty) dict with each batch of a frame, in order, to diff a recording
     batch by batch (`rancherlab schema` streams this way); it holds what is compared with next, per live object.
+
+    Steve's `count` object: each watch event carries only the types whose count changed, so every version is
+    the update merged into the one before (`protocol.counts.merge`); a type an update leaves out is unchanged,
+    not removed.
     """
     skip = tuple(ignore)
     mask = object_rows(df)
@@ -84,11 +89,20 @@ def diffs(
     prev_stream: dict[Key, str | None] = state.setdefault("prev_stream", {})
     urls_by_stream: dict[Key, dict[str | None, Leaves]] = state.setdefault("urls_by_stream", {})
     out: dict[str, list[Any]] = {c: [] for c in ("type", "id", "seq", "time", "path", "old", "new", "change")}
-    cols = [rows[c].tolist() for c in ("type", "id", "seq", "time", "name", "object")]
-    for typ, oid, seq, time, name, obj in zip(*cols):
+    held_counts: dict[Key, dict[str, Any]] = state.setdefault("held_counts", {})
+    cols = [rows[c].tolist() for c in ("type", "id", "seq", "time", "name", "object", "kind", "dialect")]
+    for typ, oid, seq, time, name, obj, kind, dialect in zip(*cols):
         if not isinstance(obj, dict):
             continue
         key = (typ, oid)
+        if dialect == "steve" and counts.is_count(typ):
+            # a count event holds only the types that changed: compare what a client holds, the merged map
+            held = held_counts.get(key)
+            obj = counts.merge(held, obj) if kind == "frame" and held is not None else obj
+            if name == "resource.remove":
+                held_counts.pop(key, None)
+            else:
+                held_counts[key] = obj
         now = {p: v for p, v in leaves(obj) if not (skip and _ignored(p, skip))}
         stream = delivering_stream(obj)
         urls = {p: v for p, v in now.items() if _ignored(p, URL_FIELDS)}

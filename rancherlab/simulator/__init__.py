@@ -118,7 +118,7 @@ class Simulator(ServerHandle[SimulatorServer]):
         )
 
     def history(self) -> list[Change]:
-        """Every change the world made, in order."""
+        """The changes the world made, in order: every one, or the last `history_limit` (config) of them."""
         return self._runner.run(lambda: list(self.world.history))
 
     def drop_now(self) -> None:

@@ -7,9 +7,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .._wsserver import MAX_WATCHES, TOO_MANY_WATCHES, Outbox
+from ..protocol import counts as protocol_counts
 from ..protocol import steve
 from ..protocol.steve import Subscribe
-from .._wsserver import Outbox
 from .formats import Summary, steve_lookup, steve_schemas, steve_view, summarize
 from .profiles import LATEST, RancherProfile
 from .world import Change, Resource, World
@@ -70,7 +71,11 @@ class SteveSession:
 
     def _start(self, sub: Subscribe) -> None:
         echo = sub.echo()
-        if sub.resource_type.lower() == "count":
+        if len(self.watches) >= MAX_WATCHES:
+            self.outbox.push(steve.error_event(TOO_MANY_WATCHES, echo))
+            self.outbox.push(steve.stop_event(echo))
+            return
+        if protocol_counts.is_count(sub.resource_type) or sub.resource_type.lower() == protocol_counts.PLURAL:
             self._start_count(SteveWatch(sub, "count", echo))
             return
         profile = self.config.profile
@@ -116,7 +121,9 @@ class SteveSession:
         asked = int(rv)
         history = self.world.history_for(schema, self.cluster)
         retain = self.config.retain
-        oldest = history[-retain - 1].revision if len(history) > retain else self.config.base_revision
+        # the world may have let go of older changes (its `history_limit`): nothing before that can be resumed
+        floor = max(self.config.base_revision, self.world.trimmed_revision)
+        oldest = history[-retain - 1].revision if len(history) > retain else floor
         if asked < oldest or asked > self.world.revision:
             return None
         return [c for c in history[-retain:] if c.revision > asked]
@@ -160,12 +167,7 @@ class SteveSession:
         self._arm_counts(watch)
 
     def _send_counts(self, watch: SteveWatch, only: set[str] | None) -> None:
-        data = {
-            "id": "count",
-            "type": "count",
-            "links": {"self": f"{self.base_url}{self.prefix}/v1/counts/count"},
-            "counts": counts(self.world, self.cluster, only),
-        }
+        data = count_object(self.world, self.cluster, self.base_url, self.prefix, only, self.config.forbid)
         self._offer(watch, self.config.profile.event("resource.change", data=data, revision=None, echo=watch.echo))
 
     # --- server events ---------------------------------------------------------------------------
@@ -227,6 +229,26 @@ class SteveSession:
                 self._end(watch)
                 return
             watch.pending.pop(0)
+
+
+def count_object(
+    world: World,
+    cluster: str,
+    base_url: str,
+    prefix: str,
+    only: set[str] | None = None,
+    forbid: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Steve's count object: the whole map (`only=None`, what REST lists and a watch sends first) or an update.
+
+    Schemas the caller may not list or watch are left out, as steve's `schemasToWatch` does.
+    """
+    return {
+        "id": protocol_counts.ID,
+        "type": protocol_counts.TYPE,
+        "links": {"self": f"{base_url}{prefix}/v1/{protocol_counts.PLURAL}/{protocol_counts.ID}"},
+        "counts": {k: v for k, v in counts(world, cluster, only).items() if k not in forbid},
+    }
 
 
 def counts(world: World, cluster: str, only: set[str] | None = None) -> dict[str, Any]:
