@@ -474,11 +474,18 @@ class Stream:
             self._marker(DISCONNECTED, code=None, reason=str(exc), frames=counter[0], error=type(exc).__name__)
             raise
         finally:
-            for task in (reader, *helpers):
-                task.cancel()
-            await asyncio.gather(reader, *helpers, return_exceptions=True)
-            inbox.close()
-            await ws.close()
+            # A stop that cancels again mid-cleanup (aclose() insists) must leave neither spool nor socket open.
+            try:
+                for task in (reader, *helpers):
+                    task.cancel()
+                await asyncio.gather(reader, *helpers, return_exceptions=True)
+            finally:
+                inbox.close()
+                try:
+                    await ws.close()
+                finally:
+                    if ws.transport is not None and not ws.transport.is_closing():
+                        ws.transport.abort()
         return closed, counter[0]
 
     async def _reader(self, ws: ClientConnection, inbox: Spool[str | bytes | _Closed], counter: list[int]) -> None:

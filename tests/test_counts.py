@@ -92,7 +92,7 @@ def test_state_holds_the_merged_count_map(recorded: Path) -> None:
     held = st[st["type"] == "count"]["object"].iloc[0]
     assert held["counts"] == _merged(frames) and len(held["counts"]) == len(frames[0]["counts"])
     # the recording's own rows are left as they came
-    assert _count_frames(df)[-1] is frames[-1] and len(frames[-1]["counts"]) < len(frames[0]["counts"])
+    assert _count_frames(df)[-1] == frames[-1] and len(frames[-1]["counts"]) < len(frames[0]["counts"])
 
 
 def test_diffs_report_no_count_removed_for_types_an_update_leaves_out(recorded: Path) -> None:
