@@ -78,9 +78,7 @@ def run(args: argparse.Namespace) -> int:
         section("Endpoints and authentication")
         print(f"simulator     {sim.url}  (seed {args.seed}, {args.rate:g} changes/s)")
         for dialect, cap in captures.items():
-            print(
-                f"{dialect:13} {cap.stream.scope!s:28} {sim.url.replace('http', 'ws', 1)}{cap.stream.scope.subscribe_path}"
-            )
+            print(f"{dialect:13} {cap.stream.scope!s:28} {cap.stream.endpoint}")
         print(f"  Steve sends {watch.subscribe_message('<list revision>')}")
         print(f"credential    Authorization: Bearer {credentials.masked}")
         print(f"listening     {args.seconds:g} s ...", flush=True)

@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
-import orjson
-
 from .._loop import LoopThread
 from ..errors import EXIT_CLIENT_FAILED, EXIT_OK, UsageError
+from ..protocol._json import loads
 from ._checks import CHECKS, CheckResult, Observation, evaluate
 from ._proxy import FaultProxy
 
@@ -301,8 +300,8 @@ def _read_state(path: Path) -> dict[str, set[str]] | None:
     with path.open("rb") as f:
         for line in f:
             try:
-                doc = orjson.loads(line)
-            except orjson.JSONDecodeError:
+                doc = loads(line)
+            except ValueError:
                 continue  # a line being written when the check read the file
             if isinstance(doc, dict) and isinstance(doc.get("type"), str) and isinstance(doc.get("ids"), list):
                 held[doc["type"]] = {str(i) for i in doc["ids"]}

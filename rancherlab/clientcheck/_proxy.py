@@ -31,7 +31,6 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import httpx
-import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -40,6 +39,7 @@ from websockets.http11 import Request, Response
 
 from .._wsserver import CredentialScrubbingLogger, Outbox, TrackedConnection, close_server, http_response, is_upgrade
 from ..protocol import RESOURCE_EVENTS, steve
+from ..protocol._json import dumps_text, loads
 from ..simulator.profiles import LATEST, RancherProfile
 from ._checks import Observation, ObservationKind
 
@@ -193,7 +193,7 @@ class FaultProxy:
         for key, echo in list(link.active.items()):
             link.swallow.add(key)
             with contextlib.suppress(ConnectionClosed):
-                await link.up.send(orjson.dumps({**_fields(echo), "stop": True}).decode())
+                await link.up.send(dumps_text({**_fields(echo), "stop": True}))
             link.outbox.push(steve.stop_event(echo))
         link.active.clear()
         return keys
@@ -219,26 +219,27 @@ class FaultProxy:
                     ping_interval=None,
                 )
             except InvalidStatus as exc:
-                r = exc.response
-                return Response(r.status_code, r.reason_phrase, Headers(r.headers), r.body)
+                refused = exc.response
+                return Response(refused.status_code, refused.reason_phrase, Headers(refused.headers), refused.body)
             except (OSError, TimeoutError, InvalidHandshake):
                 return http_response(502, "upstream unavailable\n", content_type="text/plain; charset=utf-8")
             self._pending[connection] = up
             return None
         assert self._http is not None
         try:
-            r = await self._http.get(path, headers=headers)
+            answer = await self._http.get(path, headers=headers)
         except httpx.HTTPError:
             return http_response(502, "upstream unavailable\n", content_type="text/plain; charset=utf-8")
         revision = None
-        if r.headers.get("content-type", "").startswith("application/json"):
-            with contextlib.suppress(orjson.JSONDecodeError):
-                body = orjson.loads(r.content)
+        if answer.headers.get("content-type", "").startswith("application/json"):
+            with contextlib.suppress(ValueError):
+                body = loads(answer.content)
                 if isinstance(body, dict) and isinstance(body.get("revision"), str):
                     revision = body["revision"]
                     self._known.add(revision)
-        self.note("rest", path=_shown(path), status=r.status_code, revision=revision)
-        return http_response(r.status_code, r.content, content_type=r.headers.get("content-type", "application/json"))
+        self.note("rest", path=_shown(path), status=answer.status_code, revision=revision)
+        kind = answer.headers.get("content-type", "application/json")
+        return http_response(answer.status_code, answer.content, content_type=kind)
 
     def _look_for_credential(self, path: str) -> None:
         parts = urlsplit(path)
@@ -364,8 +365,8 @@ def _fields(echo: dict[str, str]) -> dict[str, str]:
 def _peek(text: str) -> tuple[str | None, str | None, str | None]:
     """A frame's name, Steve watch key (when echoed) and revision, without trusting it to be well formed."""
     try:
-        doc = orjson.loads(text)
-    except orjson.JSONDecodeError:
+        doc = loads(text)
+    except ValueError:
         return None, None, None
     if not isinstance(doc, dict):
         return None, None, None
