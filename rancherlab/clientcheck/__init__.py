@@ -32,6 +32,7 @@ from ._checks import CHECKS, CheckResult, Observation, evaluate
 from ._proxy import FaultProxy
 
 STATE_FILE_ENV: Final = "RANCHERLAB_STATE_FILE"
+_BURST_SLICE: Final = 50  # world changes per step of a burst
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,8 +233,10 @@ class ClientCheck:
             return True
 
         async def burst() -> None:
+            # in slices, so the server keeps sending (and pinging) while the world changes, as Rancher does
             proxy.burst_noted(s.burst)
-            await asyncio.to_thread(sim.step, s.burst)
+            for done in range(0, s.burst, _BURST_SLICE):
+                await asyncio.to_thread(sim.step, min(_BURST_SLICE, s.burst - done))
 
         # (fault, whether the client must come back before the next one)
         steps: list[tuple[Callable[[], Any], bool]] = [
