@@ -539,3 +539,44 @@ def test_replay_from_the_controls_locks_them_and_stop_stops(recorded: Path, expl
     time.sleep(0.3)
     assert ex.tally.total == stopped_at  # nothing more arrives after Stop
     assert until(lambda: "stopped" in ex.status.value), ex.status.value
+
+
+def test_the_panels_field_catalog_is_rl_schemas(recorded: Path):
+    """The panel folds objects one at a time with its own fast walk: the rows must be `rl.schema`'s."""
+    import rancherlab as rl
+    from rancherlab.explorer import Tally
+    from rancherlab.protocol import norman, parse_frame
+
+    events = list(read_recording(recorded))
+    tricky = [  # conflicts, nulls, 1 vs true vs 1.0, long strings alike in their first 60 characters, late paths
+        {"id": "a", "type": "pod", "v": 1, "s": "x" * 70 + "1", "l": [1, "two", None], "o": {"k": None}},
+        {"id": "a", "type": "pod", "v": True, "s": "x" * 70 + "2", "l": [], "o": None, "late": {"x": 1.0}},
+        {"id": "b", "type": "pod", "v": 1.0, "s": "y", "l": [{"a": 1}], "o": {"k": "v"}},
+        {"id": "c", "type": "pod", "v": "1", "s": "z", "o": {"k": 1}, "late": {"x": 2}},
+    ]
+    for i, obj in enumerate(tricky * 3):
+        seq = len(events) + i + 1
+        events.append(parse_frame(norman.change_frame(obj), "norman").stamped(seq=seq, conn=1, t=0.0, ts=None))
+    tally = Tally()
+    for event in events:
+        tally.add(event)
+    catalog = tally.fold()
+    reference = rl.schema(rl.frame(events))
+    types = catalog.types()
+    assert {(d, t) for d, t, _ in types} == {("norman", "pod"), ("steve", "pod"), ("steve", "configmap")}
+
+    def row(r: Any) -> tuple[Any, ...]:
+        return (
+            dict(r["types"]),
+            round(r["presence"], 9),
+            round(r["nulls"], 9),
+            list(r["examples"]),
+            bool(r["conflict"]),
+            bool(r["late"]),
+        )
+
+    for dialect, type_name, objects in types:
+        theirs = reference[(reference["dialect"] == dialect) & (reference["type"] == type_name)]
+        assert set(theirs["objects"]) == {objects}
+        expected = {r["path"]: row(r) for _, r in theirs.iterrows()}
+        assert {r["path"]: row(r) for r in catalog.rows(dialect, type_name)} == expected, (dialect, type_name)
