@@ -9,7 +9,10 @@ recording is read back and every number must be in it. The same capture without 
 the baseline: what the Explorer adds is the difference. The cell target is judged on the 90th percentile (worst
 printed too): on a busy machine the baseline's own tail passes 100 ms now and then.
 
-    python benchmarks/bench_explorer.py [SECONDS] [RATE]   (default 10 s at 5,000 events/s)
+    python benchmarks/bench_explorer.py [SECONDS] [RATE] [--one-core]   (default 10 s at 5,000 events/s)
+
+`--one-core` pins this script, the fast server and the kernel to one CPU: what a machine busy with other work
+gives them, reproducibly (the threads of the kernel then compete for the core as well as for the GIL).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import ast
 import asyncio
 import contextlib
 import json
+import os
 import queue
 import statistics
 import sys
@@ -236,11 +240,18 @@ def run(explorer: bool, seconds: float, rate: float) -> dict[str, Any]:
 
 
 def main() -> None:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
-    rate = float(sys.argv[2]) if len(sys.argv) > 2 else 5000.0
+    args = [a for a in sys.argv[1:] if a != "--one-core"]
+    if "--one-core" in sys.argv[1:]:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # inherited by the threads and the kernel started later
+    seconds = float(args[0]) if args else 10.0
+    rate = float(args[1]) if len(args) > 1 else 5000.0
     base = run(False, seconds, rate)
     ex = run(True, seconds, rate)
-    print(f"{rate:,.0f} events/s for {seconds:.0f} s into a recording capture; baseline: the same capture, no Explorer")
+    pinned = " (all on one CPU)" if "--one-core" in sys.argv[1:] else ""
+    print(
+        f"{rate:,.0f} events/s for {seconds:.0f} s into a recording capture{pinned}; baseline: the same capture, "
+        "no Explorer"
+    )
     rows = [
         ("events sent / recorded / missing", "{sent:,} / {recorded:,} / {missing:,}", "0 missing"),
         ("panel redraws per second", "{redraws_per_s:.1f}", "<= 10"),

@@ -164,7 +164,9 @@ class Stream:
     Construction validates everything that can be checked offline (scope, URL, credentials) and raises
     at once; iteration connects. `aclose()` stops it. Events come out redacted by `redactor` (default:
     secrets, tokens, PEM keys and the credential in use, which is added to a given redactor too);
-    `Redactor(enabled=False)` hands them on as received.
+    `Redactor(enabled=False)` hands them on as received. While it waits between connection attempts (its
+    jittered back-off, see `StreamOptions.backoff`), `next_attempt_at` is when the next one starts
+    (`time.monotonic()` seconds); otherwise it is None.
     """
 
     def __init__(
@@ -212,6 +214,8 @@ class Stream:
         self.redactor = redactor.derive(credentials=secrets) if redactor is not None else Redactor(credentials=secrets)
         self.server_version: str | None = None
         self.connection_attempts = 0
+        # While the stream waits between connection attempts: when (time.monotonic()) the next one starts; else None.
+        self.next_attempt_at: float | None = None
         self._queue: EventQueue[Event | _End] | None = None
         self._task: asyncio.Task[None] | None = None
         self._seq = 0
@@ -373,7 +377,7 @@ class Stream:
                     self._give_up(failures, str(exc))
                     delay = opts.backoff(failures - 1)
                     log.info("connecting to %s failed (%s); retrying in %.2f s", self.endpoint, exc, delay)
-                    await asyncio.sleep(delay)
+                    await self._back_off(delay)
                     continue
                 self._conn += 1
                 opened = time.monotonic()
@@ -407,7 +411,15 @@ class Stream:
                         if quick_closes >= 2:
                             await self._check_cluster()
                     self._give_up(failures, f"closed without a frame ({closed.reason or closed.code})")
-                await asyncio.sleep(opts.backoff(failures))
+                await self._back_off(opts.backoff(failures))
+
+    async def _back_off(self, delay: float) -> None:
+        """Wait `delay` s before the next connection attempt, telling `next_attempt_at` when that is."""
+        self.next_attempt_at = time.monotonic() + delay
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self.next_attempt_at = None
 
     def _give_up(self, failures: int, reason: str) -> None:
         limit = self.options.give_up_after

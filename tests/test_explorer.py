@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import html
 import json
+import math
+import re
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import ipywidgets
 import pytest
 
-from rancherlab.explorer import Explorer
+from rancherlab.capture import capture
+from rancherlab.explorer import Explorer, RecordingSource
 from rancherlab.explorer._explorer import LIST_ROWS
+from rancherlab.recording import read_recording
 from rancherlab.simulator import Simulator
 
 from .conftest import SECRET_TOKEN
@@ -293,7 +300,7 @@ def test_an_outage_shows_down_since_the_retry_and_the_close_code(sim: Simulator)
         sim.drop_now()  # every socket closed without a close frame: the client sees 1006
         assert until(lambda: "down</b> since" in ex.status.value), ex.status.value
         assert "last close 1006" in ex.status.value
-        assert "retry in ≤" in ex.status.value or "reconnecting" in ex.status.value
+        assert "retry in " in ex.status.value or "reconnecting" in ex.status.value
         assert until(lambda: "connected</b> since" in ex.status.value and "1 reconnect" in ex.status.value)
         assert "gaps" in ex.status.value and "last close 1006" in ex.status.value
         assert ex.timeline.value.count("<title>connection") == 2  # both connections on the timeline, a gap between
@@ -377,16 +384,20 @@ def test_the_schema_view_covers_every_object_not_only_the_ones_kept():
 
     tally = Tally(rows=10, versions=3)
     n = FOLD_AT + 500  # past the background fold's threshold
+    sent = []
     for i in range(n):
         obj = {"id": f"default:web-{i % 7}", "type": "pod", "state": "running", "n": i}
         if i % 2:
             obj["late"] = "x"
-        tally.add(parse_frame(norman.change_frame(obj), "norman").stamped(seq=i + 1, conn=1, t=0.0, ts=None))
+        sent.append(parse_frame(norman.change_frame(obj), "norman").stamped(seq=i + 1, conn=1, t=0.0, ts=None))
+        tally.add(sent[-1])
     catalog = tally.fold()
     assert catalog.types() == [("norman", "pod", n)]
     rows = {r["path"]: r for r in catalog.rows("norman", "pod")}
     assert rows["n"]["presence"] == 100.0 and rows["late"]["presence"] == 100.0 * (n // 2) / n and rows["late"]["late"]
-    assert len(tally.snapshot()[2]) == 10 and len(tally.versions(("norman", "pod", "default:web-0"))) == 3
+    assert len(tally.snapshot()[2]) == 10
+    # the versions kept (as recording lines, off the receiving thread) come back as the events that arrived
+    assert tally.versions(("norman", "pod", "default:web-0")) == [e for e in sent if e.id == "default:web-0"][-3:]
 
 
 def test_tls_needs_the_ca_file_and_says_so(explorer: Explorer, tmp_path):
@@ -429,3 +440,147 @@ def test_events_per_second_of_a_young_capture_average_over_the_seconds_it_had():
         tally.add(event)
     next_second()
     assert tally.rate() == 30.0  # one whole second so far: 30/s, not 30 spread over the 5 s window
+
+
+def test_down_shows_the_streams_own_retry_delay_exactly(sim: Simulator):
+    """The port refuses connections for a while: the panel counts down the delay the stream drew, not a bound."""
+    ex = Explorer(env={}, cli_config=False, refresh=0.1, backoff_initial=1.5, backoff_max=4, jitter=False)
+    try:
+        connected(ex, sim)
+        ex.start_button.click()
+        assert until(lambda: "connected</b> since" in ex.status.value), ex.status.value
+        stream = ex.capture.stream
+        restart = threading.Thread(target=sim.restart, kwargs={"down": 3.0})
+        restart.start()
+        seen: list[tuple[int, float]] = []  # (seconds shown, seconds really left when read)
+        waits: dict[float, float] = {}  # each wait's next_attempt_at -> when this loop first saw it
+        deadline = time.monotonic() + 10
+        while restart.is_alive() and time.monotonic() < deadline:
+            at, status = stream.next_attempt_at, ex.status.value
+            shown = re.search(r"retry in (\d+) s", status)
+            fresh = at is not None and time.monotonic() - waits.setdefault(at, time.monotonic()) > 0.3  # redrawn since
+            if at is not None and fresh and shown and stream.next_attempt_at == at:
+                seen.append((int(shown.group(1)), at - time.monotonic()))
+                assert "down</b> since" in status and "last close 1006" in status and "≤" not in status
+            time.sleep(0.03)
+        restart.join()
+        assert seen, ex.status.value
+        # the panel redraws every 0.1 s: what it shows is the stream's own delay, rounded up, at most a redraw old
+        assert all(math.ceil(left) <= shown <= math.ceil(left + 0.3) for shown, left in seen), seen
+        assert until(lambda: "connected</b> since" in ex.status.value), ex.status.value
+        assert stream.next_attempt_at is None  # not waiting any more
+    finally:
+        ex.close()
+
+
+@pytest.fixture
+def recorded(sim: Simulator, tmp_path: Path) -> Path:
+    """A recording made from the simulator: snapshot, markers, frames of two Steve types."""
+    path = tmp_path / "pods.jsonl"
+    cap = capture(
+        sim.url,
+        "steve",
+        types=["pod", "configmap"],
+        credentials=SECRET_TOKEN,
+        env={},
+        cli_config=False,
+        record=path,
+        duration=1.5,
+    )
+    assert cap.wait(20) and cap.stats.resource_frames > 5, cap.stats
+    return path
+
+
+def test_a_recording_explored_through_the_panel_shows_what_it_holds(recorded: Path):
+    events = list(read_recording(recorded))
+    ex = Explorer(recording=recorded, speed=math.inf, env={}, cli_config=False, refresh=0.1)
+    try:
+        assert isinstance(ex.source, RecordingSource) and ex.server is None  # no server needed
+        assert until(lambda: not ex.capture.running and "done" in ex.status.value), ex.status.value
+        assert str(recorded) in ex.status.value and ex.capture.error is None
+        # the counts are the recording's, by kind x name x type, and so is the total
+        assert ex.tally.counts == Counter((e.kind, e.name, e.type or "") for e in events)
+        assert until(lambda: f"<b class='rl-total'>{len(events)}</b>" in ex.rate.value), ex.rate.value
+        assert "wire frames" in ex.counts.value and "REST snapshot / resync objects" in ex.counts.value
+        # selecting an event shows its JSON and raw frame
+        assert until(lambda: any("resource.change" in label for label, _ in ex.events.options))
+        seq = next(seq for label, seq in ex.events.options if "resource.change" in label)
+        ex.events.value = seq
+        event = next(e for e in events if e.seq == seq)
+        assert f'\n  "id": {json.dumps(event.data["id"])}' in html.unescape(ex.event_json.value)
+        assert event.raw and html.escape(event.raw[:40]) in ex.event_raw.value
+        # schema and objects over everything replayed
+        ex.schema_button.click()
+        assert ("steve", "pod") in [v for _, v in ex.schema_type.options]
+        ex.schema_type.value = ("steve", "pod")
+        assert "<code>metadata.name</code>" in ex.schema_view.value
+        assert ex.object_pick.options and SECRET not in widget_state(ex.widget)
+    finally:
+        ex.close()
+
+
+def test_replay_from_the_controls_locks_them_and_stop_stops(recorded: Path, explorer: Explorer):
+    ex = explorer
+    ex.replay_path.value = str(recorded.parent / "missing.jsonl")
+    ex.replay_button.click()  # a wrong path: a readable error, nothing running
+    assert "What to do" in ex.message.value and "missing.jsonl" in ex.message.value, ex.message.value
+    assert ex.capture is None and not ex.replay_button.disabled
+
+    total = sum(1 for _ in read_recording(recorded))
+    ex.replay_path.value = str(recorded)
+    ex.replay_speed.value = 1.0  # as recorded: 1.5 s
+    ex.replay_button.click()
+    assert ex.capture is not None and ex.capture.running and ex.message.value == ""
+    locked = (ex.replay_path, ex.replay_speed, ex.replay_button, ex.url, ex.connect_button)
+    assert all(c.disabled for c in locked) and not ex.stop_button.disabled
+    assert "×1" in ex.source.label
+    assert until(lambda: ex.tally.total > 0), ex.status.value
+    ex.stop_button.click()
+    assert not ex.capture.running and ex.capture.stats.state == "stopped"
+    assert not any(c.disabled for c in locked) and ex.stop_button.disabled
+    stopped_at = ex.tally.total
+    assert 0 < stopped_at < total
+    time.sleep(0.3)
+    assert ex.tally.total == stopped_at  # nothing more arrives after Stop
+    assert until(lambda: "stopped" in ex.status.value), ex.status.value
+
+
+def test_the_panels_field_catalog_is_rl_schemas(recorded: Path):
+    """The panel folds objects one at a time with its own fast walk: the rows must be `rl.schema`'s."""
+    import rancherlab as rl
+    from rancherlab.explorer import Tally
+    from rancherlab.protocol import norman, parse_frame
+
+    events = list(read_recording(recorded))
+    tricky = [  # conflicts, nulls, 1 vs true vs 1.0, long strings alike in their first 60 characters, late paths
+        {"id": "a", "type": "pod", "v": 1, "s": "x" * 70 + "1", "l": [1, "two", None], "o": {"k": None}},
+        {"id": "a", "type": "pod", "v": True, "s": "x" * 70 + "2", "l": [], "o": None, "late": {"x": 1.0}},
+        {"id": "b", "type": "pod", "v": 1.0, "s": "y", "l": [{"a": 1}], "o": {"k": "v"}},
+        {"id": "c", "type": "pod", "v": "1", "s": "z", "o": {"k": 1}, "late": {"x": 2}},
+    ]
+    for i, obj in enumerate(tricky * 3):
+        seq = len(events) + i + 1
+        events.append(parse_frame(norman.change_frame(obj), "norman").stamped(seq=seq, conn=1, t=0.0, ts=None))
+    tally = Tally()
+    for event in events:
+        tally.add(event)
+    catalog = tally.fold()
+    reference = rl.schema(rl.frame(events))
+    types = catalog.types()
+    assert {(d, t) for d, t, _ in types} == {("norman", "pod"), ("steve", "pod"), ("steve", "configmap")}
+
+    def row(r: Any) -> tuple[Any, ...]:
+        return (
+            dict(r["types"]),
+            round(r["presence"], 9),
+            round(r["nulls"], 9),
+            list(r["examples"]),
+            bool(r["conflict"]),
+            bool(r["late"]),
+        )
+
+    for dialect, type_name, objects in types:
+        theirs = reference[(reference["dialect"] == dialect) & (reference["type"] == type_name)]
+        assert set(theirs["objects"]) == {objects}
+        expected = {r["path"]: row(r) for _, r in theirs.iterrows()}
+        assert {r["path"]: row(r) for r in catalog.rows(dialect, type_name)} == expected, (dialect, type_name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import html
+import math
 import os
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
@@ -36,10 +37,11 @@ from ..errors import (
     UsageError,
 )
 from ..protocol.steve import Watch
+from ..recording import RecordingError
 from ..rest import RestClient
 from ..scope import Scope, ServerURL, parse_server_url
 from . import _render as R
-from ._source import EventSource, LiveSource
+from ._source import LiveSource, PanelSource, RecordingSource
 from ._tally import ObjectKey, Tally
 
 T = TypeVar("T")
@@ -54,6 +56,13 @@ SOURCES: Final = (
     ("browser R_SESS cookie", "cookie"),
 )
 _TYPED: Final = ("token", "apikey", "cookie")
+SPEEDS: Final = (
+    ("×1 (as recorded)", 1.0),
+    ("×2", 2.0),
+    ("×10", 10.0),
+    ("×100", 100.0),
+    ("as fast as it can be read", math.inf),
+)
 _HINTS: Final[list[tuple[type[BaseException], str]]] = [
     (
         AuthenticationError,
@@ -78,6 +87,17 @@ _HINTS: Final[list[tuple[type[BaseException], str]]] = [
         "What to do: check the server URL and that the server is up and reachable from this kernel.",
     ),
     (NotFoundError, "What to do: pick one of the names the controls list, then try again."),
+    (
+        FileNotFoundError,
+        (
+            "What to do: type the path of a recording file (.jsonl or .jsonl.gz) or of a folder of them; a relative "
+            "path starts at the kernel's working directory (usually the notebook's folder)."
+        ),
+    ),
+    (
+        RecordingError,
+        "What to do: pick a recording made by rancherlab (rl.capture(record=...), the Record toggle or the CLI).",
+    ),
 ]
 
 
@@ -117,6 +137,10 @@ class Explorer:
     (`connect()`, `start()`, `stop()`, `try_simulator()`, `refresh_schema()`) report the same way. Only a
     malformed `credentials` argument raises (`CredentialsError`), before anything is shown.
 
+    `recording` explores a recording through the same panel instead (a `.jsonl`/`.jsonl.gz` file or a folder of
+    them, also typed into the controls' 'recording' field), replayed at `speed` times its recorded pace
+    (`math.inf`: as fast as it can be read): it starts at once, and Stop stops it; no server is needed.
+
     `record` is the default recording path for the Record toggle; `refresh` the panel's redraw interval in
     seconds (at least 0.1); `rows` the last events kept for the list; `simulator` options for
     `rl.Simulator` (e.g. `{"rate": 20}`); other keywords tune the stream (see `StreamOptions`).
@@ -127,6 +151,8 @@ class Explorer:
         url: str | None = None,
         credentials: Credentials | str | None = None,
         *,
+        recording: str | os.PathLike[str] | None = None,
+        speed: float = 1.0,
         cacert: str | None = None,
         insecure: bool | None = None,
         record: str | os.PathLike[str] | None = None,
@@ -144,7 +170,7 @@ class Explorer:
         self.refresh = max(MIN_REFRESH, refresh)
         self.server: Server | None = None
         self.capture: Capture | None = None
-        self.source: EventSource | None = None
+        self.source: PanelSource | None = None
         self.tally = Tally(rows=rows)
         self.simulator: Any = None
         self.renders = 0  # panel redraws that changed something (the benchmark reads this)
@@ -168,8 +194,13 @@ class Explorer:
             self.insecure.value = True
         if url:
             self.url.value = url
-        if url or self.cred_source.value == "env":
+        if url or (self.cred_source.value == "env" and recording is None):
             self.connect()
+        if recording is not None:
+            self.replay_path.value = str(recording)
+            self.replay_speed.options = _with_option(self.replay_speed.options, speed, f"×{speed:g}")
+            self.replay_speed.value = speed
+            self.replay()
 
     # --- building --------------------------------------------------------------------------------------
     def _build(self, record: str | os.PathLike[str] | None) -> None:
@@ -192,6 +223,9 @@ class Explorer:
         self.connect_button = w.Button(description="Connect", button_style="primary", icon="plug")
         self.message = w.HTML()
         self.message.add_class("rl-message")
+        self.replay_path = text(description="recording", placeholder="recordings/x.jsonl[.gz] or a folder of them")
+        self.replay_speed = w.Dropdown(options=SPEEDS, value=1.0, description="speed")
+        self.replay_button = w.Button(description="Replay", icon="play-circle")
 
         self.api = w.ToggleButtons(options=[("Norman /v3", "norman"), ("Steve /v1", "steve")], value="norman")
         self.kind = w.Dropdown(options=list(_NORMAN_KINDS), value="project", description="scope")
@@ -243,6 +277,9 @@ class Explorer:
             self.connect_button,
             self.record_toggle,
             self.record_path,
+            self.replay_path,
+            self.replay_speed,
+            self.replay_button,
         )
         connection = w.VBox(
             [
@@ -256,6 +293,8 @@ class Explorer:
                 self.cacert,
                 self.insecure,
                 w.HBox([self.connect_button, self.simulate_button]),
+                w.HTML("<b>… or explore a recording</b> (no server needed)"),
+                w.HBox([self.replay_path, self.replay_speed, self.replay_button]),
             ]
         )
         scope = w.VBox(
@@ -309,6 +348,7 @@ class Explorer:
         self.object_pick.observe(self._object_picked, names="value")
         self.connect_button.on_click(lambda _: self.connect())
         self.simulate_button.on_click(lambda _: self.try_simulator())
+        self.replay_button.on_click(lambda _: self.replay())
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.schema_button.on_click(lambda _: self.refresh_schema())
@@ -653,19 +693,9 @@ class Explorer:
                 )
             ns = self.namespace.value or None
             watches, types = [Watch(t, namespace=ns) for t in types], []
-        if (
-            self.record_toggle.value
-            and self.record_path.value == self._auto_record
-            and os.path.exists(self._auto_record)
-        ):
-            self._auto_record = self.record_path.value = _recording_name()  # the name we chose is taken: a new one
-        record = self.record_path.value.strip() if self.record_toggle.value else None
-        if self.record_toggle.value and not record:
-            raise UsageError("recording is on but the path is empty: type a file name ending in .jsonl or .jsonl.gz")
-        self.tally.reset()
-        self._drawn, self._selected = -1, None
-        self.message.value = ""
-        self.capture = capture(
+        record = self._record_target()
+        self._clear_panel()
+        live = capture(
             server.base,
             scope,
             types=types,
@@ -679,10 +709,51 @@ class Explorer:
             cli_config=False,
             **self._tuning,
         )
-        self.source = LiveSource(self.capture, self.tally)
+        return self._begin(LiveSource(live, self.tally))
+
+    @_guarded("replaying the recording")
+    def replay(self, path: str | os.PathLike[str] | None = None, speed: float | None = None) -> Capture | None:
+        """Explore a recording through the panel: replay it at `speed` times its recorded pace (default: the
+        'recording' and 'speed' controls); counts, last events, event detail, schema and objects work as live.
+        The Record toggle writes what is replayed to a new recording. The controls lock until Stop or the end.
+        """
+        if self._running():
+            raise UsageError("a capture is already running: Stop it first")
+        target = str(path) if path is not None else self.replay_path.value.strip()
+        if not target:
+            raise UsageError(
+                "no recording picked: type the path of a recording (a .jsonl or .jsonl.gz file, or a folder of them) "
+                "into 'recording', then Replay"
+            )
+        record = self._record_target()
+        self._clear_panel()
+        return self._begin(
+            RecordingSource(target, self.replay_speed.value if speed is None else speed, self.tally, record=record)
+        )
+
+    def _record_target(self) -> str | None:
+        """The Record toggle's path (a fresh default name when the default one is taken), or None when off."""
+        if (
+            self.record_toggle.value
+            and self.record_path.value == self._auto_record
+            and os.path.exists(self._auto_record)
+        ):
+            self._auto_record = self.record_path.value = _recording_name()  # the name we chose is taken: a new one
+        record = self.record_path.value.strip() if self.record_toggle.value else None
+        if self.record_toggle.value and not record:
+            raise UsageError("recording is on but the path is empty: type a file name ending in .jsonl or .jsonl.gz")
+        return record
+
+    def _clear_panel(self) -> None:
+        self.tally.reset()
+        self._drawn, self._selected = -1, None
+        self.message.value = ""
+
+    def _begin(self, source: PanelSource) -> Capture:
+        self.source, self.capture = source, source.capture
         self._lock(True)
-        event_loop().call_soon_threadsafe(self._tick, self.source)
-        return self.capture
+        event_loop().call_soon_threadsafe(self._tick, source)
+        return source.capture
 
     @_guarded("stopping the capture")
     def stop(self) -> None:
@@ -713,7 +784,7 @@ class Explorer:
         return frame(list(self.capture.events) if self.capture else [])
 
     # --- the live panel (rancherlab's loop thread) -------------------------------------------------------
-    def _tick(self, source: EventSource) -> None:
+    def _tick(self, source: PanelSource) -> None:
         """The panel's timer, on rancherlab's loop: redraw, then again in `refresh` s while the source runs.
 
         One timer per source: a timer whose source was replaced (Stop, then Start again) ends.
@@ -738,7 +809,9 @@ class Explorer:
         tally = self.tally
         link = tally.link
         stats = source.stats()
-        status = R.link_line(link, stats, source.running, source.retry_cap(link.empty_closes))
+        status = R.link_line(link, stats, source.running, source.retry_at(), live=source.live)
+        if not source.live:
+            status = f"<code>{html.escape(source.label)}</code> · {status}"
         error = source.error
         if error is not None:
             hint = next((h for kind, h in _HINTS if isinstance(error, kind)), "")
@@ -849,10 +922,10 @@ def _set(widget: w.HTML, value: str) -> bool:
     return True
 
 
-def _with_option(options: Any, value: str) -> list[Any]:
+def _with_option(options: Any, value: Any, label: str | None = None) -> list[Any]:
     out = list(options)
     if value not in [o[1] if isinstance(o, tuple) else o for o in out]:
-        out.append((value, value))
+        out.append((label or str(value), value))
     return out
 
 

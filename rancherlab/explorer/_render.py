@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -37,8 +38,15 @@ def info_html(text: str) -> str:
     return f"<div style='white-space:pre-wrap'>{esc(text)}</div>"
 
 
-def link_line(link: Link, stats: CaptureStats | None, running: bool, retry_cap: float | None) -> str:
-    """'connected since T' / 'down since T, retry in S s, last close 1006', with reconnects and gap time."""
+def link_line(
+    link: Link, stats: CaptureStats | None, running: bool, retry_at: float | None, *, live: bool = True
+) -> str:
+    """'connected since T' / 'down since T, retry in S s, last close 1006', with reconnects and gap time.
+
+    `retry_at` is when (`time.monotonic()` s) the stream's next connection attempt starts, as the stream drew it
+    from its back-off (`Stream.next_attempt_at`), or None when it is not waiting. `live=False` (a replayed
+    recording): the connections are the recorded ones, and nothing is retried.
+    """
     parts: list[str] = []
     if not running:
         state = stats.state if stats else "not connected"
@@ -46,13 +54,14 @@ def link_line(link: Link, stats: CaptureStats | None, running: bool, retry_cap: 
     elif link.connected:
         parts.append(f"<b style='color:#1b7f3b'>connected</b> since {clock(link.since)}")
     elif link.since is None:
-        parts.append("<b>connecting…</b>")
+        parts.append("<b>connecting…</b>" if live else "<b>replaying…</b>")
     else:
-        down = time.monotonic() - (link.down_mono or time.monotonic())
+        now = time.monotonic()
+        down = now - (link.down_mono or now)
         retry = ""
-        if retry_cap is not None:
-            left = retry_cap - down
-            retry = f", retry in ≤{left:.0f} s" if left > 0.5 else ", reconnecting…"
+        if live:
+            retry = f", retry in {math.ceil(retry_at - now)} s" if retry_at is not None and retry_at > now else ""
+            retry = retry or ", reconnecting…"
         parts.append(f"<b style='{_STYLE_ERR}'>down</b> since {clock(link.since)} ({down:.0f} s){retry}")
     if link.last_code is not None or link.disconnects:
         reason = f" {esc(link.last_reason)}" if link.last_reason else ""

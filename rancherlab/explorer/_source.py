@@ -1,29 +1,40 @@
-"""The one object the Explorer's panel reads events from.
+"""What the Explorer's panel reads from: a `PanelSource`, a running `Capture` seen from the panel.
 
-A source owns the flow of events (a live capture today; a replayed recording later, over the same
-interface) and feeds every event into its `Tally`. The panel never touches sockets or files: it asks the
-source whether it runs, what it has counted, how the link is, and what it wrote.
+The capture consumes an event source of the receive path (`rancherlab.source.EventSource`: a live `Stream` or
+a `ReplaySource`) and feeds every event into the panel's `Tally`. The panel never touches sockets or files: it
+asks its `PanelSource` whether it runs, what it has counted, how the link is, when the next connection attempt
+is and what it wrote. `LiveSource` is a live capture; `RecordingSource` is a recording replayed at a chosen
+speed through the same `Capture` (`rancherlab.capture_recording`), so counts, last events, event detail, schema
+and object views work the same on both.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Protocol
 
-from ..capture import Capture, CaptureStats
-from ..stream import Stream, StreamOptions
+from ..capture import Capture, CaptureStats, capture_recording
+from ..stream import Stream
 from ._tally import Tally
 
 
-class EventSource(Protocol):
-    """What the panel needs from where events come from."""
+class PanelSource(Protocol):
+    """What the panel needs from where its events come from (not `rancherlab.source.EventSource`, which is
+    what a `Capture` consumes: a panel source wraps the capture of one)."""
 
     tally: Tally
+    capture: Capture
 
     @property
     def label(self) -> str:
-        """Where the events come from, for the panel's title (no credential in it)."""
+        """Where the events come from, for the panel (no credential in it)."""
+        ...
+
+    @property
+    def live(self) -> bool:
+        """True for a live server (connections, back-off), False for a replayed recording."""
         ...
 
     @property
@@ -36,8 +47,8 @@ class EventSource(Protocol):
 
     def stats(self) -> CaptureStats | None: ...
 
-    def retry_cap(self, empty_closes: int) -> float | None:
-        """Longest wait (s) before the next connection attempt after that many closes without a frame."""
+    def retry_at(self) -> float | None:
+        """When (`time.monotonic()` s) the next connection attempt starts while the source waits; else None."""
         ...
 
     def recorded(self) -> tuple[Path, int, int] | None:
@@ -47,8 +58,10 @@ class EventSource(Protocol):
     def stop(self) -> None: ...
 
 
-class LiveSource:
-    """A live capture as an event source: every event it receives goes into `tally` as it arrives."""
+class _CaptureSource:
+    """A `Capture` whose every event goes into `tally` as it arrives (the capture's `on_event` sink)."""
+
+    live = True
 
     def __init__(self, capture: Capture, tally: Tally) -> None:
         self.capture = capture
@@ -69,13 +82,8 @@ class LiveSource:
     def stats(self) -> CaptureStats:
         return self.capture.stats
 
-    def retry_cap(self, empty_closes: int) -> float | None:
-        # The stream waits a jittered back-off between 0 and this cap (see StreamOptions.backoff).
-        stream = self.capture.stream
-        if not isinstance(stream, Stream):
-            return None
-        opts: StreamOptions = stream.options
-        return min(opts.backoff_max, opts.backoff_initial * opts.backoff_factor ** max(0, empty_closes))
+    def retry_at(self) -> float | None:
+        return None
 
     def recorded(self) -> tuple[Path, int, int] | None:
         path = self.capture.record_path
@@ -91,4 +99,42 @@ class LiveSource:
         self.capture.stop()
 
 
-__all__ = ["EventSource", "LiveSource"]
+class LiveSource(_CaptureSource):
+    """A live capture (`rancherlab.capture`) as the panel's source."""
+
+    def retry_at(self) -> float | None:
+        # The stream tells the delay it drew from its jittered back-off (`Stream.next_attempt_at`).
+        stream = self.capture.stream
+        return stream.next_attempt_at if isinstance(stream, Stream) else None
+
+
+class RecordingSource(_CaptureSource):
+    """A recording replayed through a `Capture` at `speed` times its recorded pace, as the panel's source.
+
+    `path` is a recording file or folder; `speed` > 0 (`math.inf`: as fast as it can be read). Raises like
+    `rancherlab.capture_recording` (`FileNotFoundError`, `RecordingError`, `UsageError` for a bad speed).
+    `record` writes what is replayed to a new recording too.
+    """
+
+    live = False
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        speed: float,
+        tally: Tally,
+        *,
+        record: str | os.PathLike[str] | None = None,
+        idle_cap: float | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.speed = speed
+        super().__init__(capture_recording(path, speed, idle_cap=idle_cap, record=record, on_event=tally.add), tally)
+
+    @property
+    def label(self) -> str:
+        pace = "as fast as it can be read" if math.isinf(self.speed) else f"at ×{self.speed:g}"
+        return f"recording {self.path} {pace}"
+
+
+__all__ = ["LiveSource", "PanelSource", "RecordingSource"]

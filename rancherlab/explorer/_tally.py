@@ -1,9 +1,12 @@
 """What the Explorer knows about the events that arrived: counts, rate, connection history, the last
 events, the versions of each object and a running field catalog. Fed one event at a time from any event
-source (a live capture today), read by the panel at its own pace.
+source (a live capture or a replayed recording), read by the panel at its own pace.
 
 `add()` runs on the thread that receives (rancherlab's loop), so it only counts and appends; the field
-catalog is folded from a pending list later (on demand, or off the loop when the list grows).
+catalog and the versions of each object are folded from a pending list later (on demand, or off the loop when
+the list grows). Versions are kept as their recording lines (`recording.encode_event`), bytes the garbage
+collector never walks: tens of thousands of kept events as objects made its full collections stall every
+thread, the notebook's included, for 100 ms and more at 5,000 events/s.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from ..protocol.event import CONNECTED, DISCONNECTED, WATCH_STOPPED, Event
+from ..protocol.event import CONNECTED, DISCONNECTED, WATCH_STOPPED, Dialect, Event
 
 # Events kept for the "last events" list, versions kept per object, connection segments on the timeline.
 DEFAULT_ROWS: Final = 200
@@ -23,8 +27,9 @@ DEFAULT_VERSIONS: Final = 50
 MAX_SEGMENTS: Final = 60
 RATE_WINDOW: Final = 5  # seconds averaged for events/s
 FOLD_AT: Final = 2_000  # pending objects that trigger a fold of the field catalog off the receiving thread
-# The background fold works in slices with a pause between them, so a notebook cell still gets the GIL quickly.
-FOLD_SLICE: Final = 250
+# The background fold works in slices with a pause between them, so a notebook cell still gets the GIL quickly:
+# a slice holds it well under a millisecond (the interpreter's switch interval is 5 ms).
+FOLD_SLICE: Final = 100
 FOLD_PAUSE: Final = 2.0  # x the slice's own time: the background fold takes at most a third of a core
 
 ObjectKey = tuple[str, str, str]  # (dialect, type, id)
@@ -76,9 +81,10 @@ class Tally:
             self.watch_errors: list[str] = []
             self._seconds: deque[list[float]] = deque()  # [whole second, count]
             self._first_second = 0.0
-            self._versions: dict[ObjectKey, deque[Event]] = {}
+            self._versions: dict[ObjectKey, deque[bytes | Event]] = {}  # recording lines (an Event if not encodable)
             self._pending: list[Event] = []
-        self.catalog = FieldCatalog()
+            self._generation = getattr(self, "_generation", 0) + 1  # a fold of events from before a reset drops them
+            self.catalog = FieldCatalog()
         self._folding = threading.Lock()
 
     # --- the sink ------------------------------------------------------------------------------------
@@ -102,11 +108,6 @@ class Tally:
                 while secs and secs[0][0] < second - RATE_WINDOW - 1:
                     secs.popleft()
             if event.is_resource and event.type and event.id and isinstance(event.data, dict):
-                key = (event.dialect, event.type, event.id)
-                kept = self._versions.get(key)
-                if kept is None:
-                    kept = self._versions[key] = deque(maxlen=self.versions_kept)
-                kept.append(event)
                 self._pending.append(event)
             elif event.kind == "marker":
                 self._marker(event, now)
@@ -165,87 +166,180 @@ class Tally:
         return None
 
     def objects(self) -> list[ObjectKey]:
+        """Every object seen, as (dialect, type, id), sorted (folds what is pending first)."""
+        self.fold()
         with self._lock:
             return sorted(self._versions)
 
     def versions(self, key: ObjectKey) -> list[Event]:
+        """The last `versions_kept` events of one object, oldest first (folds what is pending first)."""
+        from ..protocol._json import loads
+        from ..recording import decode_event
+
+        self.fold()
         with self._lock:
-            return list(self._versions.get(key, ()))
+            kept = list(self._versions.get(key, ()))
+        return [v if isinstance(v, Event) else decode_event(loads(v), cast(Dialect, key[0])) for v in kept]
 
     def fold(self, pause: float = 0.0) -> FieldCatalog:
         """Fold every object that arrived since the last fold into the field catalog; returns it.
 
         `pause` sleeps between slices of `FOLD_SLICE` objects, that many times as long as the slice took (the
-        background fold uses it; about 50 us per pod-sized object, so it still keeps up with ~7,000 objects/s).
+        background fold uses it; about 7 us per pod-sized object, so it still keeps up with ~40,000 objects/s).
         """
+        from ..recording import encode_event
+
         with self._folding:
             with self._lock:
                 pending, self._pending = self._pending, []
+                generation, catalog = self._generation, self.catalog
             for i in range(0, len(pending), FOLD_SLICE):
                 began = time.perf_counter()
-                self.catalog.add_many(pending[i : i + FOLD_SLICE])
+                chunk = pending[i : i + FOLD_SLICE]
+                catalog.add_many(chunk)
+                lines: list[tuple[ObjectKey, bytes | Event]] = []
+                for event in chunk:
+                    try:
+                        line: bytes | Event = encode_event(event)
+                    except (ValueError, TypeError):  # not recordable as it is: kept as the event itself
+                        line = event
+                    lines.append(((event.dialect, str(event.type), str(event.id)), line))
+                with self._lock:
+                    if self._generation != generation:
+                        break  # reset meanwhile: these events belong to the panel's previous source
+                    for key, line in lines:
+                        kept = self._versions.get(key)
+                        if kept is None:
+                            kept = self._versions[key] = deque(maxlen=self.versions_kept)
+                        kept.append(line)
                 if pause:
                     time.sleep(pause * (time.perf_counter() - began))
-        return self.catalog
+        return catalog
+
+
+_JSON_TYPES: Final[dict[type, str]] = {
+    type(None): "null",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    dict: "object",
+    list: "array",
+    tuple: "array",
+}
+_RAWS: Final = 8  # distinct raw values remembered per path while its examples fill up (saves their JSON text)
+
+
+class _Node:
+    """One field path of one type: its JSON types, how many objects had it, nulls, examples; its children."""
+
+    __slots__ = ("children", "examples", "first", "nulls", "objects", "raws", "stamp", "types")
+
+    def __init__(self, first: int) -> None:
+        self.children: dict[str, _Node] = {}
+        self.types: dict[str, int] = {}
+        self.objects = 0
+        self.nulls = 0
+        self.examples: list[str] = []
+        self.raws: list[Any] = []
+        self.stamp = 0  # the last object (numbered per type) that had this path: presence counts it once
+        self.first = first  # the object (numbered per type) where the path first showed; 1 = not late
+
+
+def _walker() -> Callable[[_Node, str, Any, int], None]:
+    """`rl.schema`'s walk (`analysis._schema._walk`) over a tree of nodes instead of a dict of path tuples: no
+    tuple is built or hashed per field, presence is a stamp, not a set, and a repeated value is not re-encoded.
+    (Made on first use: the analysis layer, and pandas with it, loads only when an Explorer does.)"""
+    from ..analysis._flatten import json_type
+    from ..analysis._schema import ITEMS, MAX_EXAMPLES, example
+
+    def visit(parent: _Node, key: str, value: Any, n: int) -> None:
+        node = parent.children.get(key)
+        if node is None:
+            node = parent.children[key] = _Node(n)
+        t = _JSON_TYPES.get(type(value)) or json_type(value)
+        types = node.types
+        types[t] = types.get(t, 0) + 1
+        if node.stamp != n:
+            node.stamp = n
+            node.objects += 1
+        if t == "object":
+            for k, v in value.items():
+                visit(node, k if type(k) is str else str(k), v, n)
+        elif t == "array":
+            for v in value:
+                visit(node, ITEMS, v, n)
+        elif t == "null":
+            node.nulls += 1
+        elif len(node.examples) < MAX_EXAMPLES:
+            raws = node.raws
+            for seen in raws:
+                if seen == value and type(seen) is type(value):
+                    return  # its example is already considered
+            if len(raws) < _RAWS:
+                raws.append(value)
+            ex = example(value)
+            if ex not in node.examples:
+                node.examples.append(ex)
+
+    return visit
 
 
 class FieldCatalog:
-    """`rl.schema`'s per-type field catalog, kept up to date one object at a time (same walk, same columns)."""
+    """`rl.schema`'s per-type field catalog, kept up to date one object at a time (same walk, same columns:
+    presence, JSON types, nulls, examples, conflict, late), a few microseconds per field."""
 
     def __init__(self) -> None:
-        from ..analysis._schema import _Field
-
-        self._types: dict[tuple[str, str], tuple[dict[tuple[str, ...], _Field], list[int], set[tuple[str, ...]]]] = {}
+        self._types: dict[tuple[str, str], _Node] = {}  # root per (dialect, type); root.objects counts objects
         self._lock = threading.Lock()
+        self._visit = _walker()
 
     def add_many(self, events: list[Event]) -> None:
-        from ..analysis._schema import _walk
-
+        visit = self._visit
         with self._lock:
             for event in events:
                 obj = event.data
                 if not isinstance(obj, dict) or event.type is None:
                     continue
-                group = self._types.get((event.dialect, event.type))
-                if group is None:
-                    group = self._types[(event.dialect, event.type)] = ({}, [0], set())
-                seen, count, first = group
-                count[0] += 1
-                here: set[tuple[str, ...]] = set()
+                root = self._types.get((event.dialect, event.type))
+                if root is None:
+                    root = self._types[(event.dialect, event.type)] = _Node(0)
+                root.objects += 1
+                n = root.objects
                 for k, v in obj.items():
-                    _walk(v, (str(k),), seen, here, event.seq)
-                if count[0] == 1:
-                    first.update(here)
+                    visit(root, k if type(k) is str else str(k), v, n)
 
     def types(self) -> list[tuple[str, str, int]]:
         """(dialect, type, objects) for every type seen."""
         with self._lock:
-            return sorted((d, t, c[0]) for (d, t), (_, c, _f) in self._types.items())
+            return sorted((d, t, root.objects) for (d, t), root in self._types.items())
 
     def rows(self, dialect: str, type_name: str) -> list[dict[str, Any]]:
         """One dict per field path of a type: path, types, presence (%), nulls (%), examples, conflict, late."""
         from ..analysis._flatten import is_conflict
         from ..analysis._schema import path_of
 
+        out: list[dict[str, Any]] = []
         with self._lock:
-            group = self._types.get((dialect, type_name))
-            if group is None:
+            root = self._types.get((dialect, type_name))
+            if root is None:
                 return []
-            seen, count, first = group
-            out = []
-            for parts, f in seen.items():
+            todo: list[tuple[tuple[str, ...], _Node]] = [((k,), node) for k, node in root.children.items()]
+            while todo:
+                parts, f = todo.pop()
                 occurrences = sum(f.types.values()) or 1
                 out.append(
                     {
                         "path": path_of(parts),
                         "types": dict(sorted(f.types.items())),
-                        "presence": 100.0 * f.objects / count[0],
+                        "presence": 100.0 * f.objects / root.objects,
                         "nulls": 100.0 * f.nulls / occurrences,
                         "examples": list(f.examples),
                         "conflict": is_conflict(f.types.keys()),
-                        "late": parts not in first,
+                        "late": f.first > 1,
                     }
                 )
+                todo.extend(((*parts, k), child) for k, child in f.children.items())
         return sorted(out, key=lambda r: r["path"])
 
 
