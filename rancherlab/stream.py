@@ -41,8 +41,8 @@ import ssl
 import time
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Any, Final
+from datetime import UTC, datetime
+from typing import Any, Final, Self
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -315,7 +315,7 @@ class Stream:
         if self._queue is not None:
             self._queue.put_nowait(_End())
 
-    async def __aenter__(self) -> Stream:
+    async def __aenter__(self) -> Self:
         self.start()
         return self
 
@@ -330,7 +330,7 @@ class Stream:
             event = self.redactor.redact(event)  # once only: a placeholder redacted again would hide its length
         self._seq += 1
         stamped = event.stamped(
-            seq=self._seq, conn=self._conn, t=round(time.monotonic() - self._t0, 6), ts=datetime.now(timezone.utc)
+            seq=self._seq, conn=self._conn, t=round(time.monotonic() - self._t0, 6), ts=datetime.now(UTC)
         )
         assert self._queue is not None
         self._queue.put_nowait(stamped)
