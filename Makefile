@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "rancherlab needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -31,8 +31,14 @@ venv:
 demo: $(STAMP)
 	$(PY) -m rancherlab demo
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Part of `make test`: the package and its tests are lint-clean, formatted, and type-check.
+lint: $(STAMP)
+	$(PY) -m ruff check rancherlab tests benchmarks examples
+	$(PY) -m ruff format --check rancherlab tests benchmarks examples
+	$(PY) -m mypy rancherlab
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
