@@ -43,6 +43,7 @@ from typing import Any, Final
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
 
 from ._handshake import CONNECT_ERRORS, Handshake, Retry
 from .credentials import Credentials, Server, resolve_server
@@ -326,8 +327,12 @@ class Stream:
 
     async def _main(self) -> None:
         opts = self.options
-        self.prepare_tls()  # once: an insecure context warns once, not per reconnect
-        async with RestClient(self.server, ssl_context=self._ssl, timeout=opts.rest_timeout) as rest:
+        # Building TLS contexts reads the CA bundle (tens of ms, more on a busy machine): in a worker thread, so
+        # the loop (shared with other captures and the Explorer) never blocks on it. Once: an insecure context
+        # warns once, not per reconnect.
+        await asyncio.to_thread(self.prepare_tls)
+        client = await asyncio.to_thread(RestClient, self.server, ssl_context=self._ssl, timeout=opts.rest_timeout)
+        async with client as rest:
             self._rest = rest
             self._handshake = Handshake(self.server, self.scope, self.dialect, self.types, rest)
             failures, quick_closes = 0, 0
@@ -442,7 +447,20 @@ class Stream:
                 task.cancel()
             await asyncio.gather(reader, *helpers, return_exceptions=True)
             await ws.close()
-        return closed, counter[0]
+        return self._closed_by_limit(ws, closed), counter[0]
+
+    def _closed_by_limit(self, ws: ClientConnection, closed: _Closed) -> _Closed:
+        """A frame over `max_frame_bytes` makes websockets close with 1009 without waiting for the server's answer,
+        so the code read back is 1006 and the reason empty: name the real cause and what to do about it."""
+        sent = ws.protocol.close_sent
+        if closed.liveness or sent is None or sent.code != CloseCode.MESSAGE_TOO_BIG:
+            return closed
+        limit = self.options.max_frame_bytes
+        return _Closed(
+            int(CloseCode.MESSAGE_TOO_BIG),
+            f"{sent.reason or 'message too big'}: a frame over max_frame_bytes ({limit} bytes) was refused and the "
+            "connection closed; raise max_frame_bytes (record --max-frame-bytes) to receive it",
+        )
 
     async def _reader(
         self, ws: ClientConnection, inbox: asyncio.Queue[str | bytes | _Closed], counter: list[int]
