@@ -434,13 +434,14 @@ def test_login_page_instead_of_101_ends_with_what_to_do(dialect: Dialect, tmp_pa
 HUGE = '{"name":"ping","data":{"x":"' + "a" * 1_500_000 + '"}}'  # over the stream's 1 MB max_frame_bytes
 
 
-def _hostile(dialect: Dialect) -> list[tuple[str, str | bytes, bool]]:
-    """(label, message, must become an anomaly)."""
+def _hostile(dialect: Dialect) -> list[tuple[str, str | bytes, bool | None]]:
+    """(label, message, must become an anomaly: True, must stay a frame: False, either: None)."""
     foreign = (
         # a Steve message on a Norman socket: its fields tell it apart
         steve.encode_event("resource.change", data={"id": "default/x", "type": "pod"}, revision="1", echo={})
         if dialect == "norman"
-        # a Norman message on a Steve socket, of a type no watch covers
+        # a Norman message on a Steve socket, of a type no watch covers: nothing in a frame tells the dialects apart
+        # for sure (an older apiserver echoes no key), so it may be kept as a frame or flagged
         else norman.change_frame({"id": "c-zzzzz", "type": "cluster", "baseType": "cluster", "links": {}})
     )
     return [
@@ -455,7 +456,7 @@ def _hostile(dialect: Dialect) -> list[tuple[str, str | bytes, bool]]:
         ("unknown name", '{"name":"resource.frobnicate","data":{"type":"pod"}}', False),
         ("resource event without an object", '{"name":"resource.change","data":"nope"}', True),
         ("nested 200 deep", '{"name":"resource.change","data":' + "[" * 200 + "]" * 200 + "}", True),
-        ("the other dialect's frame", foreign, dialect == "norman"),
+        ("the other dialect's frame", foreign, True if dialect == "norman" else None),
     ]
 
 
@@ -481,12 +482,13 @@ def test_hostile_frames_become_anomalies_and_the_stream_goes_on(dialect: Dialect
         check_whole(run, sim, stream, scope, watches, "hostile frames", ignore=foreign, tried=len(hostile) + 1)
     first = [e for e in run.events if e.conn == 1]
     anomalies = [e for e in first if e.kind == "marker" and e.name == ANOMALY]
-    assert len(anomalies) == sum(1 for *_, bad in hostile if bad)
+    must = sum(1 for *_, bad in hostile if bad)
+    assert must <= len(anomalies) <= must + sum(1 for *_, bad in hostile if bad is None)
     assert all(a.info["error"] and a.raw is not None for a in anomalies)  # what was wrong, and the text kept
     for label, message, bad in hostile:
         if isinstance(message, str):
             kept = [e for e in first if e.raw == message]
-            assert len(kept) == 1 and (kept[0].name == ANOMALY) == bad, label
+            assert len(kept) == 1 and bad in (None, kept[0].name == ANOMALY), label
     too_big = disconnects(run.events)[0]
     assert too_big.info["code"] == 1009 and too_big.conn == 1  # the gap is in the stream, with its cause
     assert "max_frame_bytes (1000000 bytes)" in too_big.info["reason"] and "raise" in too_big.info["reason"]
