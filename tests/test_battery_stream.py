@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -517,3 +518,27 @@ def test_deeply_nested_frame_becomes_an_anomaly(dialect: Dialect, depth: int) ->
     assert anomaly[0].raw is not None and anomaly[0].raw[:100] == nested[:100]  # and the text, kept
     after = [e for e in run.events if e.seq > anomaly[0].seq and e.kind == "frame"]
     assert after and count(run.events, DISCONNECTED) == 0  # the same connection goes on
+
+
+def test_watches_that_match_nothing_leave_the_loop_idle() -> None:
+    """Watches no object matches (a namespace that does not exist, an id that does not exist) must leave the loop
+    waiting, not spinning (issue 12 item 5 is the servers' side of this): over 1.5 s of pings only, the loop's thread
+    uses a small fraction of that in CPU time."""
+    watches = (Watch("pod", namespace="no-such-namespace"), Watch("configmap", id="nowhere/nothing"))
+    with Simulator(seed=32, **SIM) as sim:
+        stream = Stream(
+            sim.url, "steve", watches=watches, credentials=sim.token, options=OPTIONS, env={}, cli_config=False
+        )
+
+        async def scenario(events: list[Event]) -> float:
+            await wait_for(events, lambda ev: sum(1 for e in ev if e.name == "resource.start") == len(watches))
+            cpu = time.thread_time()
+            await asyncio.sleep(1.5)
+            return time.thread_time() - cpu
+
+        run = run_battery(stream, scenario)
+    assert not run.slow and run.error is None
+    assert not [e for e in run.events if e.is_resource]
+    assert sum(1 for e in run.events if e.is_ping) >= 3  # the connection is alive meanwhile
+    assert run.result < 0.5, f"the loop used {run.result:.2f} s of CPU in 1.5 s of quiet"
+    print(f"battery: watches matching nothing [steve] loop_cpu_ms_per_s={run.result / 1.5 * 1000:.0f} lost=0")
