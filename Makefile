@@ -37,6 +37,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
+# JupyterLab on the notebooks, from .venv (JupyterLab comes with the test extra). LAB_ARGS passes more options.
+.PHONY: lab
+lab: $(STAMP)
+	$(PY) -m jupyterlab --ServerApp.root_dir=notebooks $(LAB_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info
 

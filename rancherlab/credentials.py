@@ -19,9 +19,10 @@ import ssl
 import stat
 import sys
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal, Mapping
+from typing import Any, Final, Literal
 
 from .errors import TOKEN_HELP, CredentialsError, UsageError
 from .scope import ServerURL, parse_server_url
@@ -82,8 +83,7 @@ class Credentials:
     def cookie(cls, value: str) -> Credentials:
         """A browser session: the `R_SESS` cookie, which Rancher reads only when no Authorization is sent."""
         text = value.strip()
-        if text.startswith("R_SESS="):
-            text = text[len("R_SESS=") :]
+        text = text.removeprefix("R_SESS=")
         return cls("cookie", text)
 
     @property
@@ -338,18 +338,45 @@ def _from_cli_config(path: str | os.PathLike[str] | Literal[False] | None, env: 
 
 
 def read_token_file(path: str | os.PathLike[str]) -> str:
-    """A token from a file, or from stdin for `-`; surrounding whitespace and newlines are dropped."""
+    """A token from a file, or from stdin for `-`; surrounding whitespace and newlines are dropped.
+
+    Raises `CredentialsError` for a file that cannot be read or is empty. A "path" that is the token itself
+    (`--token-file token-xxxxx:<secret>`) is refused without being repeated: the message would put it in a
+    terminal, a log or a notebook.
+    """
     if os.fspath(path) == "-":
         text = sys.stdin.readline()
     else:
+        problem = None
         try:
             text = Path(path).expanduser().read_text()
         except OSError as exc:
-            raise CredentialsError(f"cannot read the token file {os.fspath(path)!r}: {exc.strerror}") from None
+            problem = exc.strerror or type(exc).__name__
+        if problem is not None:  # raised out here: the OSError, which names the path, is not kept as context
+            raise CredentialsError(f"cannot read the token file {_shown_path(path)}: {problem}")
     token = text.strip()
     if not token:
-        raise CredentialsError(f"the token file {os.fspath(path)!r} is empty. {TOKEN_HELP}")
+        raise CredentialsError(f"the token file {_shown_path(path)} is empty. {TOKEN_HELP}")
     return token
+
+
+def _shown_path(path: str | os.PathLike[str]) -> str:
+    """A token file's path for a message, unless it looks like a credential pasted in its place."""
+    text = os.fspath(path)
+    if _looks_like_token(text):
+        return (
+            "(not shown: it looks like the token itself, not a file; put the token in a file, or use "
+            f"{ENV_TOKEN} or ~/.rancher/cli2.json)"
+        )
+    return repr(text)
+
+
+def _looks_like_token(text: str) -> bool:
+    if text.startswith(("token-", "Bearer ", "bearer ", "R_SESS=", "kubeconfig-u-")):
+        return True
+    name = os.path.basename(text)
+    # Rancher's secret keys are 54 characters of [a-z0-9]; a JWT has two dots; a file name rarely has a colon
+    return ":" in name or (len(name) >= 40 and "." not in name) or (name.count(".") == 2 and len(name) > 60)
 
 
 __all__ = [

@@ -1,13 +1,17 @@
 """Typed errors of rancherlab's I/O layers. Each message says what went wrong and what to do next.
 
-Every error is a `RancherlabError`; its `exit_code` is what the CLI returns for it. Messages are built
-from facts rancherlab chose to show (URLs, type names, status codes), never from request headers, so a
-credential cannot leak through `str(error)`.
+Every error is a `RancherlabError` (its root and `UsageError` live in the protocol core, the lowest layer,
+and are re-exported here). The exit code the command line returns for each is decided in one place,
+`rancherlab.cli.exit_code`; the `EXIT_*` constants name the codes. Messages are built from facts rancherlab
+chose to show (URLs, type names, status codes), never from request headers, so a credential cannot leak
+through `str(error)`.
 """
 
 from __future__ import annotations
 
 from typing import Final, Sequence
+
+from .protocol.errors import RancherlabError, UsageError
 
 EXIT_OK: Final = 0
 EXIT_OTHER: Final = 1
@@ -25,18 +29,6 @@ TOKEN_HELP: Final = (
 )
 
 
-class RancherlabError(Exception):
-    """The root of every error rancherlab raises on purpose."""
-
-    exit_code: int = EXIT_OTHER
-
-
-class UsageError(RancherlabError, ValueError):
-    """Something the caller passed cannot work (a bad scope, URL or option); fix the call."""
-
-    exit_code = EXIT_USAGE
-
-
 class ScopeError(UsageError):
     """A scope or server URL rancherlab cannot turn into a subscribe endpoint."""
 
@@ -52,19 +44,13 @@ class CredentialsError(UsageError):
 class AuthenticationError(RancherlabError):
     """HTTP 401: the server did not accept the credential (missing, wrong, expired or cluster-scoped)."""
 
-    exit_code = EXIT_AUTH
-
 
 class PermissionDeniedError(RancherlabError):
     """HTTP 403 or a Steve permission error: the credential is valid but may not do this."""
 
-    exit_code = EXIT_AUTH
-
 
 class NotFoundError(RancherlabError):
     """HTTP 404 or an unknown name: the endpoint, type or cluster does not exist on this server."""
-
-    exit_code = EXIT_NOT_FOUND
 
 
 class UnknownTypeError(NotFoundError):
@@ -85,9 +71,8 @@ class ClusterNotFound(NotFoundError):
 
 
 class TLSError(RancherlabError):
-    """The server's certificate could not be verified (self-signed CA, wrong host name, expired)."""
-
-    exit_code = EXIT_TLS
+    """A certificate problem: the server's could not be verified (self-signed CA, wrong host name, expired),
+    or one given to serve TLS could not be loaded."""
 
 
 class UpgradeRefusedError(RancherlabError):
@@ -100,8 +85,6 @@ class ServerUnavailableError(RancherlabError):
 
 class ConnectGaveUpError(RancherlabError):
     """Connecting kept failing with retryable errors until the configured limit."""
-
-    exit_code = EXIT_GAVE_UP
 
 
 def type_list(valid: Sequence[str], limit: int = 60) -> str:

@@ -2,8 +2,9 @@
 
 Browsers are where most people first see this API, and their network export (HAR) keeps every
 WebSocket message (`_webSocketMessages`). Each subscribe socket becomes one recording; request
-headers are never copied, and the `Authorization` / `Cookie` values found anywhere in the HAR are
-handed to the redactor as credentials, so they cannot leak through echoed frames either.
+headers are never copied, and the `Authorization` / `Cookie` values found anywhere in the HAR, the
+password of any `user:password@` in a request URL and the value of any credential-like query parameter
+(`?token=`, ...) are handed to the redactor as credentials, so they cannot leak through echoed frames either.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ import binascii
 import json
 import os
 import re
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .protocol.event import CONNECTED, Dialect, Event, marker
 from .protocol.frames import parse_frame, parse_sent
 from .recording import RecordingError, RecordingHeader, RecordingWriter, subscribe_scope
 from .redaction import Redactor
+from .scope import CREDENTIAL_PARAMS
 
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization", "x-api-csrf"})
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -34,7 +38,7 @@ class HarError(RecordingError):
 
 @dataclass(frozen=True)
 class _Socket:
-    url: str
+    url: str = field(repr=False)  # may carry user info or a ?token=
     dialect: Dialect
     scope: str
     started: datetime
@@ -131,11 +135,11 @@ def _started(entry: dict[str, Any], messages: list[dict[str, Any]]) -> datetime:
     if isinstance(text, str):
         try:
             started = datetime.fromisoformat(text)
-            return started if started.tzinfo else started.replace(tzinfo=timezone.utc)
+            return started if started.tzinfo else started.replace(tzinfo=UTC)
         except ValueError:
             pass
     first = min((m["time"] for m in messages), default=0.0)
-    return datetime.fromtimestamp(first, timezone.utc)
+    return datetime.fromtimestamp(first, UTC)
 
 
 def _events(sock: _Socket) -> Iterator[Event]:
@@ -147,9 +151,7 @@ def _events(sock: _Socket) -> Iterator[Event]:
         text = _text(msg)
         event = parse_frame(text, sock.dialect) if msg["type"] == "receive" else parse_sent(text, sock.dialect)
         when = float(msg["time"])
-        yield event.stamped(
-            seq=seq, conn=0, t=round(max(when - origin, 0.0), 6), ts=datetime.fromtimestamp(when, timezone.utc)
-        )
+        yield event.stamped(seq=seq, conn=0, t=round(max(when - origin, 0.0), 6), ts=datetime.fromtimestamp(when, UTC))
 
 
 def _text(msg: dict[str, Any]) -> str:
@@ -182,7 +184,36 @@ def _credentials(entries: Iterable[Any]) -> set[str]:
             for cookie in part.get("cookies") or ():
                 if isinstance(cookie, dict) and isinstance(cookie.get("value"), str):
                     out.update(_cookie_secret(str(cookie.get("name", "")), cookie["value"]))
+            if side == "request":
+                out.update(_url_secrets(part.get("url"), part.get("queryString")))
     return {c for c in out if len(c) >= 8}
+
+
+def _url_secrets(url: Any, query_string: Any) -> set[str]:
+    """The password of `user:password@` and the values of credential-like query parameters of a request."""
+    out: set[str] = set()
+    pairs: list[tuple[str, str]] = []
+    if isinstance(url, str):
+        try:
+            parts = urlsplit(url)
+            password = parts.password
+        except ValueError:
+            return out
+        if password:
+            out.update({password, unquote(password)})
+            if parts.username:
+                out.add(f"{unquote(parts.username)}:{unquote(password)}")
+        pairs += parse_qsl(parts.query, keep_blank_values=True)
+    for item in query_string if isinstance(query_string, list) else ():
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("value"), str):
+            pairs.append((item["name"], unquote(item["value"])))
+    for name, value in pairs:
+        if name.lower() in CREDENTIAL_PARAMS and value:
+            out.add(value)
+            scheme, _, rest = value.partition(" ")
+            if rest and scheme.lower() in ("bearer", "basic"):
+                out.add(rest.strip())
+    return out
 
 
 def _cookie_secret(name: str, value: str) -> set[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import math
 import os
 import re
@@ -25,10 +24,10 @@ from pathlib import Path
 from typing import IO, Any, Final, Iterable, Iterator, Mapping, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import orjson
-
 from ._version import __version__
-from .errors import RancherlabError, ScopeError
+from .errors import RancherlabError, ScopeError, UsageError
+from .protocol._json import dumps as _dumps
+from .protocol._json import loads as _loads
 from .protocol.event import DEFAULT_MAX_FRAME_BYTES, DIALECTS, KINDS, Dialect, Event
 from .protocol.frames import parse_frame, parse_sent
 from .redaction import Redactor
@@ -134,9 +133,9 @@ class RecordingHeader:
 
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:
-            raise ValueError(f"unknown dialect {self.dialect!r}: use 'norman' (/v3) or 'steve' (/v1)")
+            raise UsageError(f"unknown dialect {self.dialect!r}: use 'norman' (/v3) or 'steve' (/v1)")
         if not isinstance(self.scope, str) or not self.scope:
-            raise ValueError("a recording needs a scope, e.g. 'project:c-abc12:p-xyz34' or 'steve:c-abc12'")
+            raise UsageError("a recording needs a scope, e.g. 'project:c-abc12:p-xyz34' or 'steve:c-abc12'")
         redaction = self.redaction
         if isinstance(redaction, Redactor):
             object.__setattr__(self, "server", redaction.redact_text(self.server))
@@ -154,7 +153,7 @@ class RecordingHeader:
             or isinstance(self.max_frame_bytes, bool)
             or self.max_frame_bytes <= 0
         ):
-            raise ValueError("max_frame_bytes must be a positive number of bytes")
+            raise UsageError("max_frame_bytes must be a positive number of bytes")
 
     @classmethod
     def from_url(cls, url: str, *, redaction: Mapping[str, Any] | Redactor, **fields: Any) -> RecordingHeader:
@@ -407,9 +406,9 @@ class RecordingWriter:
         if not isinstance(header, RecordingHeader):
             raise TypeError("header must be a RecordingHeader")
         if rotate_bytes is not None and rotate_bytes <= 0:
-            raise ValueError("rotate_bytes must be a positive number of bytes")
+            raise UsageError("rotate_bytes must be a positive number of bytes")
         if not 0 < flush_interval <= FLUSH_INTERVAL:
-            raise ValueError(f"flush_interval must be in (0, {FLUSH_INTERVAL}] seconds")
+            raise UsageError(f"flush_interval must be in (0, {FLUSH_INTERVAL}] seconds")
         self.path = Path(path)
         self.header = header
         self.paths: list[Path] = []
@@ -783,7 +782,7 @@ def read_recording(
     """
     root = Path(path)
     if max_frame_bytes is not None and (not _is_int(max_frame_bytes) or max_frame_bytes <= 0):
-        raise ValueError("max_frame_bytes must be a positive number of bytes")
+        raise UsageError("max_frame_bytes must be a positive number of bytes")
     files = recording_files(root)
     headers = [_read_header(p) for p in files]
     return Recording(root, files, headers, strict=strict, max_frame_bytes=max_frame_bytes)
@@ -932,21 +931,6 @@ def _lines(
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-
-
-def _dumps(obj: Any) -> bytes:
-    try:
-        return orjson.dumps(obj)
-    except (TypeError, orjson.JSONEncodeError):
-        # Integers past 64 bits, lone surrogates, nesting deeper than orjson goes: the standard library copes.
-        return json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
-
-
-def _loads(data: bytes) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data.decode("utf-8"))  # UnicodeDecodeError and JSONDecodeError are ValueErrors
 
 
 def _iso(ts: datetime) -> str:

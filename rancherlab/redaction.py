@@ -20,73 +20,53 @@ import json
 import os
 import re
 import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any, Final, Iterable, Iterator, Mapping
+from typing import Any, Final
 
-import orjson
-
+from .protocol._json import dumps_text
 from .protocol.event import Event
 from .protocol.frames import parse_frame, parse_sent
 from .protocol.gojson import go_json
+from .protocol.secrets import (
+    DRIVER_CONFIG_SUFFIX,
+    KEY_ENDINGS,
+    REGISTRATION_VALUE_PATHS,
+    TYPE_ENDINGS,
+    field_holds_secret,
+    fields_parent,
+    is_link_map,
+    is_registration_token,
+    may_hold_secret,
+    secret_paths,
+    type_names,
+)
 
 PLACEHOLDER: Final = "<redacted len={len} hmac={hmac}>"
 HMAC_HEX_DIGITS: Final = 12
-LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
 
 Path_ = tuple[str | int, ...]
 
-# Type names (lower case, API group stripped: `management.cattle.io.token` → `token`).
-_SECRET_TYPES: Final = frozenset(
-    {
-        "secret",
-        "namespacedsecret",
-        "managementsecret",
-        "basicauth",
-        "namespacedbasicauth",
-        "sshauth",
-        "namespacedsshauth",
-        "certificate",
-        "namespacedcertificate",
-        "dockercredential",
-        "namespaceddockercredential",
-    }
+_PEM: Final = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.DOTALL
 )
-_CERT_TYPES: Final = frozenset({"certificate", "namespacedcertificate"})
-_TOKEN_TYPES: Final = frozenset({"token"})
-_REGISTRATION_TYPES: Final = frozenset({"clusterregistrationtoken"})
-
-_SECRET_PATTERNS: Final[tuple[Path_, ...]] = (
-    ("data", "*"),
-    ("stringData", "*"),
-    ("password",),
-    ("privateKey",),
-    ("registries", "*", "password"),
-    ("registries", "*", "auth"),
-    ("metadata", "annotations", LAST_APPLIED),
-    ("annotations", LAST_APPLIED),
-)
-_CERT_PATTERNS: Final[tuple[Path_, ...]] = (("key",),)
-_TOKEN_PATTERNS: Final[tuple[Path_, ...]] = (("token",), ("status", "token"), ("status", "value"))
-# Field names that hold a secret wherever they occur (authConfig, cloud credentials, node templates ...).
-_SECRET_KEY: Final = re.compile(
-    r"(?:password|passwd|secret|secretkey|privatekey|spkey|apikey|accesstoken|refreshtoken)\Z", re.IGNORECASE
-)
-_PEM: Final = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S)
 _B64_PEM: Final = re.compile(r"LS0tLS1CRUdJT[A-Za-z0-9+/_=-]*")
 _B64_PEM_MARK: Final = "LS0tLS1CRUdJT"  # base64 of "-----BEGIN"
 # Cheap tests on the text of an event that let most events skip the full walk. Only objects whose type has
 # its own rules, and string-valued fields named like secrets, need it. The tests look for the endings of
 # those names and values with str.find (C speed), then check the few hits. An escape other than Go's
 # HTML ones could hide a name from them, so it sends the text down the full path.
-_TYPE_TAILS: Final = ('secret"', 'auth"', 'certificate"', 'credential"', 'token"')
-_KEY_TAILS: Final = ('password"', 'passwd"', 'secret"', 'key"', 'token"')
+_TYPE_TAILS: Final = tuple(f'{e}"' for e in TYPE_ENDINGS)  # see protocol.secrets
+_KEY_TAILS: Final = (*(f'{e}"' for e in KEY_ENDINGS), f'{DRIVER_CONFIG_SUFFIX}"')  # see protocol.secrets
+_CONFIG_TAIL: Final = f'{DRIVER_CONFIG_SUFFIX}"'
 _ALL_TAILS: Final = tuple(dict.fromkeys(_TYPE_TAILS + _KEY_TAILS))
 _STRING_VALUE_AFTER: Final = re.compile(r'\s*:\s*"(?!")')
+_MAP_VALUE_AFTER: Final = re.compile(r"\s*:\s*\{")
 _TYPE_KEY_BEFORE: Final = re.compile(r'"(?:type|basetype|_type|kind)"\s*:\s*"\Z')
 _ESCAPE_HINT: Final = re.compile(r"\\(?:/|u(?!00(?:3[cCeE]|26)|202[89]))")
 _TEXT_HINT: Final = re.compile(r"secret|passw|private|token|authconfig|spkey|apikey", re.IGNORECASE)
-_JSON_TOKEN: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+', re.S)
+_JSON_TOKEN: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+', re.DOTALL)
 _NON_ASCII_ESCAPE: Final = re.compile(r"\\u(?!00[0-7])(?!202[89])[0-9a-fA-F]{4}")
 
 
@@ -100,17 +80,17 @@ class Redactor:
     """
 
     __slots__ = (
-        "enabled",
-        "secrets",
-        "tokens",
-        "pem",
-        "extra_paths",
         "_credentials",
-        "_variants",
+        "_fallbacks",
+        "_forms",
         "_key",
         "_paths",
-        "_forms",
-        "_fallbacks",
+        "_variants",
+        "enabled",
+        "extra_paths",
+        "pem",
+        "secrets",
+        "tokens",
     )
 
     def __init__(
@@ -243,7 +223,7 @@ class Redactor:
         pem = self.pem and (escaped or "PRIVATE KEY" in text or _B64_PEM_MARK in text)
         if self._paths or subs or pem or escaped:
             return subs, pem
-        if (self.secrets or self.tokens) and _hinted(text.lower(), keys=self.secrets):
+        if (self.secrets or self.tokens) and _hinted(text, keys=self.secrets):
             return subs, pem
         return None
 
@@ -301,19 +281,11 @@ class Redactor:
         self, obj: Mapping[str, Any], path: Path_, full: set[Path_], subs: tuple[str, ...]
     ) -> tuple[str, ...]:
         """Mark the secret fields of one resource object; returns the substrings to hide inside it."""
-        names = {_norm(obj.get("type")), _norm(obj.get("baseType"))}
-        if obj.get("kind") == "Secret" and str(obj.get("apiVersion", "v1")) == "v1":
-            names.add("secret")
-        names.discard("")
-        patterns: list[Path_] = []
-        if self.secrets and (names & _SECRET_TYPES or any(n.endswith("secret") for n in names)):
-            patterns.extend(_SECRET_PATTERNS)
-            if names & _CERT_TYPES:
-                patterns.extend(_CERT_PATTERNS)
+        names = type_names(obj)
+        patterns: list[Path_] = list(secret_paths(names, secrets=self.secrets, tokens=self.tokens))
         embedded: set[str] = set()
-        if self.tokens and names & (_TOKEN_TYPES | _REGISTRATION_TYPES):
-            patterns.extend(_TOKEN_PATTERNS)
-            for token_path in (("token",), ("status", "token")) if names & _REGISTRATION_TYPES else ():
+        if self.tokens and is_registration_token(names):
+            for token_path in REGISTRATION_VALUE_PATHS:
                 value = _get(obj, token_path)
                 if isinstance(value, str) and len(value) >= 8:
                     embedded.add(value)  # the commands and URLs that embed it
@@ -340,7 +312,7 @@ class Redactor:
 class _Walk:
     """One pass over a parsed document: a redacted copy, and each replaced string under its original path."""
 
-    __slots__ = ("r", "subs", "pem", "full", "edits", "key_edits")
+    __slots__ = ("edits", "full", "key_edits", "pem", "r", "subs")
 
     def __init__(self, redactor: Redactor, subs: tuple[str, ...], pem: bool) -> None:
         self.r = redactor
@@ -351,9 +323,10 @@ class _Walk:
         self.key_edits: dict[Path_, str] = {}
 
     def run(self, node: Any) -> Any:
-        return self._node(node, (), self.subs)
+        return self._node(node, (), self.subs, None, False)
 
-    def _node(self, node: Any, path: Path_, subs: tuple[str, ...]) -> Any:
+    def _node(self, node: Any, path: Path_, subs: tuple[str, ...], parent: str | None, links: bool) -> Any:
+        """`parent`: the nearest field name above `node`; `links`: `node` is a map of server-made URLs."""
         if isinstance(node, str):
             if node and path in self.full:
                 new = self.r.placeholder(node)
@@ -364,22 +337,29 @@ class _Walk:
             return new
         if isinstance(node, dict):
             r = self.r
+            context = parent
             if isinstance(node.get("type"), str) or node.get("kind") == "Secret":
                 subs = r._resource_rules(node, path, self.full, subs)
+                context = fields_parent(node, parent)
             out: dict[Any, Any] = {}
             for key, value in node.items():
                 child = (*path, key)
-                if r.secrets and isinstance(value, str) and value and isinstance(key, str) and _SECRET_KEY.search(key):
-                    self.full.add(child)
+                is_str_key = isinstance(key, str)
+                child_links = False
+                if isinstance(value, str):
+                    if r.secrets and value and not links and is_str_key and field_holds_secret(key, context):
+                        self.full.add(child)
+                elif is_str_key and isinstance(value, dict):
+                    child_links = is_link_map(key, node, parent)
                 new_key = key
-                if isinstance(key, str) and (self.subs or self.pem):
+                if is_str_key and (self.subs or self.pem):
                     new_key = self._scrub(key, self.subs)
                     if new_key is not key:
                         self.key_edits[child] = new_key
-                out[new_key] = self._node(value, child, subs)
+                out[new_key] = self._node(value, child, subs, key if is_str_key else parent, child_links)
             return out
         if isinstance(node, list):
-            return [self._node(v, (*path, i), subs) for i, v in enumerate(node)]
+            return [self._node(v, (*path, i), subs, parent, False) for i, v in enumerate(node)]
         return node
 
     def _scrub(self, text: str, subs: tuple[str, ...]) -> str:
@@ -390,8 +370,11 @@ class _Walk:
         return out if out != text else text
 
 
-def _hinted(low: str, *, keys: bool) -> bool:
-    """Does lower-cased JSON text have a sensitive object type, or (`keys`) a secret-named string field?"""
+def _hinted(text: str, *, keys: bool) -> bool:
+    """Does JSON text have a sensitive object type, or (`keys`) a string field that may hold a secret?"""
+    low = text.lower()
+    if len(low) != len(text):
+        return True  # lower-casing moved the offsets (rare non-ASCII): look closer
     for tail in _ALL_TAILS if keys else _TYPE_TAILS:
         i = low.find(tail)
         while i >= 0:
@@ -401,26 +384,18 @@ def _hinted(low: str, *, keys: bool) -> bool:
                 return True  # an escaped quote: the literal is not what it seems, look closer
             if tail in _TYPE_TAILS and _TYPE_KEY_BEFORE.search(low, max(0, start - 48), start):
                 return True
-            if (
-                keys
-                and tail in _KEY_TAILS
-                and _STRING_VALUE_AFTER.match(low, end)
-                and _SECRET_KEY.search(low, start, end - 1)
-            ):
-                return True
+            if keys and tail in _KEY_TAILS:
+                if _STRING_VALUE_AFTER.match(low, end):
+                    if may_hold_secret(text[start : end - 1]):
+                        return True
+                elif tail == _CONFIG_TAIL and _MAP_VALUE_AFTER.match(low, end):
+                    return True  # a driver's config map: its fields are secret by where they are
             i = low.find(tail, end)
     return False
 
 
 def _json_text(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(value, default=str)
-
-
-def _norm(value: Any) -> str:
-    return value.rsplit(".", 1)[-1].lower() if isinstance(value, str) else ""
+    return dumps_text(value, default=str)
 
 
 def _get(obj: Any, path: Path_) -> Any:
@@ -520,17 +495,14 @@ def _is_b64_private_key(text: str) -> bool:
 def _go_literal(value: str) -> str:
     try:
         return go_json(value)
-    except (TypeError, orjson.JSONEncodeError):
+    except (TypeError, ValueError):
         return json.dumps(value)
 
 
 def _encode_like(value: str, original: str) -> str:
     """Encode `value` as a JSON string literal in the style of the literal it replaces."""
     if any(ch in original for ch in "<>&"):
-        try:
-            return orjson.dumps(value).decode()  # an encoder that does not HTML-escape
-        except orjson.JSONEncodeError:
-            return json.dumps(value, ensure_ascii=False)
+        return dumps_text(value)  # an encoder that does not HTML-escape
     if _NON_ASCII_ESCAPE.search(original):
         return json.dumps(value)  # an ASCII-only encoder (Python's json, JavaScript tools)
     return _go_literal(value)  # Go's encoding/json: what Rancher sends

@@ -12,6 +12,7 @@ import os
 import time
 from typing import AsyncIterator, Iterator
 
+from .errors import UsageError
 from .protocol.event import Event
 from .recording import read_recording
 
@@ -70,9 +71,9 @@ async def areplay(
 
 def _check(speed: float, idle_cap: float | None) -> None:
     if not isinstance(speed, (int, float)) or math.isnan(speed) or speed <= 0:
-        raise ValueError("speed must be a positive number (1.0 = as recorded, float('inf') = as fast as possible)")
+        raise UsageError("speed must be a positive number (1.0 = as recorded, float('inf') = as fast as possible)")
     if idle_cap is not None and (math.isnan(idle_cap) or idle_cap < 0):
-        raise ValueError("idle_cap must be a number of seconds >= 0, or None")
+        raise UsageError("idle_cap must be a number of seconds >= 0, or None")
 
 
 class _Schedule:

@@ -8,7 +8,6 @@ never for loopback ones.
 
 from __future__ import annotations
 
-import json
 import logging
 import ssl
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ from .errors import (
     TLSError,
     type_list,
 )
+from .protocol._json import loads
 from .protocol.objects import object_revision
 from .protocol.steve import Watch, guess_plural
 from .scope import Scope
@@ -102,8 +102,8 @@ def status_error(status: int, body: str, *, what: str, scope: Scope | None = Non
 def _body_message(body: str) -> str:
     text = body.strip()
     try:
-        doc = json.loads(text) if text else None
-    except json.JSONDecodeError:
+        doc = loads(text) if text else None
+    except ValueError:
         return text[:200]
     if isinstance(doc, dict):
         for key in ("message", "Message"):
@@ -170,8 +170,8 @@ class RestClient:
         if resp.status_code != 200:
             raise status_error(resp.status_code, resp.text, what=label, scope=scope)
         try:
-            return resp.json()
-        except json.JSONDecodeError:
+            return loads(resp.content)
+        except ValueError:  # not JSON, or nested deeper than any parser goes
             raise RancherlabError(
                 f"{label}: the answer is not JSON (is {self.server.base} a Rancher server?)"
             ) from None

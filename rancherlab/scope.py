@@ -10,14 +10,18 @@ Scopes::
 
 Server URLs are accepted the way people have them at hand: `https://host[:port]`, with or without
 `/v3` or `/v1`, `ws(s)://`, or a whole subscribe URL copied from the browser's DevTools (the scope and
-`resourceTypes` are taken from it, the UI's `sockId` is dropped). Pure values, no I/O.
+`resourceTypes` are taken from it, the UI's `sockId` is dropped). Any other query parameter of a subscribe URL gets
+a `URLParameterWarning` that says what Rancher does with it and how to ask for what it seems to want; a
+credential-like parameter's value is never shown, in a warning or an error. No I/O.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final, Iterable, Literal
-from urllib.parse import SplitResult, parse_qs, quote, urlencode, urlsplit
+from typing import Final, Literal
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit
 
 from .errors import DashboardURLError, ScopeError
 from .protocol.event import Dialect
@@ -31,6 +35,37 @@ SCOPE_HELP: Final = (
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _SCHEMES: Final = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 _BAD_ID_CHARS: Final = frozenset("/?#% \t\r\n")
+
+# Query parameter names (lower case) that carry a credential in other APIs. Rancher reads none of them: its token
+# comes only from `Authorization` or the `R_SESS` cookie (rancher/rancher pkg/auth/tokens GetTokenAuthFromRequest).
+CREDENTIAL_PARAMS: Final = frozenset(
+    {
+        "token",
+        "access_token",
+        "accesstoken",
+        "id_token",
+        "auth",
+        "authorization",
+        "bearer",
+        "password",
+        "passwd",
+        "secret",
+        "secret_key",
+        "secretkey",
+        "r_sess",
+        "api_key",
+        "apikey",
+        "key",
+        "jwt",
+        "session",
+        "sessionid",
+    }
+)
+_HIDDEN: Final = "***"
+
+
+class URLParameterWarning(UserWarning):
+    """A pasted subscribe URL has a query parameter Rancher does not read, or reads under another spelling."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +176,8 @@ class ServerURL:
     types: tuple[str, ...] = ()
     # `https://access:secret@host` credentials, taken out of the URL so they are never shown with it.
     userinfo: tuple[str, str] | None = field(default=None, repr=False)
+    # What the URL's query asked for that Rancher will not do (each also issued as a URLParameterWarning).
+    notes: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def secure(self) -> bool:
@@ -190,10 +227,132 @@ def parse_server_url(url: str) -> ServerURL:
         )
     prefix, scope = _scope_from_path(segments, _shown(parts))
     base = f"{scheme}://{netloc}" + (f"/{'/'.join(prefix)}" if prefix else "")
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
     types: tuple[str, ...] = ()
     if scope is not None and scope.dialect == "norman":
-        types = tuple(parse_qs(parts.query, keep_blank_values=True).get("resourceTypes", ()))
-    return ServerURL(base, scope, types, userinfo)
+        types = tuple(v for k, v in pairs if k == "resourceTypes")
+    notes = url_parameter_notes(pairs, scope)
+    for note in notes:
+        warnings.warn(note, URLParameterWarning, stacklevel=2)
+    return ServerURL(base, scope, types, userinfo, notes)
+
+
+def url_parameter_notes(pairs: Iterable[tuple[str, str]], scope: Scope | None) -> tuple[str, ...]:
+    """One note per query parameter Rancher will not read as given: what Rancher does instead, and the right way.
+
+    `pairs` are the decoded (name, value) pairs of the URL's query. `sockId` (the dashboard's socket counter, which
+    no server code reads) and Norman's `resourceTypes` get none. Credential-like parameters are named, never shown.
+    Sources: rancher/norman `pkg/subscribe/handler.go` (only `resourceTypes` is read; `store/proxy/share_watch.go`
+    drops list options), rancher/apiserver `pkg/subscribe` (Steve takes watches as messages; the object formatter
+    reads `exclude`/`include`/`excludeValues`), rancher/rancher `pkg/auth/tokens` (no credential from the URL).
+    """
+    grouped: dict[str, list[str]] = {}
+    for name, value in pairs:
+        grouped.setdefault(name, []).append(value)
+    notes: list[str] = []
+    for name, values in grouped.items():
+        note = _credential_note(name, scope) or (_subscribe_note(name, values, scope) if scope is not None else None)
+        if note:
+            notes.append(note)
+    return tuple(notes)
+
+
+def _credential_note(name: str, scope: Scope | None) -> str | None:
+    if name.lower() not in CREDENTIAL_PARAMS:
+        return None
+    what = "the subscribe socket" if scope is not None else "the server"
+    return (
+        f"the URL's {name}= parameter looks like a credential; Rancher reads no credential from the URL (only the "
+        f"Authorization header or the R_SESS cookie), so {what} would not be authenticated by it. rancherlab dropped "
+        "it and never sends or shows it: pass the token with credentials= (Python), --token-file, RANCHER_TOKEN_KEY "
+        "or ~/.rancher/cli2.json"
+    )
+
+
+_NORMAN_TYPE_SPELLINGS: Final = frozenset(
+    {"resourcetype", "resourcetypes", "resource_type", "resource_types", "types", "type", "resourcetypes[]"}
+)
+_NORMAN_UNUSED: Final = frozenset({"eventnames", "limit", "marker", "sort", "order", "_export", "apiversions"})
+_STEVE_TYPE_SPELLINGS: Final = _NORMAN_TYPE_SPELLINGS
+_STEVE_WATCH_FIELDS: Final = {
+    "namespace": "namespace",
+    "selector": "selector",
+    "id": "id",
+    "mode": "mode",
+    "debouncems": "debounceMs",
+}
+_STEVE_FORMATTER: Final = frozenset({"exclude", "include", "excludevalues"})
+
+
+def _shown_values(values: list[str]) -> str:
+    text = ", ".join(repr(v[:40]) for v in values[:3])
+    return text + (", …" if len(values) > 3 else "")
+
+
+def _subscribe_note(name: str, values: list[str], scope: Scope) -> str | None:
+    low = name.lower()
+    if low == "sockid" or (scope.dialect == "norman" and name == "resourceTypes"):
+        return None
+    spelled = "&".join(f"resourceTypes={quote(v, safe='')}" for v in values[:3] if v) or "resourceTypes=<schema id>"
+    if scope.dialect == "norman":
+        if low in _NORMAN_TYPE_SPELLINGS:
+            return (
+                f"Norman reads resourceTypes= (case-sensitive, repeated once per type), not {name}= "
+                f"({_shown_values(values)}): Rancher would stream every type of the scope. Write {spelled}, or pass "
+                "types=(...) / --type"
+            )
+        if low in ("namespace", "namespaceid"):
+            return (
+                f"Norman's subscribe has no namespace filter: {name}= is ignored and every namespace of the scope "
+                "streams. Subscribe to the project (/v3/projects/<clusterId>:<projectId>/subscribe, scope "
+                "project:<c>:<p>) or filter the events afterwards (rl.frame(...) on namespaceId)"
+            )
+        if low in ("resourceversion", "revision"):
+            return (
+                f"Norman cannot resume: {name}= is ignored and the socket starts with the changes from now on. "
+                "rancherlab lists the objects over REST first (snapshot=True, the default) to start from a full state"
+            )
+        if low == "projectid":
+            return (
+                "Norman ignores projectId= (declared in its Subscribe schema, never read): a project is chosen by the "
+                "URL path, /v3/projects/<clusterId>:<projectId>/subscribe (scope project:<c>:<p>)"
+            )
+        if low in _NORMAN_UNUSED or low.endswith(("_ne", "_gt", "_lt", "_gte", "_lte", "_like", "_null", "_notnull")):
+            return (
+                f"Norman's subscribe ignores {name}= (list options do not reach its shared watch): every object "
+                "change of the chosen types streams. Filter the events afterwards"
+            )
+        return f"Norman's subscribe reads only resourceTypes=; {name}= is ignored and was dropped"
+    if low in _STEVE_TYPE_SPELLINGS:
+        names = ", ".join(repr(v) for v in values[:3] if v) or "'pod'"
+        return (
+            f"Steve takes watches as messages, not URL parameters: {name}= is ignored by Rancher and nothing is "
+            f"watched from it. Ask for the types with types=({names},) or watches=(Watch(...),) in Python, --type on "
+            'the command line (rancherlab sends {"resourceType": ...} for each)'
+        )
+    if low in ("resourceversion", "revision"):
+        return (
+            f"Steve reads resourceVersion from each watch message, not from the URL: {name}= is ignored by Rancher. "
+            "rancherlab sends it in every watch message itself: the revision of its REST list (snapshot=True, the "
+            "default), then the last one seen after a reconnect"
+        )
+    if low in _STEVE_WATCH_FIELDS:
+        field_name = _STEVE_WATCH_FIELDS[low]
+        return (
+            f"Steve reads {field_name} from each watch message, not from the URL: {name}= is ignored by Rancher. Put it "
+            f'in the watch: Watch("pod", {_watch_arg(field_name)}=...), which sends {{"resourceType": "pod", '
+            f'"{field_name}": ...}}'
+        )
+    if low in _STEVE_FORMATTER:
+        return (
+            f"Rancher would apply {name}= to every object it pushes, but rancherlab subscribes without URL parameters: "
+            "objects arrive whole. Drop the unwanted fields afterwards (rl.frame(...) / rl.flatten)"
+        )
+    return f"Steve's subscribe reads no URL parameters (watches come as messages); {name}= is ignored and was dropped"
+
+
+def _watch_arg(field_name: str) -> str:
+    return {"debounceMs": "debounce_ms"}.get(field_name, field_name)
 
 
 def _scope_from_path(segments: list[str], shown: str) -> tuple[list[str], Scope | None]:
@@ -221,12 +380,17 @@ def _scope_from_path(segments: list[str], shown: str) -> tuple[list[str], Scope 
 
 
 def _shown(parts: SplitResult) -> str:
-    """A URL for messages, with any `user:password@` removed."""
+    """A URL for messages: any `user:password@` removed, the value of a credential-like parameter hidden."""
     try:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         port = ""
-    query = f"?{parts.query}" if parts.query else ""
+    kept = []
+    for item in parts.query.split("&") if parts.query else ():
+        name, sep, _ = item.partition("=")
+        hidden = unquote(name).lower() in CREDENTIAL_PARAMS
+        kept.append(f"{name}{sep}{_HIDDEN}" if hidden and sep else item)
+    query = f"?{'&'.join(kept)}" if kept else ""
     return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}{query}"
 
 
@@ -252,4 +416,15 @@ def resolve_scope(server: ServerURL, scope: str | Scope | None) -> Scope:
     return chosen
 
 
-__all__ = ["SCOPE_HELP", "Scope", "ScopeKind", "ServerURL", "parse_server_url", "resolve_scope", "subscribe_url"]
+__all__ = [
+    "CREDENTIAL_PARAMS",
+    "SCOPE_HELP",
+    "Scope",
+    "ScopeKind",
+    "ServerURL",
+    "URLParameterWarning",
+    "parse_server_url",
+    "resolve_scope",
+    "subscribe_url",
+    "url_parameter_notes",
+]

@@ -62,7 +62,7 @@ from .errors import (
     type_list,
 )
 from .protocol.event import CONNECTED, DEFAULT_MAX_FRAME_BYTES, DISCONNECTED, WATCH_STOPPED, Dialect, Event, marker
-from .protocol.frames import parse_frame, parse_sent
+from .protocol.frames import parse_frame, parse_sent, socket_limit
 from .protocol.objects import Key, ObjectMirror, listed_by_key
 from .protocol.steve import Watch
 from .protocol.watch import Action, Fatal, Relist, Rewatch, Stopped, WatchMachine, WatchState, retry_delay
@@ -414,7 +414,7 @@ class Stream:
                 user_agent_header=USER_AGENT,
                 origin=None,
                 proxy=None if self.server.url.is_loopback else True,
-                max_size=opts.max_frame_bytes,
+                max_size=socket_limit(opts.max_frame_bytes),  # over max_frame_bytes: an anomaly, not a drop
                 open_timeout=opts.open_timeout,
                 ping_interval=opts.ws_ping_interval,
                 ping_timeout=opts.ws_ping_timeout,
@@ -503,7 +503,7 @@ class Stream:
             item = await inbox.get()
             if isinstance(item, _Closed):
                 return item
-            self._mirror.apply(self._emit(parse_frame(item, "norman")))
+            self._mirror.apply(self._emit(parse_frame(item, "norman", max_bytes=self.options.max_frame_bytes)))
 
     async def _norman_list(self) -> tuple[dict[Key, dict[str, Any]], set[str]]:
         assert self._rest is not None
@@ -539,7 +539,7 @@ class Stream:
             item = await inbox.get()
             if isinstance(item, _Closed):
                 return item
-            event = self._emit(parse_frame(item, "steve"))
+            event = self._emit(parse_frame(item, "steve", max_bytes=self.options.max_frame_bytes))
             self._mirror.apply(event)
             for action in self._watch_machine.receive(event, time.monotonic()):
                 await self._act(ws, action, helpers)

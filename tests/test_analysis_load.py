@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from rancherlab.analysis import COLUMNS, frame, load
+from rancherlab.cli import main
 from rancherlab.cli import report as report_cmd
 from rancherlab.cli import schema as schema_cmd
 from rancherlab.protocol import ANOMALY, CONNECTED, DISCONNECTED, Event, marker, norman, parse_frame, steve
@@ -26,7 +27,6 @@ from rancherlab.recording import (
 )
 
 from .conftest import sample_objects
-
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -169,7 +169,7 @@ def test_report_command(recordings: Path, tmp_path: Path) -> None:
 
 
 def test_commands_report_missing_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(schema_cmd, ["schema", str(tmp_path / "nope.jsonl")]) == 4
+    assert main(["schema", str(tmp_path / "nope.jsonl")]) == 4  # commands raise; main maps errors to codes
     assert "no such recording" in capsys.readouterr().err
 
 

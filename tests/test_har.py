@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from .conftest import SECRET_TOKEN, sample
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "rancher-two-sockets.har"
 HOST = "rancher.example.com"
-T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc).timestamp()
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC).timestamp()
 COOKIE_TOKEN = "token-c00k1:Ck9CookieSessionSecretValue0123456789abcdefghijkl"
 CSRF = "3f2a9c0e71b4d85a"
 SECRET_IN_FRAME = "U3VwZXJTZWNyZXREYXRhVmFsdWU="  # base64 of a secret value inside a Steve secret
@@ -132,7 +132,7 @@ def _ws_entry(
             "_fetchedViaServiceWorker": False,
         },
         "serverIPAddress": "203.0.113.10",
-        "startedDateTime": datetime.fromtimestamp(started, timezone.utc)
+        "startedDateTime": datetime.fromtimestamp(started, UTC)
         .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z"),
         "time": 41.7,
@@ -364,7 +364,7 @@ def test_two_subscribe_sockets_become_two_recordings(tmp_path: Path) -> None:
         "/v3/projects/c-abc12:p-xyz34/subscribe",
     )
     assert h.redaction["enabled"] is True and h.redaction["credentials"] >= 3 and "WebInspector" in (h.note or "")
-    assert h.started == datetime.fromtimestamp(T0, timezone.utc)
+    assert h.started == datetime.fromtimestamp(T0, UTC)
     events = list(norman_rec)
     assert events[0].kind == "marker" and events[0].name == CONNECTED and events[0].t == 0.0
     assert [e.name for e in events[1:]] == ["resource.change"] * 3 + ["ping", "resource.remove", "ping"]
@@ -382,7 +382,7 @@ def test_two_subscribe_sockets_become_two_recordings(tmp_path: Path) -> None:
     assert sevents[-2].name == "unsubscribe" and sevents[-1].name == "resource.stop"
     assert sevents[5].type == "pod" and sevents[5].raw == steve_messages()[4][2]  # untouched: byte for byte
     assert sevents[6].data["data"]["password"].startswith("<redacted")
-    assert sevents[0].ts == datetime.fromtimestamp(T0 + 0.25, timezone.utc)
+    assert sevents[0].ts == datetime.fromtimestamp(T0 + 0.25, UTC)
     assert list(replay(written[1], speed=float("inf"))) == sevents
 
 
@@ -395,6 +395,41 @@ def test_no_credential_or_secret_reaches_the_recordings(tmp_path: Path) -> None:
         for form in [*credential_forms(), SECRET_IN_FRAME.encode(), b"Hunter2-basic-pw"]:
             assert form not in data, f"{form[:12]!r} leaked into {path.name}"
         assert b"Authorization" not in data and b"Cookie" not in data and b"sockId" not in data
+
+
+URL_QUERY_TOKEN = "token-qu3ry:Query-param-S3cret-value-0123456789-abcdefgh"  # hyphens: not a real key
+URL_USER_SECRET = "UserInfoS3cretValue0123456789abcdefghijkl"
+
+
+def test_credentials_in_request_urls_are_redacted_too(tmp_path: Path) -> None:
+    # A socket whose URL carried `user:password@` and `?token=` (a copied URL, a proxy that rewrote it), and
+    # frames that echo both: neither reaches the recording, the header included.
+    har = build_har()
+    entry = har["log"]["entries"][1]
+    request = entry["request"]
+    request["url"] = (
+        f"wss://token-us3r:{URL_USER_SECRET}@{HOST}/v3/projects/c-abc12:p-xyz34/subscribe"
+        f"?sockId=2&token={URL_QUERY_TOKEN.replace(':', '%3A')}"
+    )
+    request["queryString"].append({"name": "token", "value": URL_QUERY_TOKEN.replace(":", "%3A")})
+    echo = {
+        "id": "default:echo",
+        "type": "configMap",
+        "baseType": "configMap",
+        "namespaceId": "default",
+        "projectId": "c-abc12:p-xyz34",
+        "data": {"seen": f"{URL_QUERY_TOKEN} and {URL_USER_SECRET}"},
+    }
+    entry["_webSocketMessages"].append(
+        {"type": "receive", "time": T0 + 5, "opcode": 1, "data": norman.change_frame(echo)}
+    )
+    source = tmp_path / "urls.har"
+    source.write_text(json.dumps(har))
+    written = import_har(source, tmp_path / "out")
+    data = b"".join(path.read_bytes() for path in written)
+    assert b"default:echo" in data
+    for value in (URL_QUERY_TOKEN, URL_QUERY_TOKEN.split(":")[1], URL_USER_SECRET):
+        assert value.encode() not in data
 
 
 def test_one_socket_goes_to_the_path_given(tmp_path: Path) -> None:
@@ -453,7 +488,9 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["import-har", str(FIXTURE), "--out", str(out)]) == 0
     printed = capsys.readouterr().out.split()
     assert [Path(p).name for p in printed] == ["project-c-abc12-p-xyz34.jsonl", "steve-c-abc12.jsonl"]
-    assert main(["import-har", str(FIXTURE), "--out", str(out)]) == 1
+    assert (
+        main(["import-har", str(FIXTURE), "--out", str(out)]) == 2
+    )  # an existing output is a usage error (--overwrite), as in record
     assert "--overwrite" in capsys.readouterr().err
     assert main(["import-har", str(FIXTURE), "--out", str(out), "--overwrite"]) == 0
     assert main(["import-har", str(tmp_path / "missing.har"), "--out", str(out)]) == 4

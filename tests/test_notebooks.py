@@ -21,16 +21,15 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from .conftest import SECRET_TOKEN
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SAMPLE = ROOT / "recordings" / "samples" / "norman-project.jsonl"
 FULL_TOKEN = re.compile(r"token-[a-z0-9]{5}:[A-Za-z0-9]{20,}")
 # The simulator's credential while the notebooks run: distinctive, so finding it anywhere is a leak.
-DISTINCT_TOKEN = "token-nbzq7:NotebookLeakCanary7Q2xW9vLp4Rt8Ks3Hd6Jf1"
+DISTINCT_TOKEN = SECRET_TOKEN
 PLOT_CALL = re.compile(r"\b(plot_rate|plot_states)\(")
-# Notebooks another change rewrites; until it lands their plot cells assign the figure without showing it.
-# The check below fails as soon as they show every plot, so this entry cannot outlive the change that fixes it.
-PLOTS_NOT_SHOWN_YET = {"01-explore-the-subscribe-api.ipynb"}
 
 pytestmark = [pytest.mark.notebook, pytest.mark.timeout(240)]
 
@@ -162,9 +161,6 @@ def test_notebook_runs_shows_its_plots_and_no_secret(path: Path, tmp_path: Path)
     assert not errors
     plot_cells = [c for c in nb.cells if c.cell_type == "code" and PLOT_CALL.search(c.source)]
     shown = [images(c) == 1 for c in plot_cells]
-    if path.name in PLOTS_NOT_SHOWN_YET:
-        assert not all(shown), f"{path.name} shows every plot now: remove it from PLOTS_NOT_SHOWN_YET"
-        return
     assert plot_cells, f"{path.name} has no plot"
     assert all(shown), [c.source for c, ok in zip(plot_cells, shown) if not ok]
     for c in plot_cells:  # one plot per cell, as its last expression

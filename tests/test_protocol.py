@@ -20,9 +20,10 @@ from rancherlab.protocol import (
     parse_sent,
     steve,
 )
+from rancherlab.protocol.frames import MAX_NESTING, OVERSIZE_KEEP, too_deep
 from rancherlab.protocol.steve import client_request, decode_subscribe, subscription_key
 
-from .conftest import SAMPLES, sample
+from .conftest import SAMPLES, SECRET_TOKEN, sample
 
 # What each frame of frames-index.jsonl must become: (source file, seq) -> expectation.
 EXPECTED = {
@@ -141,7 +142,7 @@ def test_real_steve_objects_round_trip_through_frames():
     for obj in sample("steve-v1-pods-collection-qa-server-dashboard-blueprint.json")["data"]:
         rv = obj["metadata"]["resourceVersion"]
         text = steve.encode_event("resource.change", data=obj, revision=rv, echo={"resourceType": "pod"})
-        assert text.startswith('{"name":"resource.change","resourceType":"pod","revision":"%s","data":{"id":' % rv)
+        assert text.startswith(f'{{"name":"resource.change","resourceType":"pod","revision":"{rv}","data":{{"id":')
         assert text.endswith("}\n")
         event = decode_frame(text, "steve")
         assert (event.type, event.id, event.revision, event.data) == ("pod", obj["id"], rv, obj)
@@ -253,3 +254,187 @@ def test_go_json_escapes_like_go():
 
 def test_samples_folder_is_there():
     assert (SAMPLES / "frames-index.jsonl").exists(), "the samples are kept in tests/fixtures"
+
+
+# --- hostile frames: no input from the wire ends a stream (each becomes an anomaly that keeps the text) -----
+
+
+def _deep_norman(depth: int) -> str:
+    """A Norman pod change whose object holds `depth` nested arrays (the frame itself nests depth + 2)."""
+    return '{"name":"resource.change","data":{"id":"d","type":"pod","x":' + "[" * depth + "]" * depth + "}\n}"
+
+
+def _deep_steve(depth: int) -> str:
+    inner = '{"a":' * depth + "{}" + "}" * depth
+    return (
+        '{"name":"resource.change","resourceType":"pod","revision":"7","data":{"id":"ns/d","type":"pod","x":'
+        + inner
+        + "}}"
+    )
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+@pytest.mark.parametrize("dialect", ["norman", "steve"])
+def test_deep_nesting_is_an_anomaly_not_a_crash(dialect, depth):
+    raw = _deep_norman(depth) if dialect == "norman" else _deep_steve(depth)
+    with pytest.raises(ProtocolError, match=f"nested more than {MAX_NESTING} levels"):
+        decode_frame(raw, dialect)
+    for given in (raw, raw.encode()):
+        event = parse_frame(given, dialect)
+        assert (event.kind, event.name, event.raw) == ("marker", ANOMALY, raw)
+        assert "nested more than" in event.info["error"] and event.info["legacy"] is False
+    sent = parse_sent(raw, dialect)
+    assert sent.name == "message" and "nested" in sent.info["error"] and sent.raw == raw
+
+
+def test_nesting_limit_is_exact_and_ignores_brackets_inside_strings():
+    # the frame's object is level 1, data level 2, so MAX_NESTING - 2 arrays inside data reach the limit exactly
+    at_limit = decode_frame(_deep_norman(MAX_NESTING - 2), "norman")
+    assert at_limit.name == "resource.change" and at_limit.id == "d"
+    with pytest.raises(ProtocolError, match="nested more than"):
+        decode_frame(_deep_norman(MAX_NESTING - 1), "norman")
+    brackets = "[{" * 5000 + '"\\' + "}]" * 10  # escapes in the string too
+    event = decode_frame(norman.change_frame({"type": "pod", "id": "s", "note": brackets}), "norman")
+    assert event.data["note"] == brackets
+    shallow, deep = {"a": [{"b": "[[[[{{{{"}]}, {"a": [[{"b": "x"}]]}
+    assert not too_deep(shallow, json.dumps(shallow), limit=3) and too_deep(deep, json.dumps(deep), limit=3)
+    for limit in (1, 5, MAX_NESTING, 300):  # orjson's encoder decides below its own limit, a walk above it
+        for depth in (limit - 1, limit, limit + 1):
+            value: object = {"leaf": "[[[["}
+            for _ in range(depth - 1):
+                value = [value]
+            assert too_deep(value, limit=limit) is (depth > limit), (limit, depth)
+    with_surrogate = [[{"s": "\ud800"}]]  # orjson cannot encode it: the walk decides
+    assert too_deep(with_surrogate, limit=2) and not too_deep(with_surrogate, limit=3)
+
+
+def test_an_object_at_the_nesting_limit_survives_every_later_step():
+    """What the parser accepts, redaction, Go-style encoding, the recording codec and flattening all handle."""
+    from rancherlab.analysis._flatten import leaves
+    from rancherlab.recording import decode_event, encode_event
+    from rancherlab.redaction import Redactor
+
+    steve_frame = _deep_steve(MAX_NESTING - 3)
+    event = decode_frame(steve_frame, "steve")
+    assert event.name == "resource.change" and event.revision == "7"
+    assert json.loads(go_json(event.data)) == event.data
+    redacted = Redactor(credentials=(SECRET_TOKEN,)).redact(event)
+    assert redacted.data == event.data and redacted.raw == event.raw
+    line = encode_event(event.stamped(seq=1, conn=1, t=0.0, ts=None))
+    assert decode_event(json.loads(line), "steve").data == event.data
+    assert len(list(leaves(event.data))) == 3
+
+
+@pytest.mark.parametrize(
+    "raw,dialect,why",
+    [
+        ('{"name":"resource.change","data":{"id":"n\x00ul","type":"pod"}\n}', "norman", "NUL byte"),
+        (b'{"name":"resource.change","data":{"id":"\xff\xfe","type":"pod"}\n}', "norman", "not UTF-8"),
+        (b"\x00\x01\x02\xff binary", "steve", "not UTF-8"),
+        ("this is not json {{{", "norman", "not JSON"),
+        ("", "steve", "not JSON"),
+        ("1e999", "norman", "not an object"),
+        ('{"name":1,"data":{}}', "steve", "no event name"),
+        ('{"name":"resource.change","data":[]}', "steve", "no resource object"),
+        (
+            '{"name":"resource.change","resourceType":"pod","revision":"1","data":{"id":"a","type":"pod"}}',
+            "norman",
+            "dialect='steve'",
+        ),
+        ('{"name":"resource.change","data":{"baseType":"pod","id":"a:b","type":"pod"}\n}', "steve", "dialect='norman'"),
+        ('{"name":"resource.change","data":{"type":"pod"},"resourceId":"1i5"}', "norman", "Rancher 1.x"),
+    ],
+)
+def test_hostile_frames_become_anomalies_that_keep_the_text(raw, dialect, why):
+    event = parse_frame(raw, dialect)
+    assert (event.kind, event.name) == ("marker", ANOMALY)
+    assert why in event.info["error"]
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace")
+    assert event.raw == text
+    if isinstance(raw, bytes) and b"\xff" in raw:
+        assert "\\xff" in event.raw  # every byte is still readable
+
+
+def test_escaped_nul_binary_frames_and_unknown_names_are_frames():
+    escaped = decode_frame('{"name":"resource.change","data":{"id":"n\\u0000ul","type":"pod"}\n}', "norman")
+    assert escaped.id == "n\x00ul"
+    text = norman.change_frame({"type": "pod", "id": "default:web"})
+    binary = parse_frame(text.encode(), "norman")  # a binary frame holding Rancher's text: read the same way
+    assert (binary.kind, binary.name, binary.id, binary.raw) == ("frame", "resource.change", "default:web", text)
+    unknown = parse_frame('{"name":"resource.frobnicate","data":{"id":"u","type":"pod"}\n}', "norman")
+    assert (unknown.kind, unknown.name, unknown.is_resource) == ("frame", "resource.frobnicate", False)
+    newer = parse_frame('{"name":"resource.later","resourceType":"pod","data":{}}', "steve")
+    assert (newer.kind, newer.name, newer.type) == ("frame", "resource.later", "pod")
+
+
+def test_a_frame_over_the_size_limit_is_an_anomaly_with_its_head():
+    big = norman.change_frame({"type": "pod", "id": "big", "blob": "y" * 200_000})
+    event = parse_frame(big, "norman", max_bytes=100_000)
+    assert (event.kind, event.name) == ("marker", ANOMALY)
+    assert event.info["bytes"] == len(big.encode()) and event.info["truncated"] is True
+    assert "max_frame_bytes" in event.info["error"] and big.startswith(event.raw)
+    assert event.raw == '{"name":"resource.change","data":{"blob":'  # not a part of the string the cut would split
+    many = norman.change_frame({"type": "pod", "id": "many", "items": [f"{i:0100d}" for i in range(3000)]})
+    head = parse_frame(many, "norman", max_bytes=100_000).raw
+    assert many.startswith(head) and OVERSIZE_KEEP - 110 < len(head) <= OVERSIZE_KEEP and head.endswith(",")
+    secret = {"type": "secret", "id": "s", "pad": "p" * (OVERSIZE_KEEP - 60), "token": SECRET_TOKEN}
+    cut = parse_frame(norman.change_frame(secret), "norman", max_bytes=1000)
+    assert SECRET_TOKEN[:8] not in cut.raw  # the string the cut would split is left out whole
+    assert parse_frame(big.encode(), "norman", max_bytes=100_000).info["bytes"] == len(big.encode())
+    assert parse_frame(big, "norman", max_bytes=len(big)).name == "resource.change"
+    multibyte = norman.change_frame({"type": "pod", "id": "é" * 10})  # the limit counts UTF-8 bytes, not characters
+    assert parse_frame(multibyte, "norman", max_bytes=len(multibyte)).name == ANOMALY
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[" * 100_000,
+        "{" * 50_000 + '"',
+        '{"name":"resource.change","data":' + '{"a":' * 2000 + "1" + "}" * 2000 + "}",
+        b"\xed\xa0\x80",
+        '"\\ud800"',
+        '{"name":"ping","data":NaN}',
+        '{"name":"resource.remove","data":{"type":"pod","id":' + "9" * 5000 + "}}",
+    ],
+    ids=["open-arrays", "open-objects", "deep-2000", "surrogate-bytes", "lone-surrogate", "nan", "huge-int"],
+)
+@pytest.mark.parametrize("dialect", ["norman", "steve"])
+def test_parse_frame_never_raises(raw, dialect):
+    event = parse_frame(raw, dialect)
+    assert event.kind in ("frame", "marker") and event.raw is not None
+    assert isinstance(parse_sent(raw, dialect).raw, str)
+
+
+def test_one_json_codec_never_overflows_the_stack():
+    from rancherlab.protocol import _json
+
+    deepest: object = []
+    for _ in range(_json.ORJSON_MAX_DEPTH - 1):
+        deepest = [deepest]
+    assert _json.orjson.dumps(deepest)  # the limit deeper_than relies on: exactly this deep encodes,
+    with pytest.raises(_json.orjson.JSONEncodeError, match="ecursion"):
+        _json.orjson.dumps([deepest])  # one level more does not
+    for depth in (2_000, 100_000):  # orjson stops at 1,024 levels; the codec must not then recurse in Python
+        text = "[" * depth + "]" * depth
+        for given in (text, text.encode()):
+            with pytest.raises(ValueError):
+                _json.loads(given)
+    assert _json.loads('"\\ud800"') == "\ud800"  # valid JSON orjson refuses
+    with pytest.raises(ValueError):
+        _json.loads('{"a":NaN}')
+    assert _json.loads(_json.dumps({"n": 10**30, "s": "\ud800"})) == {"n": 10**30, "s": "\ud800"}
+    deep: list[object] = []
+    for _ in range(300):  # deeper than orjson writes: the standard library does
+        deep = [deep]
+    assert _json.loads(_json.dumps(deep)) == deep
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(ValueError, match="nested too deeply"):
+        _json.dumps(deep)
+
+
+def test_a_hostile_client_message_is_an_invalid_request_not_a_crash():
+    for raw in ("[" * 100_000, '{"resourceType":"pod","x":' + "[" * 100_000 + "]" * 100_000 + "}", b"\xff"):
+        req = client_request(raw, set())
+        assert req.action == "invalid" and decode_frame(req.reply, "steve").name == "resource.error"

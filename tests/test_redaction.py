@@ -447,6 +447,23 @@ _KEYS = [
     "command",
     "status",
     "value",
+    # Rancher's field semantics: names of secrets, link maps, values only under a given parent
+    "s3CredentialSecret",
+    "serviceAccountTokenSecret",
+    "serviceAccountToken",
+    "aadClientSecret",
+    "azureCloudProvider",
+    "clusterSecrets",
+    "applicationSecret",
+    "importedConfig",
+    "kubeConfig",
+    "linodecredentialConfig",
+    "links",
+    "actions",
+    "setpassword",
+    "sort",
+    "linodeConfig",
+    "rootPass",
 ]
 _TYPES = [
     "secret",
@@ -459,6 +476,8 @@ _TYPES = [
     "management.cattle.io.token",
     "githubConfig",
     "namespacedDockerCredential",
+    "rke-machine-config.cattle.io.linodeconfig",
+    "serviceAccountToken",
 ]
 _STRINGS = [
     "",

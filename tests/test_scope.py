@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from rancherlab.errors import DashboardURLError, ScopeError
-from rancherlab.scope import Scope, parse_server_url, resolve_scope, subscribe_url
+from rancherlab.scope import Scope, URLParameterWarning, parse_server_url, resolve_scope, subscribe_url
 
 
 @pytest.mark.parametrize(
@@ -130,3 +132,85 @@ def test_loopback_detection() -> None:
     assert parse_server_url("http://localhost:1").is_loopback
     assert parse_server_url("http://[::1]:1").is_loopback
     assert not parse_server_url("https://r.example.com").is_loopback
+
+
+# --- query parameters Rancher does not read as given ------------------------------------------------------------
+
+TOKEN = "token-q7zx2:UrlQueryS3cretValue0123456789"
+
+
+@pytest.mark.parametrize(
+    ("url", "needles"),
+    [
+        # Norman reads only resourceTypes= (repeated, exact): other spellings stream every type
+        ("wss://r.example.com/v3/subscribe?resourceType=pod", ("not resourceType=", "every type", "resourceTypes=pod")),
+        (
+            "wss://r.example.com/v3/subscribe?types=node&types=pod",
+            ("not types=", "resourceTypes=node&resourceTypes=pod"),
+        ),
+        ("wss://r.example.com/v3/subscribe?type=cluster", ("not type=", "resourceTypes=cluster")),
+        ("wss://r.example.com/v3/subscribe?resourcetypes=cluster", ("case-sensitive", "resourceTypes=cluster")),
+        ("wss://r.example.com/v3/clusters/c-1/subscribe?namespace=default", ("no namespace filter", "/v3/projects/")),
+        ("wss://r.example.com/v3/subscribe?resourceVersion=99", ("cannot resume", "snapshot=True")),
+        ("wss://r.example.com/v3/subscribe?projectId=c-1:p-2", ("ignores projectId=", "/v3/projects/")),
+        ("wss://r.example.com/v3/subscribe?name_ne=x&limit=5", ("ignores name_ne=", "ignores limit=")),
+        ("wss://r.example.com/v3/subscribe?foo=bar", ("reads only resourceTypes=", "foo= is ignored")),
+        # Steve takes watches as messages
+        ("wss://r.example.com/v1/subscribe?resourceType=pod", ("watches as messages", "types=('pod',)", "--type")),
+        ("wss://r.example.com/v1/subscribe?resourceTypes=pod", ("watches as messages", "types=('pod',)")),
+        ("wss://r.example.com/v1/subscribe?resourceVersion=123", ("from each watch message", "REST list")),
+        ("wss://r.example.com/k8s/clusters/c-1/v1/subscribe?namespace=kube-system", ('Watch("pod", namespace=...)',)),
+        ("wss://r.example.com/v1/subscribe?debounceMs=100", ("debounce_ms=", '"debounceMs"')),
+        ("wss://r.example.com/v1/subscribe?exclude=metadata.managedFields", ("every object it pushes", "arrive whole")),
+        ("wss://r.example.com/v1/subscribe?foo=bar", ("reads no URL parameters", "foo= is ignored")),
+    ],
+)
+def test_ignored_parameters_warn_with_what_rancher_does(url: str, needles: tuple[str, ...]) -> None:
+    with pytest.warns(URLParameterWarning) as record:
+        parsed = parse_server_url(url)
+    text = " | ".join(str(w.message) for w in record)
+    for needle in needles:
+        assert needle in text
+    assert parsed.notes and all(note in text for note in parsed.notes)
+
+
+def test_a_misspelled_norman_type_is_not_used_as_a_filter() -> None:
+    # Rancher would stream every type: rancherlab does the same (and warned), it does not guess
+    with pytest.warns(URLParameterWarning):
+        assert parse_server_url("wss://r.example.com/v3/subscribe?resourceType=pod").types == ()
+    with pytest.warns(URLParameterWarning):
+        assert parse_server_url("wss://r.example.com/v1/subscribe?resourceType=pod").types == ()
+
+
+def test_sockid_and_resource_types_stay_silent() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert parse_server_url("wss://r.example.com/v3/subscribe?sockId=1&resourceTypes=pod").notes == ()
+        assert parse_server_url("wss://r.example.com/v1/subscribe?sockId=1").notes == ()
+        assert parse_server_url("https://r.example.com/v3?x=1").notes == ()  # not a subscribe URL
+
+
+@pytest.mark.parametrize("param", ["token", "access_token", "R_SESS", "password", "api_key", "Authorization"])
+def test_credential_in_the_query_warns_and_is_never_shown(param: str) -> None:
+    url = f"wss://r.example.com/v3/subscribe?{param}={TOKEN}&resourceTypes=pod"
+    with pytest.warns(URLParameterWarning) as record:
+        parsed = parse_server_url(url)
+    text = " ".join(str(w.message) for w in record) + repr(parsed) + " ".join(parsed.notes)
+    assert "reads no credential from the URL" in text and "--token-file" in text
+    assert TOKEN not in text and TOKEN.split(":")[1] not in text
+    assert parsed.types == ("pod",)
+    secret = TOKEN.split(":")[1]
+    for bad in (
+        f"https://r.example.com/dashboard/home?{param}={TOKEN}",
+        f"https://r.example.com/meta/subscribe?{param}={TOKEN}",
+        f"https://r.example.com:99999/v3?{param}={TOKEN}",
+        f"ftp://r.example.com/v3?{param}={TOKEN}",
+        f"https:///v3?{param}={TOKEN}",
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", URLParameterWarning)
+            with pytest.raises(ScopeError) as err:
+                parse_server_url(bad)
+        message = str(err.value)
+        assert secret not in message
+        assert "?" not in message or f"{param}=***" in message  # the URL shown keeps the name, hides the value

@@ -20,6 +20,7 @@ import pytest
 import trustme
 
 from rancherlab._version import __version__
+from rancherlab.cli import exit_code
 from rancherlab.credentials import Credentials, InsecureTLSWarning
 from rancherlab.errors import (
     AuthenticationError,
@@ -156,7 +157,7 @@ def test_401_teaches_and_hides_the_secret(caplog: pytest.LogCaptureFixture) -> N
     with Simulator(seed=1, rate=0, **SIM_FAST) as other:  # a server that does not know our token
         stream = stream_for(other, "global", credentials=TOKEN)
         error = _fail(stream)
-    assert isinstance(error, AuthenticationError) and error.exit_code == 3
+    assert isinstance(error, AuthenticationError) and exit_code(error) == 3
     assert stream.connection_attempts == 1
     assert "token-xxxxx:<secret>" in str(error) and "Account & API Keys" in str(error)
     _no_secret(str(error), repr(error), repr(stream), _client_log(caplog))
@@ -168,7 +169,7 @@ def test_unknown_norman_type_lists_valid_types(sim: Simulator, caplog: pytest.Lo
     project = sim.world.projects("local")[0]
     stream = stream_for(sim, f"project:{project}", types=["pods"], credentials=TOKEN)
     error = _fail(stream)
-    assert isinstance(error, UnknownTypeError) and error.exit_code == 4
+    assert isinstance(error, UnknownTypeError) and exit_code(error) == 4
     assert stream.connection_attempts == 1
     assert "pod" in error.valid and "deployment" in error.valid
     assert "camelCase" in str(error) and "pod" in str(error)
@@ -206,7 +207,7 @@ def test_unknown_steve_cluster(sim: Simulator) -> None:
 
 def test_origin_403_explains() -> None:
     error = status_error(403, auth.ORIGIN_NOT_ALLOWED_BODY, what="subscribing")
-    assert isinstance(error, PermissionDeniedError) and error.exit_code == 3
+    assert isinstance(error, PermissionDeniedError) and exit_code(error) == 3
     assert "Origin" in str(error)
 
 
@@ -271,7 +272,7 @@ def test_5xx_and_refused_connections_are_retried_then_given_up() -> None:
         error = _fail(stream)
     finally:
         server.close()
-    assert isinstance(error, ConnectGaveUpError) and error.exit_code == 6
+    assert isinstance(error, ConnectGaveUpError) and exit_code(error) == 6
     assert stream.connection_attempts == 3 and "HTTP 503" in str(error)
 
     with socket.socket() as s:
@@ -309,7 +310,7 @@ def test_tls_without_the_ca_fails_with_advice(tls_sim: tuple[Simulator, str]) ->
     assert sim.url.startswith("https://")
     stream = stream_for(sim, "global", types=["cluster"])
     error = _fail(stream)
-    assert isinstance(error, TLSError) and error.exit_code == 5
+    assert isinstance(error, TLSError) and exit_code(error) == 5
     assert "--cacert" in str(error) and "certificate" in str(error)
     assert stream.connection_attempts == 1
 

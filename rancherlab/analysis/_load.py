@@ -1,15 +1,15 @@
 """Recordings on disk → one event frame (several files or a folder → one frame with a `recording` column).
 
-Fast path: a recording line of a resource frame is parsed with orjson and its cells go straight into the
-column lists, with no `Event` object in between. Anything unusual on a line (a marker, a snapshot, a frame
-the protocol parser would call an anomaly, a line orjson cannot read) goes through the recording module's
-own `decode_event` instead, so both paths give exactly the frame `frame(read_recording(path))` would.
+Fast path: a recording line of a resource frame is parsed with the protocol's JSON codec, the protocol's
+frame-field rule (`frame_event`) reads the frame, and its cells go straight into the column lists. Anything
+unusual on a line (a marker, a snapshot, a frame the protocol parser would call an anomaly, a line the codec
+cannot read) goes through the recording module's own `decode_event` instead, so both paths give exactly the
+frame `frame(read_recording(path))` would.
 """
 
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import re
 import warnings
@@ -17,10 +17,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any, Final
 
-import orjson
 import pandas as pd
 
+from ..protocol._json import loads
 from ..protocol.event import RESOURCE_EVENTS
+from ..protocol.frames import frame_event
 from ..recording import (
     RecordingCorruptError,
     RecordingWarning,
@@ -37,8 +38,6 @@ _TICK: Final = 4096  # lines between progress updates
 # `name.jsonl`, `name.1.jsonl.gz`, ...: rotation parts of one recording share the name without the part number.
 _PART: Final = re.compile(r"\A(?P<base>.+?)(?:\.(?P<part>\d+))?(?P<suffix>\.jsonl(?:\.gz)?)\Z")
 _GZIP_MAGIC: Final = b"\x1f\x8b"
-# Top-level keys that make the protocol parser reject or re-read a frame: leave those to it.
-_LEGACY_KEYS: Final = frozenset({"resourceId", "replyTo", "publisher", "previousIds", "previousNames", "timeoutMillis"})
 
 PathLike = str | os.PathLike[str]
 
@@ -144,14 +143,11 @@ def _line(line: bytes, lineno: int, dialect: str, limit: int, rows: list[Row], p
     if not line.strip():
         return None
     try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        try:  # orjson refuses some valid JSON (integers past 64 bits); the standard library reads it
-            obj = json.loads(line)
-        except ValueError:
-            if not line.endswith(b"\n"):  # the writer ends every line: this one was cut short
-                return "the file was cut short (its last line is incomplete)"
-            return "not a JSON line"
+        obj = loads(line)
+    except ValueError:
+        if not line.endswith(b"\n"):  # the writer ends every line: this one was cut short
+            return "the file was cut short (its last line is incomplete)"
+        return "not a JSON line"
     if isinstance(obj, dict) and obj.keys() == {"summary"}:
         return None
     if isinstance(obj, dict) and obj.get("kind") == "frame" and obj.get("name") == "ping" and not pings:
@@ -180,30 +176,13 @@ def _fast_frame(obj: dict[str, Any], dialect: str, rows: list[Row]) -> bool:
     if not (type(seq) is int and type(conn) is int and type(t) in (int, float) and (ts is None or isinstance(ts, str))):
         return False
     try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        event = frame_event(loads(raw), dialect, raw)  # type: ignore[arg-type]
+    except ValueError:  # an anomaly (ProtocolError), or text the codec cannot read: the parser says why
         return False
-    if not isinstance(doc, dict) or doc.get("name") != name or _LEGACY_KEYS & doc.keys():
+    data = event.data
+    if event.name != name or event.info or not isinstance(data, dict):  # info: e.g. a disguised watch error
         return False
-    data = doc.get("data")
-    if not isinstance(data, dict):
-        return False
-    typ, oid = data.get("type"), data.get("id")
-    typ = typ if isinstance(typ, str) else None
-    oid = oid if isinstance(oid, str) else None
-    if dialect == "norman":
-        if typ is None or "resourceType" in doc or "revision" in doc:
-            return False
-        revision = None
-    else:
-        if oid is None and "message" in data:  # a watch error disguised as a change: the parser knows
-            return False
-        rev = doc.get("revision")
-        revision = str(rev) if rev not in (None, "") else None
-        if revision is None:
-            meta = data.get("metadata")
-            rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
-            revision = str(rv) if rv else None
+    typ, oid, revision = event.type, event.id, event.revision
     state, trans, ns, project = object_fields(dialect, data)
     rows.append(
         (

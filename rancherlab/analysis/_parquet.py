@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final
 
-import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from ..protocol._json import dumps_text, loads
 from ._frame import COLUMNS, build
 
 JSON_COLUMNS: Final = ("object", "info")
@@ -25,23 +25,13 @@ PARTITIONS: Final = ("type", "day")
 def _dumps(value: Any) -> str | None:
     if value is None:
         return None
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # integers beyond 64 bits: the stdlib writes them
-        import json
-
-        return json.dumps(value)
+    return dumps_text(value)
 
 
 def _loads(text: Any) -> Any:
     if text is None or text is pd.NA or (isinstance(text, float) and text != text):
         return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        import json
-
-        return json.loads(text)
+    return loads(text)
 
 
 def to_parquet(df: pd.DataFrame, folder: str | Path, *, partition_by: tuple[str, ...] = PARTITIONS) -> Path:

@@ -11,9 +11,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import orjson
 import pandas as pd
 
+from ..protocol._json import dumps_text, loads
 from ._flatten import is_conflict, json_type
 from ._frame import STRING
 from ._state import object_rows
@@ -55,8 +55,8 @@ def example(value: Any) -> str:
     if isinstance(value, str) and len(value) > MAX_EXAMPLE_CHARS:
         value = value[: MAX_EXAMPLE_CHARS - 1] + "…"
     try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # an integer beyond 64 bits
+        return dumps_text(value)
+    except (TypeError, ValueError):  # nothing JSON can hold (recordings only hold what it can)
         return repr(value)
 
 
@@ -247,6 +247,6 @@ def json_schema(catalog: pd.DataFrame, dialect: str, type: str) -> dict[str, Any
 
 def _unjson(text: str) -> Any:
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
+        return loads(text)
+    except ValueError:
         return text

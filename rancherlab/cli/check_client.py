@@ -7,8 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import EXIT_USAGE, UsageError
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -72,21 +70,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"RANCHER_URL={url}\nRANCHER_TOKEN_KEY={token}", flush=True)
             print("waiting for a client to connect…", file=sys.stderr, flush=True)
 
-    try:
-        check = ClientCheck(
-            cmd=args.cmd,
-            recording=args.recording,
-            schedule=CheckSchedule(**tuning),
-            seed=args.seed,
-            host=args.host,
-            port=args.port,
-            rancher_version=args.rancher_version,
-            on_ready=ready,
-        )
-        report = check.run()
-    except UsageError as exc:
-        print(f"rancherlab check-client: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    # usage errors (a bad schedule, a missing recording) go to the command line's one handler: exit 2
+    check = ClientCheck(
+        cmd=args.cmd,
+        recording=args.recording,
+        schedule=CheckSchedule(**tuning),
+        seed=args.seed,
+        host=args.host,
+        port=args.port,
+        rancher_version=args.rancher_version,
+        on_ready=ready,
+    )
+    report = check.run()
     print(report.text(), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")

@@ -11,8 +11,9 @@ import argparse
 import json
 import shutil
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..protocol import Event, norman
 from ..protocol.steve import Watch

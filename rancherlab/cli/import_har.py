@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from ..har import import_har
-from ..recording import RecordingError, RecordingExistsError
 from ..redaction import Redactor
 
 
@@ -37,19 +35,15 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # errors (no such HAR, an existing recording, a HAR that is not one) go to the command line's one handler
     try:
         written = import_har(
             args.har, args.out, redactor=Redactor(enabled=not args.no_redact), overwrite=args.overwrite
         )
-    except FileNotFoundError:
-        print(f"rancherlab import-har: no such file: {args.har}", file=sys.stderr)
-        return 4
-    except RecordingExistsError as exc:
-        print(f"rancherlab import-har: {exc} (use --overwrite)", file=sys.stderr)
-        return 1
-    except RecordingError as exc:
-        print(f"rancherlab import-har: {exc}", file=sys.stderr)
-        return 1
+    except FileNotFoundError as exc:
+        if Path(exc.filename or "") != args.har and exc.filename is not None:
+            raise
+        raise FileNotFoundError(f"no such file: {args.har}") from None
     for path in written:
         print(path)
     return 0

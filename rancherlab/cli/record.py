@@ -1,16 +1,20 @@
-"""`rancherlab record`: record a live subscribe stream to a file until a count, a duration, or Ctrl-C."""
+"""`rancherlab record`: record a live subscribe stream to a file until a count, a duration, Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import signal
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from types import FrameType
 
 from ..credentials import Credentials, InsecureTLSWarning, read_token_file, resolve_server
-from ..errors import EXIT_OK, EXIT_USAGE, CredentialsError, RancherlabError, UsageError
+from ..errors import EXIT_OK, CredentialsError, UsageError
 from ..protocol.steve import Watch
 from ..scope import SCOPE_HELP, resolve_scope
 
@@ -22,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "record",
         help="record a live Rancher subscribe stream to a file",
         description="Record a live Rancher subscribe stream (Norman /v3 or Steve /v1) to a JSONL recording. Stops "
-        "after --count resource frames or --duration seconds, whichever comes first, or at Ctrl-C.",
+        "after --count resource frames or --duration seconds, whichever comes first, or at Ctrl-C or SIGTERM "
+        "(both end the recording cleanly, with its summary, and exit 0).",
         epilog="Credentials: arguments, else RANCHER_URL with RANCHER_TOKEN_KEY (or RANCHER_ACCESS_KEY and "
         "RANCHER_SECRET_KEY), else the Rancher CLI's cli2.json; a prompt when none and stdin is a terminal. "
         "Exit codes: 0 done, 1 other error, 2 usage, 3 authentication or permission, 4 not found, 5 TLS, "
@@ -149,78 +154,93 @@ def _say(args: argparse.Namespace, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
-def _failed(exc: FileExistsError | RancherlabError) -> int:
-    """Say why recording failed (an existing file is a usage error: --overwrite); return the exit code."""
-    if isinstance(exc, FileExistsError):  # first: RecordingExistsError is a RancherlabError too
-        print(f"rancherlab record: {exc}; pass --overwrite to replace it", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"rancherlab record: {exc}", file=sys.stderr)
-    return exc.exit_code
+class _Terminated(Exception):
+    """SIGTERM arrived: end the recording as Ctrl-C does."""
+
+
+@contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """While recording, SIGTERM (a service manager, `kill`, `timeout`) stops like Ctrl-C instead of killing.
+
+    The handler raises once in the main thread, where the wait loop runs; a second SIGTERM while the
+    recording is being closed is ignored, so it cannot cut the close short (SIGKILL still can).
+    """
+    if not hasattr(signal, "SIGTERM"):  # pragma: no cover - every platform rancherlab runs on has it
+        yield
+        return
+    fired = False
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..capture import Capture
     from ..stream import Stream, StreamOptions
 
-    try:
-        if args.count is not None and args.count <= 0:
-            raise UsageError("--count must be a positive number of frames")
-        if args.duration is not None and args.duration <= 0:
-            raise UsageError("--duration must be a positive number of seconds")
-        server = resolve_server(
-            args.url, _credentials(args), cacert=args.cacert, insecure=args.insecure or None, cli_config=args.config
-        )
-        if server.credentials is None:
-            if not sys.stdin.isatty():
-                raise CredentialsError(
-                    f"no credential for {server.base}: pass --token-file, set RANCHER_TOKEN_KEY, or "
-                    "run in a terminal to be asked"
-                )
-            token = getpass.getpass(f"API token for {server.base} (token-xxxxx:secret, input hidden): ")
-            server = replace(server, credentials=Credentials.bearer(token))
-        scope = resolve_scope(server.url, args.scope)
-        watches = _watches(args, scope.dialect == "steve")
-        options = StreamOptions(snapshot=not args.no_snapshot, give_up_after=args.give_up_after or None)
-        if args.max_frame_bytes:
-            options = replace(options, max_frame_bytes=args.max_frame_bytes)
-        if args.liveness is not None:
-            if not args.liveness > 0:
-                raise UsageError("--liveness must be a positive number of seconds")
-            options = replace(options, liveness=args.liveness)
-        stream = Stream(
-            scope=scope, types=() if watches else args.types, watches=watches, server=server, options=options
-        )
-        if server.tls.insecure and server.url.secure:
-            print(
-                "WARNING: TLS verification is OFF (--insecure): the server is not authenticated and anyone on the "
-                "network path can read your token.",
-                file=sys.stderr,
-                flush=True,
+    # Errors raised here and by the capture reach the command line's one error handler (rancherlab.cli.main).
+    if args.count is not None and args.count <= 0:
+        raise UsageError("--count must be a positive number of frames")
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError("--duration must be a positive number of seconds")
+    server = resolve_server(
+        args.url, _credentials(args), cacert=args.cacert, insecure=args.insecure or None, cli_config=args.config
+    )
+    if server.credentials is None:
+        if not sys.stdin.isatty():
+            raise CredentialsError(
+                f"no credential for {server.base}: pass --token-file, set RANCHER_TOKEN_KEY, or "
+                "run in a terminal to be asked"
             )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", InsecureTLSWarning)  # said on stderr just above
-            stream.prepare_tls()
-        cap = Capture(
-            stream,
-            record=args.out,
-            max_events=1000,
-            count=args.count,
-            duration=args.duration,
-            overwrite=args.overwrite,
-            on_event=None,
+        token = getpass.getpass(f"API token for {server.base} (token-xxxxx:secret, input hidden): ")
+        server = replace(server, credentials=Credentials.bearer(token))
+    scope = resolve_scope(server.url, args.scope)
+    watches = _watches(args, scope.dialect == "steve")
+    options = StreamOptions(snapshot=not args.no_snapshot, give_up_after=args.give_up_after or None)
+    if args.max_frame_bytes:
+        options = replace(options, max_frame_bytes=args.max_frame_bytes)
+    if args.liveness is not None:
+        if not args.liveness > 0:
+            raise UsageError("--liveness must be a positive number of seconds")
+        options = replace(options, liveness=args.liveness)
+    stream = Stream(scope=scope, types=() if watches else args.types, watches=watches, server=server, options=options)
+    if server.tls.insecure and server.url.secure:
+        print(
+            "WARNING: TLS verification is OFF (--insecure): the server is not authenticated and anyone on the "
+            "network path can read your token.",
+            file=sys.stderr,
+            flush=True,
         )
-    except (FileExistsError, RancherlabError) as exc:
-        return _failed(exc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureTLSWarning)  # said on stderr just above
+        stream.prepare_tls()
+    cap = Capture(
+        stream,
+        record=args.out,
+        max_events=1000,
+        count=args.count,
+        duration=args.duration,
+        overwrite=args.overwrite,
+        on_event=None,
+    )
 
     _say(args, f"recording {stream.scope} from {server.base} ({server.source}) to {args.out}; Ctrl-C to stop")
     started = time.monotonic()
-    try:
-        while not cap.wait(_POLL):
-            pass
-    except KeyboardInterrupt:
-        cap.stop()
-    except (FileExistsError, RancherlabError) as exc:
-        return _failed(exc)
+    with _sigterm_stops():
+        try:
+            while not cap.wait(_POLL):
+                pass
+        except (KeyboardInterrupt, _Terminated):
+            cap.stop()
     s = cap.stats
     _say(
         args,

@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import EXIT_NOT_FOUND
 from ._recordings import add_files_argument, load_recordings
 
 
@@ -32,10 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..analysis import reference, reference_markdown, schema, typescript
 
-    loaded = load_recordings("schema", args.files)
-    if loaded is None:
-        return EXIT_NOT_FOUND
-    df, sources = loaded
+    df, sources = load_recordings(args.files)
     if args.format == "typescript":
         text = typescript(schema(df), sources=sources)
     elif args.format == "json":

@@ -47,25 +47,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..recording import RecordingError
     from ..replayserver import ReplayServer
 
     token = args.token or os.environ.get(TOKEN_ENV) or None
-    try:
-        server = ReplayServer(
-            args.file,
-            speed=args.speed,
-            loop=args.loop,
-            token=token,
-            reproduce_drops=args.reproduce_drops,
-            host=args.host,
-            port=args.port,
-            norman_ping=args.norman_ping,
-            steve_ping=args.steve_ping,
-        ).start()
-    except (OSError, RecordingError, ValueError) as exc:
-        print(f"rancherlab serve: {exc}", flush=True)
-        return 4 if isinstance(exc, FileNotFoundError) else 1
+    # a missing or damaged recording, a taken port: the command line's one handler says it on stderr
+    server = ReplayServer(
+        args.file,
+        speed=args.speed,
+        loop=args.loop,
+        token=token,
+        reproduce_drops=args.reproduce_drops,
+        host=args.host,
+        port=args.port,
+        norman_ping=args.norman_ping,
+        steve_ping=args.steve_ping,
+    ).start()
     try:
         script = server.script
         print(

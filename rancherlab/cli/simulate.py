@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import ssl
-import sys
 import threading
 
+from ..errors import RancherlabError, TLSError, UsageError
 from ..protocol import norman, steve
 
 
@@ -62,10 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..simulator import Simulator
 
+    # Errors go to the command line's one handler, which writes them on stderr: stdout carries only what a
+    # script reads (URL, token).
     if bool(args.certfile) != bool(args.keyfile):
-        # on stderr, like argparse's own usage errors: stdout carries only what a script reads (URL, token)
-        print("rancherlab simulate: --certfile and --keyfile go together", file=sys.stderr)
-        return 2
+        raise UsageError("--certfile and --keyfile go together")
     try:
         sim = Simulator(
             args.seed,
@@ -85,15 +85,18 @@ def run(args: argparse.Namespace) -> int:
             forbid=tuple(args.forbid),
             count_interval=args.count_interval,
         )
-    except (OSError, ssl.SSLError) as exc:  # a certificate or key that cannot be read or does not match
-        print(f"rancherlab simulate: cannot load --certfile/--keyfile: {exc}", file=sys.stderr)
-        return 5
+    except ssl.SSLError as exc:  # a certificate or key that is not PEM or does not match
+        raise TLSError(f"cannot load --certfile/--keyfile: {exc}; give a PEM certificate and its own key") from None
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"cannot load --certfile/--keyfile: no such file: {exc.filename}") from None
     try:
         sim.start()
     except OSError as exc:  # the port is taken or the address cannot be bound
         sim.close()
-        print(f"rancherlab simulate: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
+        raise RancherlabError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; choose another --port (0: any free "
+            "one) or --host"
+        ) from None
     try:
         print(f"rancherlab simulator listening on {sim.url}", flush=True)
         print(

@@ -144,8 +144,12 @@ class ClientCheck:
         if self.recording is not None:
             from ..replayserver import ReplayServer
 
-            pings = {"norman_ping": self.schedule.ping, "steve_ping": self.schedule.ping} if self.schedule.ping else {}
-            upstream = ReplayServer(self.recording, token=token, **pings)
+            ping = self.schedule.ping
+            upstream = (
+                ReplayServer(self.recording, token=token, norman_ping=ping, steve_ping=ping)
+                if ping
+                else ReplayServer(self.recording, token=token)
+            )
         else:
             options: dict[str, Any] = {"rate": self.schedule.rate, "buffer": 10_000_000}
             if self.schedule.ping:

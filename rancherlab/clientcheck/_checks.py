@@ -248,10 +248,13 @@ def _rewatches(obs: Sequence[Observation], dialect: str | None) -> CheckResult:
         return _result("rewatches_once_after_stop", "n/a", "no watch was stopped")
     bad: list[str] = []
     for stop in stops:
-        keys = stop.detail.get("keys") if stop.kind == "fault" else [stop.detail.get("key")]
-        for key in keys or ():
-            again = [o for o in _phase(stop, obs) if o.kind == "subscribe" and o.detail.get("key") == key]
-            if not again:
+        pairs = stop.detail.get("stopped") if stop.kind == "fault" else [(stop.conn, stop.detail.get("key"))]
+        for conn, key in pairs or ():
+            # on the socket that got the stop: a new socket's watches are a reconnection, not a re-watch
+            phase = _phase(stop, obs)
+            again = [o for o in phase if o.kind == "subscribe" and o.conn == conn and o.detail.get("key") == key]
+            gone = any(o.kind == "closed" and o.conn == conn for o in phase)
+            if not again and not gone:
                 bad.append(f"{key}: never watched again")
             elif len(again) > 1:
                 bad.append(f"{key}: watched {len(again)} times (a loop)")

@@ -106,6 +106,7 @@ class FaultProxy:
             create_connection=TrackedConnection,
             max_size=None,
             ping_interval=None,
+            write_limit=4096,  # gorilla's default write buffer (Upgrader.WriteBufferSize)
             logger=CredentialScrubbingLogger(logging.getLogger("rancherlab.clientcheck")),
         )
         self.port = self._server.sockets[0].getsockname()[1]
@@ -174,12 +175,12 @@ class FaultProxy:
     async def expire(self, then: Literal["too-old", "start-stop"] | None = None) -> list[str]:
         """End every active Steve watch with `resource.stop`; arm an answer for the next watch start."""
         self._armed = then
-        keys: list[str] = []
+        stopped: list[tuple[int, str]] = []
         for link in list(self._links):
             if link.dialect == "steve":
-                keys += await self._stop_watches(link)
-        self.note("fault", name="expire", then=then, keys=keys)
-        return keys
+                stopped += [(link.n, key) for key in await self._stop_watches(link)]
+        self.note("fault", name="expire", then=then, stopped=stopped)
+        return [key for _, key in stopped]
 
     def burst_noted(self, events: int) -> None:
         self.note("fault", name="burst", events=events)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+from ._json import dumps_text
 
 _GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 def go_json(value: Any) -> str:
     """Encode `value` like Go's `json.Marshal` of maps and slices (sorted keys, HTML escaping)."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode().translate(_GO_ESCAPES)
+    return dumps_text(value, sort_keys=True).translate(_GO_ESCAPES)
 
 
 def go_json_ordered(value: dict[str, Any], first: tuple[str, ...]) -> str:

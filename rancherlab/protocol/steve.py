@@ -7,6 +7,8 @@ from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from ._json import loads
+from .errors import UsageError
 from .gojson import go_json, go_json_ordered
 
 PING_INTERVAL: Final = 30.0  # seconds, per connection
@@ -24,7 +26,11 @@ _MODES: Final = {None: "", "": "", "changes": CHANGES_MODE, CHANGES_MODE: CHANGE
 
 @dataclass(frozen=True, slots=True)
 class Watch:
-    """One Steve subscription. Its `key` is what the server de-duplicates on and what a stop must repeat."""
+    """One Steve subscription. Its `key` is what the server de-duplicates on and what a stop must repeat.
+
+    Raises `UsageError` (a `ValueError`) for an empty type, an unknown mode, or `debounce_ms` without
+    `mode='changes'`.
+    """
 
     type: str
     namespace: str | None = None
@@ -35,12 +41,12 @@ class Watch:
 
     def __post_init__(self) -> None:
         if not self.type:
-            raise ValueError("a Steve watch needs a resource type, e.g. Watch('pod') or Watch('apps.deployment')")
+            raise UsageError("a Steve watch needs a resource type, e.g. Watch('pod') or Watch('apps.deployment')")
         if self.mode not in _MODES:
-            raise ValueError(f"unknown watch mode {self.mode!r}: use None (full objects) or 'changes' (notifications)")
+            raise UsageError(f"unknown watch mode {self.mode!r}: use None (full objects) or 'changes' (notifications)")
         object.__setattr__(self, "mode", _MODES[self.mode] or None)
         if self.debounce_ms is not None and self.mode is None:
-            raise ValueError("debounce_ms only applies to mode='changes'")
+            raise UsageError("debounce_ms only applies to mode='changes'")
 
     @property
     def key(self) -> str:
@@ -163,8 +169,8 @@ _STRING_FIELDS: Final = {
 def decode_subscribe(raw: str | bytes) -> Subscribe:
     """Decode a client message like Go's `json.Decoder` into `Subscribe`; raises ValueError with Go-like text."""
     try:
-        doc = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        doc = loads(raw)
+    except ValueError as exc:  # not JSON, not UTF-8, or nested deeper than the parser goes
         raise ValueError(f"invalid character looking for beginning of value: {exc}") from None
     if not isinstance(doc, dict):
         raise ValueError(f"json: cannot unmarshal {_go_kind(doc)} into Go value of type subscribe.Subscribe")  # noqa: TRY004 (callers catch ValueError)

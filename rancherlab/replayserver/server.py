@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -43,7 +42,9 @@ from .._wsserver import (
     http_response,
     is_upgrade,
 )
+from ..errors import UsageError
 from ..protocol import auth, norman, steve
+from ..protocol._json import dumps
 from ..protocol.event import DISCONNECTED
 from ..protocol.steve import Subscribe
 from ._script import Frame, RecordedWatch, Script, StateTimeline, echo_key, load_script, normalize_path, revision_after
@@ -75,12 +76,12 @@ class ReplayOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.speed, (int, float)) or math.isnan(self.speed) or self.speed <= 0:
-            raise ValueError("speed must be a positive number (1.0 = as recorded, 10 = ten times faster)")
+            raise UsageError("speed must be a positive number (1.0 = as recorded, 10 = ten times faster)")
         if self.loop and math.isinf(self.speed):
-            raise ValueError("loop needs a finite speed: an infinitely fast loop would only flood the clients")
+            raise UsageError("loop needs a finite speed: an infinitely fast loop would only flood the clients")
         for name in ("norman_ping", "steve_ping"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be a positive number of seconds")
+                raise UsageError(f"{name} must be a positive number of seconds")
 
 
 @dataclass(frozen=True)
@@ -567,7 +568,4 @@ def _field_eq(value: Any, wanted: str) -> bool:
 
 
 def _json(body: Any) -> bytes:
-    try:
-        return orjson.dumps(body) + b"\n"
-    except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(body, separators=(",", ":")).encode() + b"\n"
+    return dumps(body) + b"\n"

@@ -11,8 +11,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import orjson
-
+from ..protocol._json import loads
 from .world import MGMT_KINDS, CREATOR_ANNOTATION, Resource, World, parse_iso
 
 NormanScopeKind = Literal["global", "cluster", "project"]
@@ -673,7 +672,7 @@ def _norman_object(world: World, res: Resource, schema: str, self_url: str, base
                 version="3",
             )
         elif schema == "namespacedDockerCredential":
-            auths = orjson.loads(_b64d(data.get(".dockerconfigjson", "e30="))).get("auths", {})
+            auths = loads(_b64d(data.get(".dockerconfigjson", "e30="))).get("auths", {})
             d["registries"] = {
                 h: {
                     "username": a.get("username", ""),

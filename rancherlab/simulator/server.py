@@ -40,7 +40,7 @@ _CLUSTER_PREFIX = re.compile(r"^/k8s/clusters/([^/]+)(/.*)$")
 class SimulatorConfig:
     """Every interval and rate is a knob, so tests run in seconds instead of Rancher's minutes."""
 
-    token: str
+    token: str = field(repr=False)  # a credential: never in a repr (a notebook cell that shows it saves it)
     host: str = "127.0.0.1"
     port: int = 0
     rate: float = 5.0  # world changes per second; 0 = only when `step()` is called; may change live

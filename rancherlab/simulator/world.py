@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import orjson
+from ..protocol._json import dumps, loads
 
 Action = Literal["ADDED", "MODIFIED", "DELETED"]
 
@@ -71,8 +71,8 @@ def parse_iso(s: str) -> float:
 
 
 def _snapshot(obj: dict[str, Any]) -> dict[str, Any]:
-    # orjson round trip: a deep copy an order of magnitude faster than copy.deepcopy
-    return orjson.loads(orjson.dumps(obj))
+    # JSON round trip (orjson): a deep copy an order of magnitude faster than copy.deepcopy
+    return loads(dumps(obj))
 
 
 Task = Iterator[None]
@@ -775,7 +775,7 @@ class World:
             user, pw = rng.choice(["robot", "ci-bot", "deploy"]), self._name(20)
             auth = self._b64(f"{user}:{pw}")
             cfg = {"auths": {"registry.example.com": {"username": user, "password": pw, "auth": auth}}}
-            return {".dockerconfigjson": self._b64(orjson.dumps(cfg))}
+            return {".dockerconfigjson": self._b64(dumps(cfg))}
         if stype == "kubernetes.io/basic-auth":
             return {
                 "username": self._b64(rng.choice(["app", "postgres", "svc-orders"])),
