@@ -62,7 +62,7 @@ from .errors import (
     type_list,
 )
 from .protocol.event import CONNECTED, DEFAULT_MAX_FRAME_BYTES, DISCONNECTED, WATCH_STOPPED, Dialect, Event, marker
-from .protocol.frames import parse_frame, parse_sent, socket_limit
+from .protocol.frames import SOCKET_LIMIT_FACTOR, parse_frame, parse_sent, socket_limit
 from .protocol.objects import Key, ObjectMirror, listed_by_key
 from .protocol.steve import Watch
 from .protocol.watch import Action, Fatal, Relist, Rewatch, Stopped, WatchMachine, WatchState, retry_delay
@@ -450,16 +450,17 @@ class Stream:
         return self._closed_by_limit(ws, closed), counter[0]
 
     def _closed_by_limit(self, ws: ClientConnection, closed: _Closed) -> _Closed:
-        """A frame over `max_frame_bytes` makes websockets close with 1009 without waiting for the server's answer,
+        """A frame over the socket's limit makes websockets close with 1009 without waiting for the server's answer,
         so the code read back is 1006 and the reason empty: name the real cause and what to do about it."""
         sent = ws.protocol.close_sent
         if closed.liveness or sent is None or sent.code != CloseCode.MESSAGE_TOO_BIG:
             return closed
-        limit = self.options.max_frame_bytes
+        limit = socket_limit(self.options.max_frame_bytes)
         return _Closed(
             int(CloseCode.MESSAGE_TOO_BIG),
-            f"{sent.reason or 'message too big'}: a frame over max_frame_bytes ({limit} bytes) was refused and the "
-            "connection closed; raise max_frame_bytes (record --max-frame-bytes) to receive it",
+            f"{sent.reason or 'message too big'}: a frame over {limit} bytes ({SOCKET_LIMIT_FACTOR} × max_frame_bytes) "
+            "was refused and the connection closed (smaller ones over max_frame_bytes are kept as anomalies); raise "
+            "max_frame_bytes (record --max-frame-bytes) to receive it",
         )
 
     async def _reader(

@@ -433,6 +433,7 @@ def test_login_page_instead_of_101_ends_with_what_to_do(dialect: Dialect, tmp_pa
 # --- hostile frames -----------------------------------------------------------------------------------------------
 
 HUGE = '{"name":"ping","data":{"x":"' + "a" * 1_500_000 + '"}}'  # over the stream's 1 MB max_frame_bytes
+BEYOND = '{"name":"ping","data":{"x":"' + "a" * 2_500_000 + '"}}'  # over what the socket takes (2 × max_frame_bytes)
 
 
 def _hostile(dialect: Dialect) -> list[tuple[str, str | bytes, bool | None]]:
@@ -473,16 +474,20 @@ def test_hostile_frames_become_anomalies_and_the_stream_goes_on(dialect: Dialect
                 for _, message, _ in hostile:
                     assert await relay.inject(message) == 1
                     await asyncio.sleep(0.02)
+                assert await relay.inject(HUGE) == 1  # kept as an anomaly, its beginning only
                 await asyncio.sleep(0.3)
-                assert await relay.inject(HUGE) == 1  # the stream closes this connection (1009) and reconnects
+                assert await relay.inject(BEYOND) == 1  # the stream closes this connection (1009) and reconnects
                 await wait_for(events, connections(2))
             await settle(events)
 
         run = run_battery(stream, scenario)
         foreign = frozenset({("cluster", "c-zzzzz")} if dialect == "steve" else ())
-        check_whole(run, sim, stream, scope, watches, "hostile frames", ignore=foreign, tried=len(hostile) + 1)
+        check_whole(run, sim, stream, scope, watches, "hostile frames", ignore=foreign, tried=len(hostile) + 2)
     first = [e for e in run.events if e.conn == 1]
     anomalies = [e for e in first if e.kind == "marker" and e.name == ANOMALY]
+    huge = [a for a in anomalies if a.info.get("truncated")]
+    assert len(huge) == 1 and huge[0].info["bytes"] == len(HUGE) and "max_frame_bytes" in huge[0].info["error"]
+    anomalies = [a for a in anomalies if a not in huge]
     must = sum(1 for *_, bad in hostile if bad)
     assert must <= len(anomalies) <= must + sum(1 for *_, bad in hostile if bad is None)
     assert all(a.info["error"] and a.raw is not None for a in anomalies)  # what was wrong, and the text kept
@@ -492,7 +497,7 @@ def test_hostile_frames_become_anomalies_and_the_stream_goes_on(dialect: Dialect
             assert len(kept) == 1 and bad in (None, kept[0].name == ANOMALY), label
     too_big = disconnects(run.events)[0]
     assert too_big.info["code"] == 1009 and too_big.conn == 1  # the gap is in the stream, with its cause
-    assert "max_frame_bytes (1000000 bytes)" in too_big.info["reason"] and "raise" in too_big.info["reason"]
+    assert "over 2000000 bytes" in too_big.info["reason"] and "raise max_frame_bytes" in too_big.info["reason"]
 
 
 @pytest.mark.parametrize("depth", [1_000, 100_000])
