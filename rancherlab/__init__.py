@@ -31,6 +31,9 @@ _EXPORTS: dict[str, str] = {
     "StreamOptions": "stream",
     "capture": "capture",
     "Capture": "capture",
+    # any source of events through a Capture: a live stream, or a recording replayed at a speed
+    "EventSource": "source",
+    "capture_recording": "capture",
     # recordings and replay
     "RecordingHeader": "recording",
     "RecordingWriter": "recording",
@@ -101,7 +104,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         to_parquet,
         write_report,
     )
-    from .capture import Capture, capture
+    from .capture import Capture, capture, capture_recording
     from .credentials import Credentials
     from .errors import (
         AuthenticationError,
@@ -123,4 +126,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .replayserver import ReplayServer
     from .scope import Scope
     from .simulator import Simulator
+    from .source import EventSource
     from .stream import StreamOptions, subscribe

@@ -37,8 +37,10 @@ from .rest import RestClient, find_ssl_error, status_error, tls_error
 from .scope import Scope
 
 
-class Retry(Exception):
-    """A connection failure worth another attempt (network error, 5xx, a garbled handshake)."""
+class Retry(ServerUnavailableError):
+    """A connection failure worth another attempt (network error, 5xx, a garbled handshake).
+
+    The stream retries it itself; it reaches a caller only inside `ConnectGaveUpError`'s message."""
 
 
 # Answers a proxy or load balancer gives when it cannot reach Rancher: worth another attempt.

@@ -14,13 +14,22 @@ import logging
 import re
 import weakref
 from collections import deque
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
+
+# What a client may make a server hold, whatever it sends, however long it stays (see `Outbox.settle`):
+MAX_CLIENT_MESSAGE = 1 << 20  # bytes; Rancher's subscribe messages are a few hundred (a bigger one closes with 1009)
+MAX_BACKLOG = 1000  # messages queued for a client before the server stops reading what that client sends
+MAX_BACKLOG_BYTES = 1 << 20  # the same, in characters queued
+_YIELD_EVERY = 32  # messages an Outbox sends before it lets the loop run something else
+MAX_WATCHES = 1000  # Steve watches one socket may hold at once (the dashboard holds a few dozen)
+TOO_MANY_WATCHES = f"too many watches on this connection (at most {MAX_WATCHES}): stop one before starting another"
 
 
 class Outbox:
@@ -36,6 +45,7 @@ class Outbox:
         self.connection = connection
         self.capacity = capacity
         self._queue: deque[tuple[str, bool]] = deque()
+        self._queued_bytes = 0
         self._bounded = 0
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()
@@ -49,6 +59,7 @@ class Outbox:
             return False
         self._bounded += 1
         self._queue.append((text, True))
+        self._queued_bytes += len(text)
         self._wakeup.set()
         return True
 
@@ -61,9 +72,26 @@ class Outbox:
             await self._room.wait()
 
     def push(self, text: str) -> None:
-        """Queue a control message; never refused."""
+        """Queue a control message; never refused (a reader bounds them with `settle`)."""
         self._queue.append((text, False))
+        self._queued_bytes += len(text)
         self._wakeup.set()
+
+    @property
+    def backlog(self) -> tuple[int, int]:
+        """Messages queued and not yet sent, and their characters."""
+        return len(self._queue), self._queued_bytes
+
+    async def settle(self, limit: int = MAX_BACKLOG, limit_bytes: int = MAX_BACKLOG_BYTES) -> None:
+        """Wait while more than `limit` messages (or `limit_bytes` characters) wait to be sent, so a client that
+        sends but never reads stops being read (TCP then slows it down) instead of growing the server's memory,
+        as apiserver's reader blocks on the socket's full event channel. Returns at once when the connection
+        is gone. Always lets the loop run other work first: a burst of client messages, all parsed from one
+        read, is then handled one message per step, however many arrived together."""
+        await asyncio.sleep(0)
+        while (len(self._queue) > limit or self._queued_bytes > limit_bytes) and not self._task.done():
+            self._room.clear()
+            await self._room.wait()
 
     @property
     def full(self) -> bool:
@@ -88,11 +116,14 @@ class Outbox:
                         self._wakeup.clear()
                         await self._wakeup.wait()
                     text, bounded = self._queue.popleft()
+                    self._queued_bytes -= len(text)
                     if bounded:
                         self._bounded -= 1
-                        self._room.set()
-                    await self.connection.send(text)
+                    self._room.set()
+                    await self.connection.send(text)  # does not suspend while the socket takes it at once
                     self.sent += 1
+                    if not self.sent % _YIELD_EVERY:
+                        await asyncio.sleep(0)  # so a long backlog is never sent in one step of the loop
         finally:
             self._room.set()  # release a `put` waiting on a connection that is gone
 

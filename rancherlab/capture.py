@@ -6,9 +6,13 @@ nest_asyncio is archived. So `capture()` returns at once from a cell, a script o
 receiving while no cell runs. Every blocking method has an async form (`astop`, `await capture`,
 `async with`).
 
+A `Capture` consumes any event source (`rancherlab.source.EventSource`): a live `Stream` (`capture()`)
+or a recording replayed at some speed (`capture_recording()`), so the same counters, sinks, DataFrames
+and recordings come out of both.
+
 Receiving never waits on sinks: the stream's reader queues frames; this consumer takes them in batches,
 keeps the recent ones in `events`, counts them in `stats`, and hands each batch to the recording writer
-in a worker thread. Events arrive already redacted by the stream, so `events`, sinks, DataFrames and the
+in a worker thread. Events arrive already redacted by the source, so `events`, sinks, DataFrames and the
 recording all see the same placeholders, and the writer writes events as they are.
 """
 
@@ -33,8 +37,9 @@ from .protocol.event import ANOMALY, CONNECTED, DISCONNECTED, RESYNC_STARTED, WA
 from .protocol.steve import Watch
 from .recording import RecordingHeader, RecordingWriter
 from .redaction import Redactor
-from .rest import RestClient
+from .replay import ReplaySource
 from .scope import Scope
+from .source import EventSource
 from .stream import Stream, StreamOptions
 
 log = logging.getLogger("rancherlab.capture")
@@ -72,11 +77,14 @@ class CaptureStats:
 
 
 class Capture:
-    """A running capture. Use `capture(...)` to make one."""
+    """A running capture of an event source. Use `capture(...)` (live) or `capture_recording(...)` to make one.
+
+    `stream` is the source (a `Stream`, a `ReplaySource`, or anything that satisfies `EventSource`).
+    """
 
     def __init__(
         self,
-        stream: Stream,
+        stream: EventSource,
         *,
         record: str | os.PathLike[str] | None,
         max_events: int,
@@ -85,7 +93,7 @@ class Capture:
         overwrite: bool,
         on_event: Callable[[Event], None] | None,
     ) -> None:
-        self.stream = stream
+        self.stream: EventSource = stream
         self.events: deque[Event] = deque(maxlen=max_events)
         self.record_path = Path(record) if record is not None else None
         self.error: BaseException | None = None
@@ -106,7 +114,7 @@ class Capture:
     def __repr__(self) -> str:
         s = self._stats
         return (
-            f"<Capture {self.stream.scope} at {self.stream.server.base}: {s.state}, {s.events} events, "
+            f"<Capture {self.stream.scope} at {self.stream.server_base}: {s.state}, {s.events} events, "
             f"{s.connections} connections>"
         )
 
@@ -240,24 +248,16 @@ class Capture:
 
     async def _open_recording(self) -> None:
         assert self.record_path is not None
-        stream = self.stream
-        version = None
-        try:
-            async with RestClient(
-                stream.server, ssl_context=stream.prepare_tls(), timeout=stream.options.rest_timeout
-            ) as rest:
-                version = await rest.server_version()
-        except RancherlabError as exc:  # the stream itself reports what is wrong, typed
-            log.info("no server version for the recording header: %s", exc)
-        stream.server_version = version
+        source = self.stream
+        version = await source.identify()
         header = RecordingHeader(
-            stream.dialect,
-            str(stream.scope),
-            stream.server.base,
-            stream.endpoint,
+            source.dialect,
+            str(source.scope),
+            source.server_base,
+            source.endpoint,
             self.redactor,
             server_version=version,
-            max_frame_bytes=stream.options.max_frame_bytes,
+            max_frame_bytes=source.max_frame_bytes,
         )
         self._writer = await asyncio.to_thread(RecordingWriter, self.record_path, header, overwrite=self._overwrite)
 
@@ -349,7 +349,8 @@ def capture(
     (default: secrets, tokens, PEM keys and the credential in use; `Redactor(enabled=False)`: off).
     `record="x.jsonl[.gz]"` writes a recording whose header records that policy. `count` stops after that many received `resource.*` frames, `duration`
     after that many seconds. Usage errors (scope, URL, credentials) raise here; connection errors are
-    raised by `wait()` / `await`.
+    raised by `wait()` / `await`. Memory stays bounded at any burst: `backlog_bytes=` (default 64 MB),
+    `max_lag=` and `spool_dir=` (`StreamOptions` fields, as `tuning`) say how (see `rancherlab.stream`).
     """
     opts = replace(options or StreamOptions(), **tuning) if tuning else options
     stream = Stream(
@@ -377,4 +378,40 @@ def capture(
     )
 
 
-__all__ = ["Capture", "CaptureStats", "DEFAULT_MAX_EVENTS", "capture", "event_loop"]
+def capture_recording(
+    path: str | os.PathLike[str],
+    speed: float = 1.0,
+    *,
+    idle_cap: float | None = None,
+    record: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    count: int | None = None,
+    duration: float | None = None,
+    max_events: int = DEFAULT_MAX_EVENTS,
+    on_event: Callable[[Event], None] | None = None,
+    strict: bool = True,
+    max_frame_bytes: int | None = None,
+) -> Capture:
+    """Run a recording through a `Capture`, as if it were live; returns at once (see `capture`).
+
+    `path` is a recording file or folder; events come at `speed` times the recorded pace
+    (`float("inf")`: as fast as they can be read; `idle_cap`: no wait longer than that many seconds),
+    unchanged (same `seq`, `t`, `ts`, `conn`, already redacted), so `.events`, `.stats`, `.frame()`, sinks
+    and `record=` give what the live capture that made the recording gave. `count` and `duration` stop
+    it early as in `capture`. Raises `FileNotFoundError` / `RecordingError` here for a missing or
+    unreadable recording, `ValueError` for a bad `speed` or `idle_cap`; a corrupt line later (with
+    `strict=True`) is raised by `wait()` / `await`.
+    """
+    source = ReplaySource(path, speed, idle_cap, strict=strict, max_frame_bytes=max_frame_bytes)
+    return Capture(
+        source,
+        record=record,
+        max_events=max_events,
+        count=count,
+        duration=duration,
+        overwrite=overwrite,
+        on_event=on_event,
+    )
+
+
+__all__ = ["DEFAULT_MAX_EVENTS", "Capture", "CaptureStats", "capture", "capture_recording", "event_loop"]

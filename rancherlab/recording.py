@@ -14,14 +14,17 @@ import math
 import os
 import re
 import threading
+import types
 import warnings
 import weakref
 import zlib
 from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final, Iterable, Iterator, Mapping, TypeGuard
+from typing import IO, Any, Final, Self, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ._version import __version__
@@ -100,6 +103,27 @@ class LineTooLongError(RecordingCorruptError):
     """A line longer than the recording's limit; it was skipped over without being read into memory."""
 
 
+class NoRecordingsError(RecordingError, FileNotFoundError):
+    """A folder holds no recording files, or a named recording does not exist (also a FileNotFoundError)."""
+
+
+class MixedRecordingsError(RecordingError):
+    """A folder holds recordings of different streams (dialects or scopes), which cannot be read as one stream.
+
+    `files` maps each file name to its ``(dialect, scope)``.
+    """
+
+    def __init__(self, root: Path | str, files: Mapping[str, tuple[str, str]]) -> None:
+        self.root = str(root)
+        self.files = dict(files)
+        listed = "; ".join(f"{name} ({d} {s})" for name, (d, s) in self.files.items())
+        super().__init__(
+            f"{self.root} mixes recordings of different streams: {listed}. A folder read as one stream must hold "
+            "one recording (and its rotation parts). Name one file, or use rl.load(folder), which reads each "
+            "file as its own recording with its dialect and scope."
+        )
+
+
 class RecordingWarning(UserWarning):
     """Tolerant reading skipped lines; one warning per pass says how many and where the first was."""
 
@@ -121,7 +145,7 @@ class RecordingHeader:
     server: str
     endpoint: str
     redaction: Mapping[str, Any] | Redactor
-    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
     server_version: str | None = None
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     synthetic: bool = False
@@ -146,8 +170,8 @@ class RecordingHeader:
         object.__setattr__(self, "endpoint", clean_endpoint(self.endpoint))
         started = self.started
         if started.tzinfo is None:
-            started = started.replace(tzinfo=timezone.utc)
-        object.__setattr__(self, "started", started.astimezone(timezone.utc))
+            started = started.replace(tzinfo=UTC)
+        object.__setattr__(self, "started", started.astimezone(UTC))
         if (
             not isinstance(self.max_frame_bytes, int)
             or isinstance(self.max_frame_bytes, bool)
@@ -344,7 +368,7 @@ def decode_event(obj: Any, dialect: Dialect) -> Event:
 
 def _decode_event(obj: Any, dialect: Dialect) -> Event:
     if not isinstance(obj, dict):
-        raise ValueError("line is not a JSON object")
+        raise ValueError("line is not a JSON object")  # noqa: TRY004 - decode_event documents ValueError
     seq, conn, t, ts, kind, name = (obj.get(k) for k in ("seq", "conn", "t", "ts", "kind", "name"))
     if not _is_int(seq) or not _is_int(conn):
         raise ValueError("seq and conn must be integers")
@@ -353,7 +377,7 @@ def _decode_event(obj: Any, dialect: Dialect) -> Event:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     if not isinstance(name, str):
-        raise ValueError("name must be a string")
+        raise ValueError("name must be a string")  # noqa: TRY004 - decode_event documents ValueError
     if ts is not None:
         if not isinstance(ts, str):
             raise ValueError("ts must be an ISO 8601 string or null")
@@ -379,7 +403,7 @@ def _decode_event(obj: Any, dialect: Dialect) -> Event:
     if watch is not None and not isinstance(watch, dict):
         raise ValueError("watch must be an object")
     if not isinstance(info, dict):
-        raise ValueError("info must be an object")
+        raise ValueError("info must be an object")  # noqa: TRY004 - decode_event documents ValueError
     return Event(seq, conn, float(t), ts, dialect, kind, name, data=obj.get("data"), watch=watch, info=info, **fields)
 
 
@@ -485,10 +509,12 @@ class RecordingWriter:
             finally:
                 self._close_part()
 
-    def __enter__(self) -> RecordingWriter:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None
+    ) -> None:
         self.close({"aborted": exc_type.__name__} if exc_type is not None else None)
 
     def __repr__(self) -> str:
@@ -643,7 +669,9 @@ class Recording:
     """A recording opened for reading: `header`, then its events by iteration (streamed, constant memory).
 
     Each pass re-reads the file(s). `skipped` counts the lines the last pass skipped (tolerant mode);
-    `summary` is the closing summary line (None when the writer did not close cleanly).
+    `skipped_files` names the files of a folder that tolerant mode left out, with why (an empty file, a
+    newer format version, not a recording); `summary` is the closing summary line (None when the writer did
+    not close cleanly).
     """
 
     def __init__(
@@ -654,12 +682,14 @@ class Recording:
         *,
         strict: bool,
         max_frame_bytes: int | None,
+        skipped_files: Iterable[tuple[str, str]] = (),
     ) -> None:
         self.path = path
         self.files = tuple(files)
         self.headers = tuple(headers)
         self.strict = strict
         self.skipped = 0
+        self.skipped_files = tuple(skipped_files)
         self._max = max_frame_bytes
         self._summary: dict[str, Any] | None = None
         self._summary_known = False
@@ -695,14 +725,13 @@ class Recording:
                     summary = item
                 else:
                     self.skipped += 1
-                    first_problem = first_problem or item
+                    first_problem = first_problem or (f"{path.name} {item}" if len(self.files) > 1 else item)
             self._summary, self._summary_known = summary, True
-        if self.skipped:
-            warnings.warn(
-                f"{self.path}: skipped {self.skipped} unreadable line(s); first: {first_problem}",
-                RecordingWarning,
-                stacklevel=2,
-            )
+        if self.skipped or self.skipped_files:
+            what = [f"{self.skipped} unreadable line(s)"] if self.skipped else []
+            what += [f"{len(self.skipped_files)} file(s)"] if self.skipped_files else []
+            first = first_problem or f"{self.skipped_files[0][0]}: {self.skipped_files[0][1]}"
+            warnings.warn(f"{self.path}: skipped {' and '.join(what)}; first: {first}", RecordingWarning, stacklevel=2)
 
     def __repr__(self) -> str:
         h = self.header
@@ -714,22 +743,13 @@ class Recording:
 
     def _iter_file(self, path: Path, header: RecordingHeader) -> Iterator[Event | dict[str, Any] | str]:
         """Events, the summary (a dict) and, in tolerant mode, problems (str) of one file."""
-        limit = self._line_limit(header)
         produced = 0
-        with _open_stream(path) as stream:
-            lines = _lines(stream, limit)
-            next(lines, None)  # the header, validated when the recording was opened
-            for lineno, data, problem in lines:
+        with open_recording_file(path, max_frame_bytes=self._max) as rf:
+            for lineno, data, problem in rf.lines():
                 if problem == "long":
-                    mfb = self._max or header.max_frame_bytes
                     if self.strict:
-                        raise LineTooLongError(
-                            path,
-                            lineno,
-                            f"longer than {limit} bytes (the limit for max_frame_bytes "
-                            f"{mfb}); it was not read. Pass a larger max_frame_bytes to read it",
-                        )
-                    yield f"line {lineno}: longer than {limit} bytes"
+                        raise LineTooLongError(path, lineno, rf.too_long())
+                    yield f"line {lineno}: longer than {rf.limit} bytes"
                     continue
                 if data is not None:
                     try:
@@ -751,20 +771,25 @@ class Recording:
                         if problem != "stream":
                             continue
                 # The file ends inside a line, or its gzip stream was cut or damaged.
-                why = (
-                    "its gzip stream is cut short or damaged" if problem == "stream" else "its last line is incomplete"
-                )
                 if self.strict:
-                    raise RecordingTruncatedError(
-                        path,
-                        lineno,
-                        f"the file was cut short ({why}: the writer was killed or the copy is partial); "
-                        f"the {produced} event(s) before it were read. Open it with strict=False to read what is there.",
-                    )
-                yield f"line {lineno}: cut short ({why})"
+                    raise RecordingTruncatedError(path, lineno, cut_message(problem, produced))
+                yield f"line {lineno}: cut short ({cut_reason(problem)})"
 
 
 _LINE_ERRORS: Final = (ValueError, TypeError, RecursionError, OverflowError)
+
+
+def cut_reason(problem: str | None) -> str:
+    """Why a file ended early, from the line reader's problem code ("stream" or "unterminated")."""
+    return "its gzip stream is cut short or damaged" if problem == "stream" else "its last line is incomplete"
+
+
+def cut_message(problem: str | None, produced: int) -> str:
+    """The `RecordingTruncatedError` text for a file that ends early after `produced` events."""
+    return (
+        f"the file was cut short ({cut_reason(problem)}: the writer was killed or the copy is partial); "
+        f"the {produced} event(s) before it were read. Open it with strict=False to read what is there."
+    )
 
 
 def line_limit(max_frame_bytes: int) -> int:
@@ -775,17 +800,37 @@ def line_limit(max_frame_bytes: int) -> int:
 def read_recording(
     path: str | os.PathLike[str], *, strict: bool = True, max_frame_bytes: int | None = None
 ) -> Recording:
-    """Open a recording (a file, or a folder of recordings read as one stream) and validate its header(s).
+    """Open a recording (a file, or a folder holding one recording and its rotation parts) and validate its header(s).
 
     `strict` raises `RecordingCorruptError` at the first bad line; `strict=False` skips bad lines,
-    counts them in `Recording.skipped` and warns once per pass (`RecordingWarning`).
+    counts them in `Recording.skipped` and warns once per pass (`RecordingWarning`); in a folder it also
+    leaves out files whose header is unusable (empty, a newer format version, not a recording), named in
+    `Recording.skipped_files`. A folder whose files belong to different streams (dialect or scope) raises
+    `MixedRecordingsError` naming them: read those with `rancherlab.analysis.load`, file by file.
+    Raises `NoRecordingsError` (a FileNotFoundError) when there is nothing to read.
     """
     root = Path(path)
     if max_frame_bytes is not None and (not _is_int(max_frame_bytes) or max_frame_bytes <= 0):
         raise UsageError("max_frame_bytes must be a positive number of bytes")
-    files = recording_files(root)
-    headers = [_read_header(p) for p in files]
-    return Recording(root, files, headers, strict=strict, max_frame_bytes=max_frame_bytes)
+    found = recording_files(root)
+    files: list[Path] = []
+    headers: list[RecordingHeader] = []
+    skipped: list[tuple[str, str]] = []
+    for p in found:
+        try:
+            headers.append(_read_header(p))
+        except RecordingFormatError as exc:
+            if strict or len(found) == 1:
+                raise
+            skipped.append((p.name, str(exc)))
+            continue
+        files.append(p)
+    if not files:
+        raise RecordingFormatError(f"{root}: no readable recording; first problem: {skipped[0][1]}")
+    streams = {(h.dialect, h.scope) for h in headers}
+    if len(streams) > 1:
+        raise MixedRecordingsError(root, {p.name: (h.dialect, h.scope) for p, h in zip(files, headers)})
+    return Recording(root, files, headers, strict=strict, max_frame_bytes=max_frame_bytes, skipped_files=skipped)
 
 
 def read_events(
@@ -796,16 +841,37 @@ def read_events(
 
 
 def recording_files(path: str | os.PathLike[str]) -> list[Path]:
-    """A file as is; for a folder, its ``*.jsonl`` / ``*.jsonl.gz`` files with rotation parts in order."""
+    """A file as is; for a folder, its ``*.jsonl`` / ``*.jsonl.gz`` files with rotation parts in order.
+
+    Raises `NoRecordingsError` (a FileNotFoundError) for a missing path or a folder without recordings.
+    """
     root = Path(path)
     if root.is_dir():
         found = [p for p in root.iterdir() if p.is_file() and _PART_NAME.match(p.name)]
         if not found:
-            raise RecordingError(f"{root} holds no recordings (*.jsonl or *.jsonl.gz files)")
+            raise NoRecordingsError(f"{root} holds no recordings (*.jsonl or *.jsonl.gz files)")
         return sorted(found, key=_part_sort_key)
     if not root.exists():
-        raise FileNotFoundError(f"no recording at {root}")
+        raise NoRecordingsError(f"no such recording: {root}")
     return [root]
+
+
+def discover(path_or_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The recording files named by one path or several (files, or folders of recordings), in order.
+
+    The one discovery every reader uses: a folder gives its ``*.jsonl`` / ``*.jsonl.gz`` files with rotation
+    parts in order. Raises `NoRecordingsError` (a FileNotFoundError) for a missing path or an empty folder.
+    """
+    items = [path_or_paths] if isinstance(path_or_paths, (str, os.PathLike)) else list(path_or_paths)
+    if not items:
+        raise NoRecordingsError("no recordings named")
+    return [f for item in items for f in recording_files(item)]
+
+
+def recording_name(path: Path) -> str:
+    """The recording a file belongs to: rotation parts (``name.1.jsonl``) share their first part's name."""
+    m = _PART_NAME.match(path.name)
+    return f"{m['base']}{m['suffix']}" if m else path.name
 
 
 def _part_sort_key(path: Path) -> tuple[str, str, int]:
@@ -814,14 +880,70 @@ def _part_sort_key(path: Path) -> tuple[str, str, int]:
     return m["base"], m["suffix"], int(m["part"] or 0)
 
 
-def _read_header(path: Path) -> RecordingHeader:
+class RecordingFile:
+    """One recording file opened once: its validated `header`, then `lines()` of the rest in bounded memory.
+
+    Made by `open_recording_file`. `limit` is the longest line accepted (bytes); `position()` is how far into
+    the file on disk (compressed bytes for gzip) reading has got, for progress bars.
+    """
+
+    def __init__(self, path: Path, raw: IO[bytes], stream: io.BufferedIOBase, max_frame_bytes: int | None) -> None:
+        self.path = path
+        self._raw = raw
+        self._reader = _LineReader(stream, HEADER_LIMIT, header=True)
+        self._lines = iter(self._reader)
+        self.header = _parse_header(path, next(self._lines, None))
+        self.max_frame_bytes = max_frame_bytes if max_frame_bytes is not None else self.header.max_frame_bytes
+        self.limit = line_limit(self.max_frame_bytes)
+        self._reader.limit = self.limit
+
+    def lines(self) -> Iterator[tuple[int, bytes | None, str | None]]:
+        """(line number, bytes, problem) for line 2 on; see `_LineReader` for the problems."""
+        return self._lines
+
+    def position(self) -> int:
+        return self._raw.tell()
+
+    def too_long(self) -> str:
+        """Why a line longer than `limit` was skipped, and how to read it."""
+        return (
+            f"longer than {self.limit} bytes (the limit for max_frame_bytes {self.max_frame_bytes}); "
+            "it was not read. Pass a larger max_frame_bytes to read it"
+        )
+
+
+@contextmanager
+def open_recording_file(path: str | os.PathLike[str], *, max_frame_bytes: int | None = None) -> Iterator[RecordingFile]:
+    """Open one recording file once (gzip or not, by its magic bytes) and validate its header.
+
+    Raises `NoRecordingsError` when it does not exist and `RecordingFormatError` / `RecordingVersionError`
+    when it is unreadable, empty or not a recording this version reads.
+    """
+    path = Path(path)
     try:
-        with _open_stream(path) as stream:
-            first = next(_lines(stream, HEADER_LIMIT, first_only=True), None)
+        raw = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise NoRecordingsError(f"no such recording: {path}") from None
     except OSError as exc:
         raise RecordingFormatError(
             f"{path} cannot be read as a recording: {exc.strerror or type(exc).__name__}"
         ) from None
+    try:
+        stream: io.BufferedIOBase = raw
+        if raw.read(2) == _GZIP_MAGIC:
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+        raw.seek(0)
+        yield RecordingFile(path, raw, stream, max_frame_bytes)
+    finally:
+        raw.close()
+
+
+def _read_header(path: Path) -> RecordingHeader:
+    with open_recording_file(path) as rf:
+        return rf.header
+
+
+def _parse_header(path: Path, first: tuple[int, bytes | None, str | None] | None) -> RecordingHeader:
     if first is None:
         raise RecordingFormatError(f"{path} is empty: not a rancherlab recording")
     _, data, problem = first
@@ -843,7 +965,7 @@ def _scan_summary(path: Path, limit: int) -> dict[str, Any] | None:
     summary = None
     try:
         with _open_stream(path) as stream:
-            for _, data, _problem in _lines(stream, limit):
+            for _, data, _problem in _LineReader(stream, limit):
                 if data is not None and data.startswith(b'{"summary"'):
                     try:
                         obj = _loads(data)
@@ -864,7 +986,7 @@ class _open_stream:
         self._raw: IO[bytes] | None = None
 
     def __enter__(self) -> io.BufferedIOBase:
-        raw = open(self.path, "rb")  # noqa: SIM115
+        raw = open(self.path, "rb")
         self._raw = raw
         if raw.read(2) == _GZIP_MAGIC:
             raw.seek(0)
@@ -877,57 +999,72 @@ class _open_stream:
             self._raw.close()
 
 
-def _lines(
-    stream: io.BufferedIOBase, limit: int, *, first_only: bool = False
-) -> Iterator[tuple[int, bytes | None, str | None]]:
-    """(line number, bytes without newline, problem) in bounded memory.
+class _LineReader:
+    """(line number, bytes without newline, problem) of a byte stream, in bounded memory.
 
-    problem: None; "long" (data None: the line passed `limit` and was skipped, unread);
-    "unterminated" (the last line has no newline); "stream" (the gzip stream ended early or is damaged).
+    problem: None; "long" (data None: the line passed `limit` and was streamed past, never held whole);
+    "unterminated" (the last line has no newline); "stream" (the gzip stream ended early or is damaged; data,
+    when not None, is what came before the cut). `limit` may change between lines (the header has its own).
+    With `header`, a first line past the limit ends the iteration (a file without newlines is not read to its end).
     """
-    buf = bytearray()
-    lineno = 0
-    skipping = False
-    broken = False
-    while True:
-        try:
-            chunk = stream.read1(_CHUNK)  # read1: data before a gzip cut is returned, not lost
-        except (EOFError, OSError, zlib.error):
-            broken = True  # gzip.BadGzipFile is an OSError
-            chunk = b""
-        if not chunk:
-            break
-        start = 0
+
+    def __init__(self, stream: io.BufferedIOBase, limit: int, *, header: bool = False) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.header = header
+
+    def __iter__(self) -> Iterator[tuple[int, bytes | None, str | None]]:
+        stream = self.stream
+        buf = bytearray()
+        lineno = 0
+        skipping = False
+        broken = False
         while True:
-            nl = chunk.find(b"\n", start)
-            end = len(chunk) if nl < 0 else nl
-            if not skipping:
-                if len(buf) + (end - start) > limit:
-                    if first_only:
-                        yield 1, None, "long"
-                        return
-                    skipping = True
-                    buf.clear()
-                else:
-                    buf += chunk[start:end]
-            if nl < 0:
+            try:
+                chunk = stream.read1(_CHUNK)  # read1: data before a gzip cut is returned, not lost
+            except (EOFError, OSError, zlib.error):
+                broken = True  # gzip.BadGzipFile is an OSError
+                chunk = b""
+            if not chunk:
                 break
-            lineno += 1
-            if skipping:
-                yield lineno, None, "long"
-                skipping = False
-            else:
-                yield lineno, bytes(buf), None
-                buf.clear()
-            start = nl + 1
-    if skipping:
-        yield lineno + 1, None, "long"
-        if broken:
+            start = 0
+            size = len(chunk)
+            find = chunk.find
+            while True:
+                nl = find(b"\n", start)
+                end = size if nl < 0 else nl
+                if not skipping:
+                    if len(buf) + (end - start) > self.limit:
+                        if self.header and lineno == 0:
+                            yield 1, None, "long"
+                            return
+                        skipping = True
+                        buf.clear()
+                    elif nl >= 0 and not buf:  # the common case: a whole line inside the chunk, one copy
+                        lineno += 1
+                        yield lineno, chunk[start:nl], None
+                        start = nl + 1
+                        continue
+                    else:
+                        buf += chunk[start:end]
+                if nl < 0:
+                    break
+                lineno += 1
+                if skipping:
+                    yield lineno, None, "long"
+                    skipping = False
+                else:
+                    yield lineno, bytes(buf), None
+                    buf.clear()
+                start = nl + 1
+        if skipping:
+            yield lineno + 1, None, "long"
+            if broken:
+                yield lineno + 1, None, "stream"
+        elif buf:
+            yield lineno + 1, bytes(buf), "stream" if broken else "unterminated"
+        elif broken:
             yield lineno + 1, None, "stream"
-    elif buf:
-        yield lineno + 1, bytes(buf), "stream" if broken else "unterminated"
-    elif broken:
-        yield lineno + 1, None, "stream"
 
 
 # --- helpers ----------------------------------------------------------------------------------------

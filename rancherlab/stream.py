@@ -21,8 +21,10 @@ execution of what the protocol core decides. The rules themselves live in `proto
 about, removals and the snapshot/resync difference in `protocol.objects` (`ObjectMirror`), what to do about each
 Steve watch message in `protocol.watch` (`WatchMachine`). What a refused handshake means is in `_handshake`.
 
-The receive loop never waits on the consumer: frames go through an unbounded queue, because Rancher
-drops a subscriber that reads too slowly.
+The receive loop never waits on the consumer, and memory never grows with the backlog: frames go
+through a `Spool` that keeps up to half of `backlog_bytes` in memory and the rest on disk, encrypted
+(see `rancherlab._spool`); processed events through a queue the processing loop waits on when full.
+So that a crash loses little, the reader stays at most `max_lag` seconds ahead of processing.
 
 Event times: `t` (seconds since the stream started) and `ts` are stamped when an event is handed to
 the consumer, so `t` grows with `seq`. Frames that arrive during a snapshot or resync are held until it
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import ssl
 import time
@@ -46,6 +49,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
 from ._handshake import CONNECT_ERRORS, Handshake, Retry
+from ._spool import EventQueue, Spool, queue_limits
 from .credentials import Credentials, Server, resolve_server
 from .errors import (
     TOKEN_HELP,
@@ -103,6 +107,13 @@ class StreamOptions:
     ws_ping_timeout: float | None = 20.0
     rest_timeout: float = 10.0
     quick_close: float = 2.0  # Norman: closed this soon after the upgrade with no frame = refused
+    # Backlog: what the reader received and processing has not yet taken waits in memory up to about this many
+    # bytes (received frames and queued events together), beyond that in an encrypted spool file in
+    # `spool_dir` (default: the temporary directory). `max_lag`: the reader stays at most this many seconds
+    # ahead of processing (a crash then loses at most that much); None: it never waits, the disk takes all.
+    backlog_bytes: int = 64 * 1024 * 1024
+    max_lag: float | None = 0.25
+    spool_dir: str | None = None
 
     def liveness_for(self, dialect: Dialect) -> float:
         if self.liveness is not None:
@@ -202,7 +213,7 @@ class Stream:
         self.redactor = redactor.derive(credentials=secrets) if redactor is not None else Redactor(credentials=secrets)
         self.server_version: str | None = None
         self.connection_attempts = 0
-        self._queue: asyncio.Queue[Event | _End] | None = None
+        self._queue: EventQueue[Event | _End] | None = None
         self._task: asyncio.Task[None] | None = None
         self._seq = 0
         self._conn = 0
@@ -260,11 +271,33 @@ class Stream:
             self._ssl = self.server.ssl_context()
         return self._ssl
 
+    # --- the facts a recording header needs (`source.EventSource`) -----------------------------------
+
+    @property
+    def server_base(self) -> str:
+        return self.server.base
+
+    @property
+    def max_frame_bytes(self) -> int:
+        return self.options.max_frame_bytes
+
+    async def identify(self) -> str | None:
+        """Rancher's version (REST `server-version` setting) into `server_version`; None when it does not say."""
+        if self.server_version is None:
+            try:
+                async with RestClient(
+                    self.server, ssl_context=self.prepare_tls(), timeout=self.options.rest_timeout
+                ) as rest:
+                    self.server_version = await rest.server_version()
+            except RancherlabError as exc:  # the stream itself reports what is wrong, typed
+                log.info("no server version from %s: %s", self.server.base, exc)
+        return self.server_version
+
     def start(self) -> None:
         """Start receiving on the running loop (iteration starts it too)."""
         if self._queue is not None:
             return
-        self._queue = asyncio.Queue()
+        self._queue = EventQueue(queue_limits(self.options.backlog_bytes)[1])
         self._t0 = time.monotonic()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"rancherlab stream {self.scope}")
 
@@ -428,7 +461,10 @@ class Stream:
 
     async def _session(self, ws: ClientConnection) -> tuple[_Closed, int]:
         """Run one connection until it ends; returns how it ended and how many frames it brought."""
-        inbox: asyncio.Queue[str | bytes | _Closed] = asyncio.Queue()
+        assert self._queue is not None
+        inbox: Spool[str | bytes | _Closed] = Spool(
+            queue_limits(self.options.backlog_bytes)[0], directory=self.options.spool_dir, gate=self._queue.wait_room
+        )
         counter = [0]
         reader = asyncio.create_task(self._reader(ws, inbox, counter))
         helpers: set[asyncio.Task[None]] = set()
@@ -443,10 +479,18 @@ class Stream:
             self._marker(DISCONNECTED, code=None, reason=str(exc), frames=counter[0], error=type(exc).__name__)
             raise
         finally:
-            for task in (reader, *helpers):
-                task.cancel()
-            await asyncio.gather(reader, *helpers, return_exceptions=True)
-            await ws.close()
+            # A stop that cancels again mid-cleanup (aclose() insists) must leave neither spool nor socket open.
+            try:
+                for task in (reader, *helpers):
+                    task.cancel()
+                await asyncio.gather(reader, *helpers, return_exceptions=True)
+            finally:
+                inbox.close()
+                try:
+                    await ws.close()
+                finally:
+                    if ws.transport is not None and not ws.transport.is_closing():
+                        ws.transport.abort()
         return self._closed_by_limit(ws, closed), counter[0]
 
     def _closed_by_limit(self, ws: ClientConnection, closed: _Closed) -> _Closed:
@@ -463,19 +507,39 @@ class Stream:
             "max_frame_bytes (record --max-frame-bytes) to receive it",
         )
 
-    async def _reader(
-        self, ws: ClientConnection, inbox: asyncio.Queue[str | bytes | _Closed], counter: list[int]
-    ) -> None:
-        """Receive as fast as the server sends, with the liveness watchdog; never waits on processing."""
+    async def _reader(self, ws: ClientConnection, inbox: Spool[str | bytes | _Closed], counter: list[int]) -> None:
+        """Receive as fast as the server sends, with the liveness watchdog; waits on processing only while the
+        oldest frame not yet processed is older than `max_lag` (memory is bounded either way: see `Spool`).
+
+        One liveness timer per `timeout` seconds, not one per frame: when it fires, a frame (or a pause for
+        processing) since it was set moves the deadline on; only real silence ends the connection.
+        """
         timeout = self.options.liveness_for(self.dialect)
+        max_lag = self.options.max_lag
+        loop = asyncio.get_running_loop()
+        last = loop.time()  # the last frame, or the end of the last pause
         try:
             while True:
                 try:
                     # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
-                    # races with a received frame, and with pings arriving the reader would then never end
-                    async with asyncio.timeout(timeout):
-                        raw = await ws.recv()
+                    # races with a received frame, and with pings arriving the reader would then never end.
+                    # Cancelling recv() loses nothing (websockets): the next call returns the next message.
+                    async with asyncio.timeout_at(last + timeout):
+                        while True:
+                            if max_lag is not None and inbox.age() > max_lag:
+                                last = math.inf  # pausing is not silence
+                                await inbox.wait_age(max_lag / 2)
+                                last = loop.time()
+                            raw = await ws.recv()
+                            last = loop.time()
+                            counter[0] += 1
+                            inbox.put_nowait(raw)
                 except TimeoutError:
+                    now = loop.time()
+                    if last == math.inf:
+                        last = now  # the timer fired during a pause: the deadline starts again after it
+                    if now - last < timeout:
+                        continue
                     inbox.put_nowait(
                         _Closed(
                             None,
@@ -484,14 +548,12 @@ class Stream:
                         )
                     )
                     return
-                counter[0] += 1
-                inbox.put_nowait(raw)
         except ConnectionClosed:
             inbox.put_nowait(_Closed(ws.close_code, ws.close_reason or ""))
 
     # --- Norman -----------------------------------------------------------------------------------------
 
-    async def _norman(self, inbox: asyncio.Queue[str | bytes | _Closed]) -> _Closed:
+    async def _norman(self, inbox: Spool[str | bytes | _Closed]) -> _Closed:
         opts = self.options
         if (opts.snapshot and not self._snapshotted) or (opts.resync and self._conn > 1):
             listed, covered = await self._norman_list()
@@ -532,7 +594,7 @@ class Stream:
     # --- Steve: the driver of `protocol.watch.WatchMachine` ---------------------------------------------
 
     async def _steve(
-        self, ws: ClientConnection, inbox: asyncio.Queue[str | bytes | _Closed], helpers: set[asyncio.Task[None]]
+        self, ws: ClientConnection, inbox: Spool[str | bytes | _Closed], helpers: set[asyncio.Task[None]]
     ) -> _Closed:
         for action in self._watch_machine.connected():
             await self._perform(ws, action)  # in order, before reading: list (snapshot or resync), then watch

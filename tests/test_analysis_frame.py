@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from rancherlab.analysis import COLUMNS, flatten, frame
+from rancherlab.analysis._frame import JSONObjectDtype
 from rancherlab.protocol import CONNECTED, DISCONNECTED, marker, norman, parse_frame
 
 from .conftest import T0, EventLog, sample_objects
@@ -31,7 +32,11 @@ def test_columns_and_dtypes() -> None:
         assert dtypes[c] == "category", c
     for c in ("id", "revision", "raw"):
         assert df[c].dtype == pd.StringDtype("pyarrow"), c
-    assert df["object"].dtype == object
+    # The object is held once, as JSON text, and parsed on access (a fresh dict each time).
+    assert isinstance(df["object"].dtype, JSONObjectDtype)
+    node = df["object"].iloc[1]
+    assert isinstance(node, dict) and node == s.events[1].data and node is not df["object"].iloc[1]
+    assert df["object"].tolist() == [None, node, None]
     assert df["time"].iloc[1] == pd.Timestamp(T0 + timedelta(seconds=2))
     assert df["info"].iloc[2] == {"code": 1006}
     assert df["raw"].iloc[1].startswith('{"name":"resource.change","data":{')

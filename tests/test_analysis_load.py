@@ -6,7 +6,7 @@ import argparse
 import copy
 import dataclasses
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 
 from rancherlab.analysis import COLUMNS, frame, load
+from rancherlab.analysis._frame import concat_frames
+from rancherlab.analysis._load import iter_frames
 from rancherlab.cli import main
 from rancherlab.cli import report as report_cmd
 from rancherlab.cli import schema as schema_cmd
@@ -28,7 +30,7 @@ from rancherlab.recording import (
 
 from .conftest import sample_objects
 
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def write(path: Path, events: list[Event], dialect: str, **kw: Any) -> Path:
@@ -95,9 +97,9 @@ def recordings(tmp_path: Path) -> Path:
 def test_load_one_file_matches_frame(recordings: Path) -> None:
     df = load(recordings / "a-norman.jsonl")
     expected = frame(norman_events())
-    assert list(df.columns) == [*COLUMNS, "recording"]
+    assert list(df.columns) == [*COLUMNS, "recording", "scope"]
     assert df["recording"].astype(str).unique().tolist() == ["a-norman.jsonl"]
-    pd.testing.assert_frame_equal(df.drop(columns="recording"), expected)
+    pd.testing.assert_frame_equal(df.drop(columns=["recording", "scope"]), expected)
     assert "ping" not in set(df["name"])
     assert load(recordings / "a-norman.jsonl", pings=True)["name"].astype(str).tolist().count("ping") == 1
 
@@ -220,7 +222,7 @@ def test_fast_path_equals_the_reader(tmp_path: Path, dialect: str) -> None:
     path = write(tmp_path / "odd.jsonl.gz", odd_events(dialect), dialect)
     df = load(path)
     expected = frame(read_recording(path))
-    pd.testing.assert_frame_equal(df.drop(columns="recording"), expected)
+    pd.testing.assert_frame_equal(df.drop(columns=["recording", "scope"]), expected)
     assert ANOMALY in set(df["name"])
 
 
@@ -241,3 +243,24 @@ def test_damaged_lines(tmp_path: Path) -> None:
     with pytest.warns(RecordingWarning, match="skipped 2"):
         df = load(path, strict=False)
     assert len(df) == len(frame(norman_events()))
+
+
+def test_each_event_is_held_once(recordings: Path) -> None:
+    """The object column parses its cells from the raw text the raw column holds: the same Arrow buffers."""
+    df = load(recordings / "b-steve.jsonl")
+    frames = (df["kind"] == "frame").to_numpy() & df["type"].notna().to_numpy()
+    objects, raw = df["object"].array, df["raw"].array
+    assert objects._wrapped[frames].all()  # resource frames keep no text of their own
+    own = objects._own.combine_chunks()
+    assert own.filter(frames).null_count == int(frames.sum())
+    raw_buffers = {b.address for c in raw._pa_array.chunks for b in c.buffers() if b is not None}
+    assert {b.address for c in objects._raw.chunks for b in c.buffers() if b is not None} <= raw_buffers
+    first = int(frames.argmax())
+    assert df["object"].iloc[first] == json.loads(df["raw"].iloc[first])["data"]
+
+
+def test_iter_frames_batches_are_bounded_and_never_span_files(recordings: Path) -> None:
+    batches = list(iter_frames(recordings, batch_rows=4))
+    assert all(0 < len(b) <= 4 for b in batches)
+    assert all(b["recording"].nunique() == 1 for b in batches)
+    pd.testing.assert_frame_equal(concat_frames(batches), load(recordings))

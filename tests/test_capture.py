@@ -150,3 +150,69 @@ def test_frame_is_the_events_dataframe(sim: Simulator) -> None:
     assert set(df["kind"]) >= {"marker", "snapshot"}
     with_pings = cap.frame(pings=True)
     assert len(with_pings) == len(events) and with_pings.equals(rl.frame(events, pings=True))
+
+
+def test_a_recording_through_capture_gives_what_the_live_run_gave(sim: Simulator, tmp_path: Path) -> None:
+    import math
+
+    import rancherlab as rl
+    from rancherlab.source import EventSource
+    from rancherlab.stream import Stream
+
+    live_path = tmp_path / "live.jsonl"
+    live = _start(sim, record=live_path, count=8, max_events=100_000)
+    assert live.wait(20) and live.stats.state == "done"
+    assert isinstance(live.stream, Stream) and isinstance(live.stream, EventSource)
+
+    again_path = tmp_path / "again.jsonl"
+    replayed = rl.capture_recording(live_path, speed=math.inf, record=again_path, max_events=100_000)
+    assert isinstance(replayed.stream, EventSource)
+    assert replayed.wait(20) and replayed.stats.state == "done"
+
+    live_events = list(live.events)
+    assert list(replayed.events) == live_events == list(read_recording(live_path))
+    assert replayed.frame(pings=True).equals(live.frame(pings=True))
+    counters = ("events", "frames", "resource_frames", "objects", "pings", "snapshot", "connections", "recorded")
+    assert [getattr(replayed.stats, k) for k in counters] == [getattr(live.stats, k) for k in counters]
+    # recording the replay gives the same events under the same header facts
+    again = read_recording(again_path)
+    assert list(again) == live_events
+    first = read_recording(live_path).header
+    assert (again.header.dialect, again.header.scope, again.header.server, again.header.endpoint) == (
+        first.dialect,
+        first.scope,
+        first.server,
+        first.endpoint,
+    )
+    assert (again.header.server_version, again.header.redaction) == (first.server_version, first.redaction)
+    assert TOKEN not in again_path.read_text()
+
+
+def test_capture_recording_paces_like_replay_and_stops(sim: Simulator, tmp_path: Path) -> None:
+    import rancherlab as rl
+
+    path = tmp_path / "paced.jsonl"
+    live = _start(sim, record=path, duration=1.0)
+    assert live.wait(20)
+    recorded = list(read_recording(path))
+    span = recorded[-1].t - recorded[0].t
+    assert span > 0.7
+
+    begun = time.monotonic()
+    paced = rl.capture_recording(path, speed=4.0)
+    assert paced.wait(20)
+    took = time.monotonic() - begun
+    assert span / 4 * 0.8 < took < span / 4 + 2.0  # paced, not as fast as it can be read
+    assert list(paced.events) == recorded
+
+    slow = rl.capture_recording(path, speed=0.01)  # would take minutes
+    time.sleep(0.2)
+    begun = time.monotonic()
+    slow.stop()
+    assert time.monotonic() - begun < 1.0 and slow.stats.state == "stopped"
+    assert 0 < slow.stats.events < len(recorded)
+
+    with pytest.raises(FileNotFoundError):
+        rl.capture_recording(tmp_path / "missing.jsonl")
+    with pytest.raises(ValueError):
+        rl.capture_recording(path, speed=0)

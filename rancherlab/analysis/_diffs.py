@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 import pandas as pd
 
+from ..protocol import counts
 from ._flatten import leaves
 from ._frame import STRING, categorical, objects
 from ._state import object_rows
@@ -26,7 +28,14 @@ Leaves = dict[str, Any]
 
 
 def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
-    return any(path == p or path.startswith((p + ".", p + "[")) for p in ignore)
+    exact, under = _ignore_rule(ignore)
+    return path in exact or path.startswith(under)
+
+
+@functools.lru_cache(maxsize=64)
+def _ignore_rule(ignore: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The paths ignored exactly, and the prefixes (`p.`, `p[`) of what lies under them: two C-level tests."""
+    return frozenset(ignore), tuple(q for p in ignore for q in (p + ".", p + "["))
 
 
 def delivering_stream(obj: dict[str, Any]) -> str | None:
@@ -46,7 +55,9 @@ def delivering_stream(obj: dict[str, Any]) -> str | None:
     return path.rpartition("/")[0]
 
 
-def diffs(df: pd.DataFrame, *, ignore: Iterable[str] = DEFAULT_IGNORE) -> pd.DataFrame:
+def diffs(
+    df: pd.DataFrame, *, ignore: Iterable[str] = DEFAULT_IGNORE, state: dict[str, Any] | None = None
+) -> pd.DataFrame:
     """One row per changed leaf between successive versions of an object, keyed on (type, id).
 
     Columns: type, id, seq, time (of the newer version), path (dotted, list items as `[i]`), old, new,
@@ -62,19 +73,36 @@ def diffs(df: pd.DataFrame, *, ignore: Iterable[str] = DEFAULT_IGNORE) -> pd.Dat
     from, so a change shows once, at its first delivery; the URL fields with the previous version *from
     the same stream*, so the alternation is not a change while a real one (an action appearing, an update
     link granted) still shows. Ignoring `links`/`actions` outright would hide those.
+
+    `state`: pass the same (initially empty) dict with each batch of a frame, in order, to diff a recording
+    batch by batch (`rancherlab schema` streams this way); it holds what is compared with next, per live object.
+
+    Steve's `count` object: each watch event carries only the types whose count changed, so every version is
+    the update merged into the one before (`protocol.counts.merge`); a type an update leaves out is unchanged,
+    not removed.
     """
     skip = tuple(ignore)
     mask = object_rows(df)
     rows = df[mask]
-    prev: dict[Key, Leaves] = {}
-    prev_stream: dict[Key, str | None] = {}
-    urls_by_stream: dict[Key, dict[str | None, Leaves]] = {}
+    state = {} if state is None else state
+    prev: dict[Key, Leaves] = state.setdefault("prev", {})
+    prev_stream: dict[Key, str | None] = state.setdefault("prev_stream", {})
+    urls_by_stream: dict[Key, dict[str | None, Leaves]] = state.setdefault("urls_by_stream", {})
     out: dict[str, list[Any]] = {c: [] for c in ("type", "id", "seq", "time", "path", "old", "new", "change")}
-    cols = [rows[c].tolist() for c in ("type", "id", "seq", "time", "name", "object")]
-    for typ, oid, seq, time, name, obj in zip(*cols):
+    held_counts: dict[Key, dict[str, Any]] = state.setdefault("held_counts", {})
+    cols = [rows[c].tolist() for c in ("type", "id", "seq", "time", "name", "object", "kind", "dialect")]
+    for typ, oid, seq, time, name, obj, kind, dialect in zip(*cols):
         if not isinstance(obj, dict):
             continue
         key = (typ, oid)
+        if dialect == "steve" and counts.is_count(typ):
+            # a count event holds only the types that changed: compare what a client holds, the merged map
+            held = held_counts.get(key)
+            obj = counts.merge(held, obj) if kind == "frame" and held is not None else obj
+            if name == "resource.remove":
+                held_counts.pop(key, None)
+            else:
+                held_counts[key] = obj
         now = {p: v for p, v in leaves(obj) if not (skip and _ignored(p, skip))}
         stream = delivering_stream(obj)
         urls = {p: v for p, v in now.items() if _ignored(p, URL_FIELDS)}

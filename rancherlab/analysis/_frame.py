@@ -6,17 +6,25 @@ or normalising nested JSON per row is what makes naive JSONL loading slow (resea
 
 from __future__ import annotations
 
+import builtins
 import gc
+import itertools
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
 import numpy as np
+import orjson
 import pandas as pd
+import pyarrow as pa
+from pandas.api.extensions import ExtensionArray, ExtensionDtype, register_extension_dtype
+from pandas.api.indexers import check_array_indexer
+from pandas.api.types import union_categoricals
 
 from ..protocol.event import DIALECTS, KINDS, RESOURCE_EVENTS, Event
 
-# Column order of every frame; `recording` is added by `load()` only.
+# Column order of every frame; `recording` and `scope` are added by `load()` only.
 COLUMNS: Final = (
     "seq",
     "time",
@@ -42,7 +50,11 @@ DIALECT_DTYPE: Final = pd.CategoricalDtype(list(DIALECTS))
 # Norman's vocabulary is the richer one, so Steve's two booleans are mapped onto it.
 TRANSITIONING_DTYPE: Final = pd.CategoricalDtype(["no", "yes", "error"])
 # Repeated strings: categorical. Unique-ish strings: Arrow-backed.
-_CATEGORICAL: Final = ("name", "type", "state", "namespace", "project", "recording")
+_CATEGORICAL: Final = ("name", "type", "state", "namespace", "project", "recording", "scope")
+# Categoricals of a fixed vocabulary: every frame has the same dtype.
+_FIXED_CATEGORIES: Final = ("kind", "dialect", "transitioning")
+# Columns `load()` adds after `COLUMNS`.
+SOURCE_COLUMNS: Final = ("recording", "scope")
 _STRINGS: Final = ("id", "revision", "raw")
 # Norman keeps the project of a namespace in this annotation; Steve shows it only there.
 _PROJECT_ANNOTATION: Final = "field.cattle.io/projectId"
@@ -170,6 +182,7 @@ def build(cols: Mapping[str, list[Any]]) -> pd.DataFrame:
         "kind": pd.Categorical(cols["kind"], dtype=KIND_DTYPE),
         "dialect": pd.Categorical(cols["dialect"], dtype=DIALECT_DTYPE),
     }
+    arrow: dict[str, pa.Array] = {}
     for c in COLUMNS[6:]:
         values = cols[c]
         if c == "transitioning":
@@ -177,12 +190,49 @@ def build(cols: Mapping[str, list[Any]]) -> pd.DataFrame:
         elif c in _CATEGORICAL:
             out[c] = categorical(values)
         elif c in _STRINGS:
-            out[c] = pd.array(values, dtype=STRING)
+            arrow[c] = pa.array(values, type=pa.large_string())
+            out[c] = pd.arrays.ArrowStringArray(pa.chunked_array([arrow[c]]))
+        elif c == "object":
+            out[c] = JSONObjectArray.from_cells(values, arrow["raw"])  # shares the raw column's buffers
         else:
             out[c] = objects(values)
-    if "recording" in cols:
-        out["recording"] = categorical(cols["recording"])
+    for c in SOURCE_COLUMNS:
+        if c in cols:
+            values = cols[c]
+            out[c] = values if isinstance(values, pd.Categorical) else categorical(values)
     return pd.DataFrame(out)
+
+
+def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames of the same columns (batches of `build`) → one, column by column, with the documented dtypes.
+
+    Arrow string columns are joined without copying their buffers; categoricals get the union of their
+    categories, sorted, as `categorical` makes them.
+    """
+    if not frames:
+        return build(empty_columns())
+    if len(frames) == 1:
+        return frames[0]
+    out: dict[str, Any] = {}
+    for c in frames[0].columns:
+        parts = [f[c].array for f in frames]
+        first = parts[0]
+        if c in _FIXED_CATEGORIES:  # one dtype for every batch: join the codes
+            out[c] = pd.Categorical.from_codes(np.concatenate([p.codes for p in parts]), dtype=first.dtype)
+        elif isinstance(first, pd.Categorical):
+            joined = union_categoricals(parts, sort_categories=True)
+            cats = pd.Index(joined.categories.astype(str), dtype=STRING)
+            out[c] = pd.Categorical.from_codes(joined.codes, dtype=pd.CategoricalDtype(cats))
+        else:
+            out[c] = type(first)._concat_same_type(parts)
+    return pd.DataFrame(out)
+
+
+def constant(value: str, n: int) -> pd.Categorical:
+    """`n` times the same string, as `categorical` would make it (one category, no per-row work)."""
+    return pd.Categorical.from_codes(
+        np.zeros(n, dtype=np.int8), dtype=pd.CategoricalDtype(pd.Index([value], dtype=STRING))
+    )
 
 
 def categorical(values: Iterable[Any]) -> pd.Categorical:
@@ -205,3 +255,197 @@ def _times(values: list[Any], n: int) -> pd.DatetimeIndex:
         return pd.to_datetime(pd.array(values, dtype="Float64"), unit="s", utc=True).as_unit("us")
     # Naive datetimes are read as UTC: recordings store UTC wall-clock times.
     return pd.to_datetime(values, utc=True, format="ISO8601" if isinstance(first, str) else None).as_unit("us")
+
+
+# --- the `object` column: each event's object held once, as JSON text, parsed on access ----------------
+
+
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # integers past 64 bits, NaN: the standard library reads them
+        return json.loads(text)
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # integers past 64 bits
+        return json.dumps(value, separators=(",", ":"))
+
+
+# Marks a row whose object is its frame's `data`: the text stored is the frame's raw text (no second copy made).
+FROM_RAW: Final = object()
+
+
+@register_extension_dtype
+class JSONObjectDtype(ExtensionDtype):
+    """The dtype of the `object` column: JSON objects held as text (`JSONObjectArray`)."""
+
+    name = "rancherlab.json"
+    type = object
+    kind = "O"
+    na_value = None
+
+    @classmethod
+    def construct_array_type(cls) -> builtins.type[JSONObjectArray]:
+        return JSONObjectArray
+
+
+class JSONObjectArray(ExtensionArray):
+    """Parsed JSON values (an event's `data`) held as Arrow text and parsed when read.
+
+    A parsed object takes about five times the memory of its JSON text; holding the text keeps a loaded
+    recording near its size on disk. Reading a cell (`.iloc[i]`, `.tolist()`, iteration, `.map`) parses it and
+    gives a fresh copy each time: change a copy, not the frame. For rows of resource frames (`wrapped`) the
+    value is the `data` member of the frame's raw text, and the Arrow buffers are those of the `raw` column:
+    the text is held once. Other rows hold their value's own JSON text.
+    """
+
+    def __init__(self, raw: pa.ChunkedArray, own: pa.ChunkedArray, wrapped: np.ndarray) -> None:
+        self._raw = raw
+        self._own = own
+        self._wrapped = wrapped
+
+    @classmethod
+    def from_cells(cls, values: list[Any], raw: pa.Array | None = None) -> JSONObjectArray:
+        """From Python values (None = missing), or `FROM_RAW` cells whose value is `data` of the `raw` text."""
+        wrapped = np.fromiter((v is FROM_RAW for v in values), dtype=bool, count=len(values))
+        own = pa.array([None if v is None or v is FROM_RAW else _dumps(v) for v in values], type=pa.large_string())
+        if raw is None or not wrapped.any():
+            raw = pa.nulls(len(values), pa.large_string())
+        return cls(pa.chunked_array([raw]), pa.chunked_array([own]), wrapped)
+
+    @classmethod
+    def _from_sequence(cls, scalars: Any, *, dtype: Any = None, copy: bool = False) -> JSONObjectArray:
+        return cls.from_cells([None if v is None or v is pd.NA else v for v in scalars])
+
+    @classmethod
+    def _from_factorized(cls, values: Any, original: Any) -> JSONObjectArray:
+        return cls._from_sequence(values)
+
+    @property
+    def dtype(self) -> JSONObjectDtype:
+        return JSONObjectDtype()
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._raw.nbytes + self._own.nbytes + self._wrapped.nbytes)
+
+    def __len__(self) -> int:
+        return len(self._wrapped)
+
+    @staticmethod
+    def _cell(raw: str | None, own: str | None, wrapped: bool) -> Any:
+        if wrapped:
+            value = _loads(raw) if raw is not None else None
+            return value.get("data") if isinstance(value, dict) else None
+        return None if own is None else _loads(own)
+
+    def __getitem__(self, item: Any) -> Any:
+        if isinstance(item, (int, np.integer)):
+            i = int(item)
+            if i < 0:
+                i += len(self)
+            if not 0 <= i < len(self):
+                raise IndexError(f"index {item} is out of bounds for length {len(self)}")
+            w = bool(self._wrapped[i])
+            return self._cell(self._raw[i].as_py() if w else None, None if w else self._own[i].as_py(), w)
+        if isinstance(item, slice):
+            start, stop, step = item.indices(len(self))
+            if step == 1:
+                n = max(stop - start, 0)
+                return type(self)(self._raw.slice(start, n), self._own.slice(start, n), self._wrapped[start:stop])
+            return self.take(np.arange(start, stop, step))
+        item = check_array_indexer(self, item)
+        if item.dtype == bool:
+            return self.take(np.flatnonzero(item))
+        return self.take(item)
+
+    def __iter__(self) -> Iterator[Any]:
+        # Chunk by chunk: the Python strings of one chunk at a time.
+        pos = 0
+        cell = self._cell
+        for raw, own in zip(_rechunk(self._raw, self._own), _rechunk(self._own, self._raw)):
+            n = len(raw)
+            wrapped = self._wrapped[pos : pos + n].tolist()
+            pos += n
+            raws = raw.to_pylist() if any(wrapped) else [None] * n
+            for r, o, w in zip(raws, own.to_pylist(), wrapped):
+                yield cell(r, o, w)
+
+    def isna(self) -> np.ndarray:
+        own_null = self._own.is_null().to_numpy(zero_copy_only=False)
+        return ~self._wrapped & own_null
+
+    def take(self, indices: Any, *, allow_fill: bool = False, fill_value: Any = None) -> JSONObjectArray:
+        idx = np.asarray(indices, dtype=np.intp)
+        if allow_fill:
+            if (idx < -1).any():
+                raise ValueError("take: indices below -1 with allow_fill")
+            missing = idx < 0
+            if not len(self):
+                nulls = pa.chunked_array([pa.nulls(len(idx), pa.large_string())])
+                return type(self)(nulls, nulls, np.zeros(len(idx), dtype=bool))
+            safe = pa.array(np.where(missing, 0, idx), mask=missing)
+            wrapped = np.where(missing, False, self._wrapped[np.where(missing, 0, idx)])
+            return type(self)(self._raw.take(safe), self._own.take(safe), wrapped)
+        idx = np.where(idx < 0, idx + len(self), idx)
+        positions = pa.array(idx)
+        return type(self)(self._raw.take(positions), self._own.take(positions), self._wrapped[idx])
+
+    def copy(self) -> JSONObjectArray:
+        return type(self)(self._raw, self._own, self._wrapped.copy())  # Arrow data is immutable
+
+    @classmethod
+    def _concat_same_type(cls, to_concat: Any) -> JSONObjectArray:
+        arrays = list(to_concat)
+        if not arrays:
+            empty = pa.chunked_array([], type=pa.large_string())
+            return cls(empty, empty, np.zeros(0, dtype=bool))
+        return cls(
+            pa.chunked_array([c for a in arrays for c in a._raw.chunks], type=pa.large_string()),
+            pa.chunked_array([c for a in arrays for c in a._own.chunks], type=pa.large_string()),
+            np.concatenate([a._wrapped for a in arrays]),
+        )
+
+    def astype(self, dtype: Any, copy: bool = True) -> Any:
+        if isinstance(dtype, JSONObjectDtype):
+            return self.copy() if copy else self
+        if pd.api.types.pandas_dtype(dtype) == np.dtype(object):
+            return np.fromiter(iter(self), dtype=object, count=len(self))
+        return super().astype(dtype, copy=copy)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.fromiter(iter(self), dtype=object, count=len(self))
+
+    def _values_for_factorize(self) -> tuple[np.ndarray, Any]:
+        return np.asarray(self.json_text(), dtype=object), None
+
+    def __arrow_array__(self, type: Any = None) -> pa.Array:
+        """As Arrow: the JSON text of each cell (what `to_parquet` stores), so `df.to_parquet` and
+        `pa.Table.from_pandas` work whatever shapes the objects have."""
+        return pa.array(self.json_text(), type=pa.large_string())
+
+    def json_text(self) -> list[str | None]:
+        """Each cell as JSON text (None when missing): what `to_parquet` stores."""
+        return [None if v is None else _dumps(v) for v in self]
+
+    def __eq__(self, other: object) -> Any:  # type: ignore[override]
+        values = np.asarray(self, dtype=object)
+        return values == (other if isinstance(other, dict) else np.asarray(other, dtype=object))
+
+    def _formatter(self, boxed: bool = False) -> Any:
+        return repr
+
+
+def _rechunk(a: pa.ChunkedArray, like: pa.ChunkedArray) -> Iterator[pa.Array]:
+    """The pieces of `a` cut where either array has a chunk boundary, so the two can be walked together."""
+    bounds = sorted(
+        {0, len(a)}
+        | set(np.cumsum([len(c) for c in a.chunks]).tolist())
+        | set(np.cumsum([len(c) for c in like.chunks]).tolist())
+    )
+    for lo, hi in itertools.pairwise(bounds):
+        if hi > lo:
+            yield a.slice(lo, hi - lo).combine_chunks()

@@ -1,21 +1,28 @@
-"""Recordings on disk → one event frame (several files or a folder → one frame with a `recording` column).
+"""Recordings on disk → event frames: one frame (`load`), or bounded batches of rows (`iter_frames`).
+
+Files are found and opened by the recording reader (`rancherlab.recording.discover` and
+`open_recording_file`: one discovery, one open per file, the header validated there), and read line by line
+in bounded memory: a line longer than the recording's limit is streamed past, never held.
 
 Fast path: a recording line of a resource frame is parsed with the protocol's JSON codec, the protocol's
 frame-field rule (`frame_event`) reads the frame, and its cells go straight into the column lists. Anything
 unusual on a line (a marker, a snapshot, a frame the protocol parser would call an anomaly, a line the codec
 cannot read) goes through the recording module's own `decode_event` instead, so both paths give exactly the
 frame `frame(read_recording(path))` would.
+
+Damage (what a killed writer or a cut copy leaves: a cut last line, a cut gzip stream, garbage lines, an
+over-long line, an empty file, a file of a newer format version) raises with `strict=True`; with
+`strict=False` it is skipped and counted, and one `RecordingWarning` says what was skipped.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
 import pandas as pd
 
@@ -23,43 +30,65 @@ from ..protocol._json import loads
 from ..protocol.event import RESOURCE_EVENTS
 from ..protocol.frames import frame_event
 from ..recording import (
+    LineTooLongError,
     RecordingCorruptError,
+    RecordingFormatError,
+    RecordingTruncatedError,
     RecordingWarning,
+    cut_message,
+    cut_reason,
     decode_event,
-    line_limit,
-    read_recording,
-    recording_files,
+    discover,
+    open_recording_file,
+    recording_name,
 )
-from ._frame import Row, build, columns, event_row, no_gc, object_fields
+from ._frame import FROM_RAW, Row, build, columns, concat_frames, constant, event_row, no_gc, object_fields
 
 # Above this many bytes in total, `progress=None` shows a bar.
 PROGRESS_BYTES: Final = 50 * 1024 * 1024
+# Rows per batch of `iter_frames`: memory per batch is bounded by this times the longest accepted line.
+BATCH_ROWS: Final = 10_000
+# Rows per batch where each batch's objects are parsed and walked (`rancherlab schema`, `to_parquet`):
+# small enough that a batch's parsed objects stay a few megabytes.
+STREAM_ROWS: Final = 1_000
 _TICK: Final = 4096  # lines between progress updates
-# `name.jsonl`, `name.1.jsonl.gz`, ...: rotation parts of one recording share the name without the part number.
-_PART: Final = re.compile(r"\A(?P<base>.+?)(?:\.(?P<part>\d+))?(?P<suffix>\.jsonl(?:\.gz)?)\Z")
-_GZIP_MAGIC: Final = b"\x1f\x8b"
 
 PathLike = str | os.PathLike[str]
 
 
-def recording_name(path: Path) -> str:
-    """The name a file's rows get in the `recording` column: rotation parts share their first part's name."""
-    m = _PART.match(path.name)
-    return f"{m['base']}{m['suffix']}" if m else path.name
+@dataclass
+class Skipped:
+    """What tolerant reading left out: `lines` (unreadable, cut or over-long lines), `files` ((name, why) of
+    files with no usable header: empty, a newer format version, not a recording) and the `first` problem."""
+
+    lines: int = 0
+    files: list[tuple[str, str]] = field(default_factory=list)
+    first: str | None = None
+
+    def line(self, where: str) -> None:
+        self.lines += 1
+        self.first = self.first or where
+
+    def file(self, name: str, why: str) -> None:
+        self.files.append((name, why))
+        self.first = self.first or why
+
+    def __bool__(self) -> bool:
+        return bool(self.lines or self.files)
+
+    def message(self) -> str:
+        """One line: ``skipped 3 unreadable line(s) and 1 file(s); first: a.jsonl line 5: ...``."""
+        what = [f"{self.lines} unreadable line(s)"] if self.lines else []
+        what += [f"{len(self.files)} unreadable file(s)"] if self.files else []
+        return f"skipped {' and '.join(what)}; first: {self.first}"
 
 
 def recording_paths(path_or_paths: PathLike | Iterable[PathLike]) -> list[Path]:
-    """Files to load, in order: a folder gives its recordings (rotation parts in order)."""
-    items = [path_or_paths] if isinstance(path_or_paths, (str, os.PathLike)) else list(path_or_paths)
-    out: list[Path] = []
-    for item in items:
-        p = Path(item)
-        if not p.exists():
-            raise FileNotFoundError(f"no such recording: {p}")
-        if p.is_dir() and not any(f.is_file() and _PART.match(f.name) for f in p.iterdir()):
-            raise FileNotFoundError(f"{p} has no recordings (*.jsonl or *.jsonl.gz files)")
-        out.extend(recording_files(p))
-    return out
+    """Files to load, in order: a folder gives its recordings (rotation parts in order).
+
+    Raises `NoRecordingsError` (a FileNotFoundError) for a missing path or a folder without recordings.
+    """
+    return discover(path_or_paths)
 
 
 def load(
@@ -71,89 +100,143 @@ def load(
 ) -> pd.DataFrame:
     """Load one or more recordings (files or folders) as one event frame; see `frame` for the columns.
 
-    Adds `recording` (the file name, categorical) so rows from several files stay apart; `seq` is per
-    recording. Pings are dropped unless `pings=True`. `progress=None` shows a tqdm bar when the input is
-    larger than 50 MB; True / False force it. `strict=False` skips unreadable lines with one
-    `RecordingWarning`, as `read_recording(strict=False)` does.
+    Adds `recording` (the file name, rotation parts under their first part's name) and `scope` (from each
+    file's header), both categorical, so rows from several files stay apart; a folder that mixes dialects and
+    scopes is read file by file, each row keeping its recording, dialect and scope. `seq` is per recording.
+    Pings are dropped unless `pings=True`. `progress=None` shows a tqdm bar when the input is larger than
+    50 MB; True / False force it.
+
+    `strict=True` raises at the first damage: `RecordingCorruptError` (a bad line, with file and line),
+    `RecordingTruncatedError` (a cut last line or gzip stream), `LineTooLongError`, `RecordingFormatError`
+    (an empty file or one that is not a recording; `RecordingVersionError` for a newer format version).
+    `strict=False` skips each of these (lines and whole files), keeps every event it can read and warns once
+    (`RecordingWarning`) with the counts. A missing path always raises `NoRecordingsError`
+    (a FileNotFoundError).
     """
-    paths = recording_paths(path_or_paths)
-    sizes = [p.stat().st_size for p in paths]
-    show = sum(sizes) > PROGRESS_BYTES if progress is None else progress
-    rows: list[Row] = []
-    names: list[str] = []
-    bar = _bar(sum(sizes)) if show else None
-    skipped: list[str] = []
-    with no_gc():
-        try:
-            for path in paths:
-                before = len(rows)
-                _load_file(path, rows, pings=pings, strict=strict, bar=bar, skipped=skipped)
-                names.extend([recording_name(path)] * (len(rows) - before))
-        finally:
-            if bar is not None:
-                bar.close()
-        cols = columns(rows)
-        del rows
-        cols["recording"] = names
-        df = build(cols)
+    skipped = Skipped()
+    with no_gc():  # every parsed object is kept: collections would only rescan them
+        batches = list(iter_frames(path_or_paths, pings=pings, progress=progress, strict=strict, skipped=skipped))
     if skipped:
-        warnings.warn(f"skipped {len(skipped)} unreadable line(s); first: {skipped[0]}", RecordingWarning, stacklevel=2)
-    return df
+        warnings.warn(skipped.message(), RecordingWarning, stacklevel=2)
+    return concat_frames(batches)
 
 
-def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
-    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
-    if raw.read(2) == _GZIP_MAGIC:
-        raw.seek(0)
-        return raw, gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    raw.seek(0)
-    return raw, raw
+def iter_frames(
+    path_or_paths: PathLike | Iterable[PathLike],
+    *,
+    pings: bool = False,
+    progress: bool | None = False,
+    strict: bool = True,
+    batch_rows: int = BATCH_ROWS,
+    skipped: Skipped | None = None,
+) -> Iterator[pd.DataFrame]:
+    """The rows `load` gives, as frames of at most `batch_rows` rows (a batch never spans two files).
 
-
-def _load_file(path: Path, rows: list[Row], *, pings: bool, strict: bool, bar: Any, skipped: list[str]) -> None:
-    header = read_recording(path).header  # validates the header (format, version) with the reader's messages
-    dialect = header.dialect
-    limit = line_limit(header.max_frame_bytes)
-    raw, stream = _open(path)
-    done = 0
+    Memory stays bounded whatever the size of the recordings: use it to stream a recording through an
+    analysis. Errors and `strict` as for `load`; pass `skipped` to collect what tolerant reading left out
+    (without it, one `RecordingWarning` is issued at the end).
+    """
+    if batch_rows <= 0:
+        raise ValueError("batch_rows must be positive")
+    paths = discover(path_or_paths)
+    total = sum(p.stat().st_size for p in paths)
+    show = total > PROGRESS_BYTES if progress is None else progress
+    bar = _bar(total) if show else None
+    report = Skipped() if skipped is None else skipped
+    files_before = len(report.files)
     try:
-        stream.readline()  # the header
-        for lineno, line in enumerate(stream, 2):
-            if bar is not None and lineno % _TICK == 0:
-                pos = raw.tell()
-                bar.update(pos - done)
-                done = pos
-            problem = _line(line, lineno, dialect, limit, rows, pings)
-            if problem is None:
-                continue
-            if strict:
-                raise RecordingCorruptError(path, lineno, problem)
-            skipped.append(f"{path.name} line {lineno}: {problem}")
+        for path in paths:
+            yield from _file_frames(path, pings=pings, strict=strict, batch_rows=batch_rows, bar=bar, skipped=report)
     finally:
         if bar is not None:
-            bar.update(os.path.getsize(path) - done)
-        stream.close()
-        raw.close()
+            bar.close()
+    if paths and len(report.files) - files_before == len(paths):
+        # tolerance skips damage in recordings, but none of these is one: that is an error in any mode
+        first = report.files[files_before][1]
+        raise RecordingFormatError(first if len(paths) == 1 else f"none of {len(paths)} files is a recording; {first}")
+    if skipped is None and report:
+        warnings.warn(report.message(), RecordingWarning, stacklevel=2)
 
 
-def _line(line: bytes, lineno: int, dialect: str, limit: int, rows: list[Row], pings: bool) -> str | None:
-    """Add one line's event to the columns; returns what is wrong with it, or None."""
-    if len(line) > limit:
-        return f"line is longer than {limit} bytes"
-    if not line.strip():
-        return None
+def _file_frames(
+    path: Path, *, pings: bool, strict: bool, batch_rows: int, bar: Any, skipped: Skipped
+) -> Iterator[pd.DataFrame]:
+    name = recording_name(path)
+    size = os.path.getsize(path)
+    try:
+        opened = open_recording_file(path)
+        rf = opened.__enter__()
+    except RecordingFormatError as exc:  # empty, not a recording, a newer format version
+        if strict:
+            raise
+        skipped.file(path.name, str(exc))
+        if bar is not None:
+            bar.update(size)
+        return
+    done = 0
+    try:
+        dialect, scope = rf.header.dialect, rf.header.scope
+        rows: list[Row] = []
+        produced = 0
+        for lineno, data, problem in rf.lines():
+            if bar is not None and lineno % _TICK == 0:
+                pos = rf.position()
+                bar.update(pos - done)
+                done = pos
+            if problem == "long":
+                if strict:
+                    raise LineTooLongError(path, lineno, rf.too_long())
+                skipped.line(f"{path.name} line {lineno}: longer than {rf.limit} bytes")
+                continue
+            bad = _line(data, dialect, rows, pings) if data is not None else "no data"
+            if problem is None:
+                if bad is not None:
+                    if strict:
+                        raise RecordingCorruptError(path, lineno, bad)
+                    skipped.line(f"{path.name} line {lineno}: {bad}")
+            elif problem == "stream" or bad is not None:
+                # The file ends inside a line, or its gzip stream was cut: what came before is kept.
+                if strict:
+                    raise RecordingTruncatedError(path, lineno, cut_message(problem, produced + len(rows)))
+                skipped.line(f"{path.name} line {lineno}: cut short ({cut_reason(problem)})")
+            if len(rows) >= batch_rows:
+                produced += len(rows)
+                yield _batch(rows, name, scope)
+                rows = []
+        if rows:
+            yield _batch(rows, name, scope)
+    finally:
+        if bar is not None:
+            bar.update(size - done)
+        opened.__exit__(None, None, None)
+
+
+def _batch(rows: list[Row], name: str, scope: str) -> pd.DataFrame:
+    with no_gc():
+        cols = columns(rows)
+        rows.clear()
+        n = len(cols["seq"])
+        cols["recording"] = constant(name, n)  # type: ignore[assignment]
+        cols["scope"] = constant(scope, n)  # type: ignore[assignment]
+        return build(cols)
+
+
+def _line(line: bytes, dialect: str, rows: list[Row], pings: bool) -> str | None:
+    """Add one line's event to the rows; returns what is wrong with it, or None."""
     try:
         obj = loads(line)
     except ValueError:
-        if not line.endswith(b"\n"):  # the writer ends every line: this one was cut short
-            return "the file was cut short (its last line is incomplete)"
+        if not line.strip():
+            return None
         return "not a JSON line"
-    if isinstance(obj, dict) and obj.keys() == {"summary"}:
-        return None
-    if isinstance(obj, dict) and obj.get("kind") == "frame" and obj.get("name") == "ping" and not pings:
-        return None
-    if isinstance(obj, dict) and _fast_frame(obj, dialect, rows):
-        return None
+    if type(obj) is dict:
+        if obj.get("kind") == "frame":  # nearly every line: tried first
+            if obj.get("name") == "ping" and not pings:
+                return None
+            if _fast_frame(obj, dialect, rows):
+                return None
+        elif len(obj) == 1 and "summary" in obj:
+            return None
     try:
         event = decode_event(obj, dialect)  # type: ignore[arg-type]
     except (ValueError, TypeError, RecursionError) as exc:
@@ -168,9 +251,10 @@ def _line(line: bytes, lineno: int, dialect: str, limit: int, rows: list[Row], p
 
 def _fast_frame(obj: dict[str, Any], dialect: str, rows: list[Row]) -> bool:
     """Columns straight from a resource-frame line, when it is the plain case; False leaves it to the parser."""
-    if obj.get("kind") != "frame":
+    get: Any = obj.get
+    if get("kind") != "frame":
         return False
-    name, raw, seq, conn, t, ts = (obj.get(k) for k in ("name", "raw", "seq", "conn", "t", "ts"))
+    name, raw, seq, conn, t, ts = get("name"), get("raw"), get("seq"), get("conn"), get("t"), get("ts")
     if name not in RESOURCE_EVENTS or not isinstance(raw, str):
         return False
     if not (type(seq) is int and type(conn) is int and type(t) in (int, float) and (ts is None or isinstance(ts, str))):
@@ -201,7 +285,7 @@ def _fast_frame(obj: dict[str, Any], dialect: str, rows: list[Row]) -> bool:
             ns,
             project,
             raw,
-            data,
+            FROM_RAW,  # the object is `data` of the raw text, held once (see JSONObjectArray)
             None,
         )
     )

@@ -17,6 +17,7 @@ import base64
 import html
 import io
 import os
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,11 +30,11 @@ from matplotlib.figure import Figure
 
 from .. import _version
 from ..protocol.event import ANOMALY, CONNECTED, DISCONNECTED, RESYNC_FINISHED, RESYNC_STARTED, Event
-from ..recording import read_recording
+from ..recording import RecordingFormatError, RecordingWarning, read_recording
 from ._diffs import delivering_stream, diffs
 from ._flatten import is_conflict
 from ._frame import frame
-from ._load import recording_name, recording_paths
+from ._load import Skipped, recording_name, recording_paths
 from ._plots import Connections, Plot, draw_rate, plot_states
 from ._schema import event_names, schema
 from ._state import object_rows, state
@@ -379,14 +380,34 @@ def _frame_chunks(df: pd.DataFrame, name: str) -> Iterator[tuple[str, pd.DataFra
         yield str(rec), df[(recs == rec).to_numpy(dtype=bool)]
 
 
-def _file_chunks(paths: list[Path], *, strict: bool) -> Iterator[tuple[str, pd.DataFrame]]:
-    """Recordings on disk, streamed: chunks of about `CHUNK_EVENTS` events, never cutting a resync window."""
+def _recordings(paths: list[Path], *, strict: bool, skipped: Skipped) -> Iterator[tuple[str, Iterator[Event]]]:
+    """Each readable recording's name and events; tolerant reading counts what it left out in `skipped`."""
     for path in paths:
-        name = recording_name(path)
+        try:
+            rec = read_recording(path, strict=strict)
+        except RecordingFormatError as exc:  # empty, not a recording, a newer format version
+            if strict:
+                raise
+            skipped.file(path.name, str(exc))
+            continue
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always", RecordingWarning)  # counted in `skipped`, said once by the caller
+            yield recording_name(path), iter(rec)
+        if rec.skipped:
+            skipped.lines += rec.skipped
+            first = next((str(w.message).partition("; first: ")[2] for w in said), "")
+            skipped.first = skipped.first or f"{path.name}: {first}"
+    if paths and len(skipped.files) == len(paths):
+        raise RecordingFormatError(skipped.files[0][1])
+
+
+def _file_chunks(paths: list[Path], *, strict: bool, skipped: Skipped) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Recordings on disk, streamed: chunks of about `CHUNK_EVENTS` events, never cutting a resync window."""
+    for name, events in _recordings(paths, strict=strict, skipped=skipped):
         batch: list[Event] = []
         size = 0
         open_resyncs: set[int] = set()
-        for event in read_recording(path, strict=strict):
+        for event in events:
             if event.is_ping:
                 continue
             batch.append(event)
@@ -404,8 +425,12 @@ def _file_chunks(paths: list[Path], *, strict: bool) -> Iterator[tuple[str, pd.D
 def _object_events(paths: list[Path], key: Key, *, strict: bool) -> pd.DataFrame:
     """The events of one object from recordings on disk (a second streamed pass that keeps only those)."""
     typ, oid = key
+    again = Skipped()  # the first pass already counted what is unreadable
     return frame(
-        e for p in paths for e in read_recording(p, strict=strict) if e.is_resource and e.type == typ and e.id == oid
+        e
+        for _, events in _recordings(paths, strict=strict, skipped=again)
+        for e in events
+        if e.is_resource and e.type == typ and e.id == oid
     )
 
 
@@ -416,6 +441,7 @@ def write_report(
     title: str | None = None,
     sources: Sequence[str] = (),
     strict: bool = True,
+    skipped: Skipped | None = None,
 ) -> Path:
     """Write the HTML report of `data` to `out`; returns the path.
 
@@ -424,8 +450,8 @@ def write_report(
     grow with their size. The summary gives per recording the events, connections (sockets opened, one
     `connected` marker each), reconnects (connections after a recording's first), disconnects and time span,
     plus a total row for several recordings; the rate plot shades gaps and marks reconnects per recording, so
-    the start of another recording is not a reconnect. `strict=False` skips unreadable lines of recordings
-    (with a `RecordingWarning`). Raises `FileNotFoundError` for a missing recording, `RecordingError` for one
+    the start of another recording is not a reconnect. `strict=False` skips unreadable lines and files of
+    recordings and counts them in `skipped` (without it, one `RecordingWarning` says what was skipped). Raises `FileNotFoundError` for a missing recording, `RecordingError` for one
     that cannot be read. The default `title` names the recording (or how many there are).
     """
     if isinstance(data, pd.DataFrame):
@@ -437,7 +463,10 @@ def write_report(
 
     else:
         paths = recording_paths(data)
-        agg = aggregate(_file_chunks(paths, strict=strict))
+        report = Skipped() if skipped is None else skipped
+        agg = aggregate(_file_chunks(paths, strict=strict, skipped=report))
+        if skipped is None and report:
+            warnings.warn(report.message(), RecordingWarning, stacklevel=2)
 
         def object_frame(key: Key) -> pd.DataFrame:
             return _object_events(paths, key, strict=strict)

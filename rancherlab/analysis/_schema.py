@@ -60,21 +60,33 @@ def example(value: Any) -> str:
         return repr(value)
 
 
+_JSON_TYPES: Final = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+}
+
+
 def _walk(value: Any, parts: Parts, seen: dict[Parts, _Field], here: set[Parts], seq: int) -> None:
     f = seen.get(parts)
     if f is None:
         f = seen[parts] = _Field(first_seq=seq)
-    t = json_type(value)
+    t = _JSON_TYPES.get(type(value)) or json_type(value)
     f.types[t] += 1
     if parts not in here:
         here.add(parts)
         f.objects += 1
     if t == "object":
         for k, v in value.items():
-            _walk(v, (*parts, str(k)), seen, here, seq)
+            _walk(v, (*parts, k if type(k) is str else str(k)), seen, here, seq)
     elif t == "array":
+        item = (*parts, ITEMS)
         for v in value:
-            _walk(v, (*parts, ITEMS), seen, here, seq)
+            _walk(v, item, seen, here, seq)
     elif t == "null":
         f.nulls += 1
     else:
@@ -86,6 +98,57 @@ def _walk(value: Any, parts: Parts, seen: dict[Parts, _Field], here: set[Parts],
                 f.examples.append(ex)
 
 
+class SchemaBuilder:
+    """The field catalog and event-name counts built batch by batch (`add`), so a recording of any size
+    streams through in bounded memory: what is kept grows with the number of distinct paths (and up to
+    10,000 distinct values each), not with the number of events."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self._groups: dict[tuple[str, str], tuple[dict[Parts, _Field], list[int]]] = {}
+        self._first_paths: dict[tuple[str, str], set[Parts]] = {}
+        self._names: Counter[tuple[str, str, str]] = Counter()
+
+    def add(self, df: pd.DataFrame, *, events: int | None = None) -> SchemaBuilder:
+        """Take one frame (or batch of one) into the catalog; frames are taken in recording order.
+
+        `events` is how many events the batch stood for, when `df` holds only its object rows.
+        """
+        self.events += len(df) if events is None else events
+        rows = df[object_rows(df)]
+        groups, first_paths = self._groups, self._first_paths
+        cols = (rows[c].tolist() for c in ("dialect", "type", "seq", "kind", "name", "object"))
+        for dialect, typ, seq, kind, name, obj in zip(*cols):
+            self._names[(dialect, typ, name if kind == "frame" else kind)] += 1
+            if not isinstance(obj, dict):
+                continue
+            g = (dialect, typ)
+            seen, count = groups.setdefault(g, ({}, [0]))
+            count[0] += 1
+            here: set[Parts] = set()
+            for k, v in obj.items():
+                _walk(v, (str(k),), seen, here, int(seq))
+            if count[0] == 1:
+                first_paths[g] = here
+        return self
+
+    def event_names(self) -> pd.DataFrame:
+        """As `event_names`: columns dialect, type, name, count."""
+        keys = sorted(self._names)
+        return pd.DataFrame(
+            {
+                "dialect": pd.Series([k[0] for k in keys], dtype=object),
+                "type": pd.Series([k[1] for k in keys], dtype=object),
+                "name": pd.Series([k[2] for k in keys], dtype=object),
+                "count": pd.Series([self._names[k] for k in keys], dtype="int64"),
+            }
+        )
+
+    def catalog(self) -> pd.DataFrame:
+        """The catalog `schema` documents."""
+        return _catalog(self._groups, self._first_paths)
+
+
 def schema(df: pd.DataFrame) -> pd.DataFrame:
     """The field catalog: one row per (dialect, type, path) over every object-carrying row of `df`.
 
@@ -94,22 +157,15 @@ def schema(df: pd.DataFrame) -> pd.DataFrame:
     have the path), nulls (% of occurrences that are null), distinct (distinct scalar values, counted up to
     10,000), examples (up to 3, JSON text, cut to 60 chars), first_seq, objects (the type's object count),
     conflict (more than one non-null JSON type; integer and number count as one) and late (the type's first
-    object lacked the path: sample-based schema inference would miss it).
+    object lacked the path: sample-based schema inference would miss it). `SchemaBuilder` builds the same
+    catalog from batches, for recordings too big to load.
     """
-    rows = df[object_rows(df)]
-    groups: dict[tuple[str, str], tuple[dict[Parts, _Field], list[int]]] = {}
-    first_paths: dict[tuple[str, str], set[Parts]] = {}
-    for dialect, typ, seq, obj in zip(*(rows[c].tolist() for c in ("dialect", "type", "seq", "object"))):
-        if not isinstance(obj, dict):
-            continue
-        g = (dialect, typ)
-        seen, count = groups.setdefault(g, ({}, [0]))
-        count[0] += 1
-        here: set[Parts] = set()
-        for k, v in obj.items():
-            _walk(v, (str(k),), seen, here, int(seq))
-        if count[0] == 1:
-            first_paths[g] = here
+    return SchemaBuilder().add(df).catalog()
+
+
+def _catalog(
+    groups: dict[tuple[str, str], tuple[dict[Parts, _Field], list[int]]], first_paths: dict[tuple[str, str], set[Parts]]
+) -> pd.DataFrame:
     out: dict[str, list[Any]] = {
         c: []
         for c in (
@@ -213,7 +269,7 @@ def event_names(df: pd.DataFrame) -> pd.DataFrame:
     return counts.rename("count").reset_index().rename(columns={"kind_name": "name"})
 
 
-def json_schema(catalog: pd.DataFrame, dialect: str, type: str) -> dict[str, Any]:  # noqa: A002
+def json_schema(catalog: pd.DataFrame, dialect: str, type: str) -> dict[str, Any]:
     """A JSON Schema (draft 2020-12) for one type from its catalog rows: what the stream showed, no more.
 
     A property is `required` when every object had it; the types are the JSON types seen.

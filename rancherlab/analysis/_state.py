@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..protocol import counts
 from ..protocol.event import RESOURCE_EVENTS, RESYNC_FINISHED, RESYNC_STARTED
 from ..protocol.objects import REMOVED_STATES, Key, is_removal
 
@@ -51,11 +52,14 @@ def state(df: pd.DataFrame, at: int | datetime | pd.Timestamp | str | None = Non
     rows are the full truth for their types (plus any listed in the start marker's `info["types"]`): an
     object of such a type that was not re-listed, and was not changed by a live frame during the resync,
     was deleted while we were not looking, and is dropped. Snapshot rows are plain upserts.
+    Steve's `count` object is the exception to "latest row wins": its watch events carry only the types whose
+    count changed, so its `object` is every update merged into the last listed one (`protocol.counts.merge`).
     """
     rows = upto(df, at)
     latest: dict[Key, int] = {}
     open_resyncs: dict[Any, _Resync] = {}
     has_obj = object_rows(rows)
+    merged: dict[Key, Any] = {}  # merge-rule objects (Steve's `count`) as a client holds them
     cols = [rows[c].tolist() for c in ("kind", "name", "type", "id", "dialect", "state", "conn", "info")]
     for pos, (kind, name, typ, oid, dialect, st, conn, info) in enumerate(zip(*cols)):
         if kind == "marker":
@@ -74,10 +78,25 @@ def state(df: pd.DataFrame, at: int | datetime | pd.Timestamp | str | None = Non
             window.listed.add(key)
         if is_removal(name, dialect, st):
             latest.pop(key, None)
+            merged.pop(key, None)
         else:
             latest[key] = pos
+            if dialect == "steve" and counts.is_count(typ):
+                merged[key] = _merge_count(merged.get(key), kind, rows["object"].iat[pos])
     picked = rows.iloc[sorted(latest.values())]
+    if merged:
+        picked = picked.copy()
+        held = [merged.get(k) for k in zip(picked["type"].tolist(), picked["id"].tolist())]
+        values = [o if m is None else m for o, m in zip(picked["object"].tolist(), held)]
+        picked["object"] = np.fromiter(values, dtype=object, count=len(values))
     return picked.sort_values(["type", "id"], kind="stable").reset_index(drop=True)
+
+
+def _merge_count(held: Any, kind: Any, obj: Any) -> Any:
+    """A listed count object (snapshot, resync) is the whole map; a watch event merges into what is held."""
+    if not isinstance(obj, dict) or kind != "frame" or not isinstance(held, dict):
+        return obj
+    return counts.merge(held, obj)
 
 
 def _finish(latest: dict[Key, int], window: _Resync) -> None:

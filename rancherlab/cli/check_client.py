@@ -25,7 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulator's world")
-    p.add_argument("--rancher-version", metavar="V", help="the simulator's Rancher version (e.g. v2.12.0)")
+    p.add_argument(
+        "--rancher-version",
+        metavar="V",
+        help="send what this Rancher sent: a release (v2.8.3) or a profile (2.5, 2.6, 2.7.0, 2.7-head, 2.7.2, 2.12; "
+        "default 2.12)",
+    )
     t = p.add_argument_group("schedule (seconds; the defaults take about two minutes)")
     t.add_argument("--connect-timeout", type=float, metavar="S", help="for the client's first socket (default 60)")
     t.add_argument("--reconnect-timeout", type=float, metavar="S", help="for a new socket after a drop (default 60)")

@@ -93,6 +93,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--max-frame-bytes", type=int, metavar="N", help="largest frame accepted")
     p.add_argument(
+        "--backlog-mb",
+        type=float,
+        metavar="MB",
+        help="memory for frames received but not yet written (default: 64); past it they wait on disk, encrypted",
+    )
+    p.add_argument(
         "--liveness",
         type=float,
         metavar="S",
@@ -208,6 +214,10 @@ def run(args: argparse.Namespace) -> int:
     options = StreamOptions(snapshot=not args.no_snapshot, give_up_after=args.give_up_after or None)
     if args.max_frame_bytes:
         options = replace(options, max_frame_bytes=args.max_frame_bytes)
+    if args.backlog_mb is not None:
+        if not args.backlog_mb > 0:
+            raise UsageError("--backlog-mb must be a positive number of megabytes")
+        options = replace(options, backlog_bytes=int(args.backlog_mb * 1024 * 1024))
     if args.liveness is not None:
         if not args.liveness > 0:
             raise UsageError("--liveness must be a positive number of seconds")

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._recordings import add_files_argument, load_recordings
+from ._recordings import add_files_argument, read_frames
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,15 +29,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis import reference, reference_markdown, schema, typescript
+    from ..analysis import reference_markdown, typescript
+    from ..analysis._reference import ReferenceBuilder
 
-    df, sources = load_recordings(args.files)
+    # Streamed: batches of rows go through the builder and are dropped, so memory does not grow with the file.
+    # A missing recording raises FileNotFoundError to the command line's one handler (exit 4).
+    builder = ReferenceBuilder()
+    sources: set[str] = set()
+    for batch in read_frames("schema", args.files, strict=args.strict):
+        builder.add(batch)
+        sources.update(str(r) for r in batch["recording"].cat.categories)
     if args.format == "typescript":
-        text = typescript(schema(df), sources=sources)
+        text = typescript(builder.catalog(), sources=sorted(sources))
     elif args.format == "json":
-        text = json.dumps(reference(df, sources=sources), indent=2, ensure_ascii=False, default=str) + "\n"
+        text = json.dumps(builder.result(sources=sorted(sources)), indent=2, ensure_ascii=False, default=str) + "\n"
     else:
-        text = reference_markdown(df, sources=sources)
+        text = reference_markdown(builder.result(sources=sorted(sources)))
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
     else:

@@ -26,8 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--steve-store",
         choices=("sql", "proxy"),
-        default="sql",
-        help="sql: current Rancher, no replay (default); proxy: Rancher up to 2.11, replay and watch expiry",
+        help="sql: current Rancher, no replay; proxy: Rancher up to 2.11, replay and watch expiry (default: the "
+        "--rancher-version's)",
+    )
+    p.add_argument(
+        "--rancher-version",
+        metavar="V",
+        help="send what this Rancher sent: a release (v2.8.3) or a profile (2.5, 2.6, 2.7.0, 2.7-head, 2.7.2, 2.12; "
+        "default 2.12)",
     )
     p.add_argument("--steve-retain", type=int, default=1000, metavar="N", help="events kept per type for resuming")
     p.add_argument(
@@ -66,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
     # script reads (URL, token).
     if bool(args.certfile) != bool(args.keyfile):
         raise UsageError("--certfile and --keyfile go together")
+    store = {"steve_store": args.steve_store} if args.steve_store else {}
     try:
         sim = Simulator(
             args.seed,
+            rancher_version=args.rancher_version,
             token=args.token,
             certfile=args.certfile,
             keyfile=args.keyfile,
@@ -77,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             rate=args.rate,
             norman_ping=args.norman_ping,
             steve_ping=args.steve_ping,
-            steve_store=args.steve_store,
+            **store,
             steve_retain=args.steve_retain,
             watch_timeout=args.watch_timeout,
             drop_every=args.drop_every,

@@ -107,7 +107,9 @@ class ClientCheck:
 
     Without `cmd`, `on_ready(url, token)` is called once the server listens and the check waits for any
     client. `recording` serves that recording (replay server) instead of the simulator; the burst then does
-    not apply. Raises `UsageError` for a bad recording path or schedule.
+    not apply. `rancher_version` (a release such as "v2.8.3" or a profile name such as "2.7-head", see
+    `rancherlab.simulator.PROFILES`) makes the simulator and the proxy's own answers send what that Rancher
+    sent. Raises `UsageError` for a bad recording path, schedule or version.
     """
 
     def __init__(
@@ -131,6 +133,9 @@ class ClientCheck:
         self.schedule = schedule or CheckSchedule()
         self.seed, self.host, self.port = seed, host, port
         self.rancher_version = rancher_version
+        from ..simulator.profiles import LATEST, profile_for
+
+        self.profile = profile_for(rancher_version) if rancher_version else LATEST
         self.client_output = client_output
         self.on_ready = on_ready
         self.env = dict(os.environ if env is None else env)
@@ -155,11 +160,13 @@ class ClientCheck:
             if self.schedule.ping:
                 options.update(norman_ping=self.schedule.ping, steve_ping=self.schedule.ping)
             if self.rancher_version:
-                options["server_version"] = self.rancher_version
+                options["rancher_version"] = self.rancher_version
             upstream = sim = Simulator(self.seed, token=token, **options)
         loop = LoopThread("rancherlab-client-check")
         with tempfile.TemporaryDirectory(prefix="rancherlab-check-") as work, upstream:
-            proxy = FaultProxy(upstream.url, secrets=_secrets(token), host=self.host, port=self.port)
+            proxy = FaultProxy(
+                upstream.url, secrets=_secrets(token), host=self.host, port=self.port, profile=self.profile
+            )
             loop.start()
             try:
                 loop.call(proxy.start())

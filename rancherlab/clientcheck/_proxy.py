@@ -9,8 +9,8 @@ server), watches what the client does, and injects faults the way Rancher shows 
   whose backend is restarting);
 * `expire()`: every Steve watch ended with `resource.stop`, the socket kept (watch expiry,
   `CATTLE_WATCH_TIMEOUT_SECONDS`); `expire(then="too-old")` answers the next resume from a revision with
-  `resource.start`, `resource.error` "too old resource version", `resource.stop` (the proxy store's answer
-  when etcd compacted the revision); `expire(then="start-stop")` answers the next watch with start then stop;
+  `resource.start`, `resource.error` "too old", `resource.stop` (the answer when etcd compacted the revision or
+  the SQL cache's ring no longer holds it; the text and frames are the profile's); `expire(then="start-stop")` answers the next watch with start then stop;
 * a slow reader: each socket's resource events go through a 100-event buffer like Rancher's broadcaster
   channel; when it is full Norman drops the socket and Steve stops the client's watches.
 
@@ -40,10 +40,10 @@ from websockets.http11 import Request, Response
 
 from .._wsserver import CredentialScrubbingLogger, Outbox, TrackedConnection, close_server, http_response, is_upgrade
 from ..protocol import RESOURCE_EVENTS, steve
+from ..simulator.profiles import LATEST, RancherProfile
 from ._checks import Observation, ObservationKind
 
 _FORWARDED = ("Authorization", "Cookie")
-TOO_OLD_TEXT = "event watch error: too old resource version: {asked} ({current})"
 
 
 @dataclass(eq=False)
@@ -63,7 +63,8 @@ class FaultProxy:
     """Forward to `upstream` (an http:// base URL on loopback), observe the client, inject faults on demand.
 
     `observations` grows with what the client does (bounded by `max_observations`, the oldest kept);
-    `secrets` are the credential's strings, looked for in request URLs and never stored.
+    `secrets` are the credential's strings, looked for in request URLs and never stored. `profile` is the Rancher
+    release whose frames the proxy's own answers (start, error, stop) follow (`simulator.profiles`).
     """
 
     def __init__(
@@ -76,7 +77,9 @@ class FaultProxy:
         capacity: int = 100,
         send_buffer: int = 32 * 1024,
         max_observations: int = 200_000,
+        profile: RancherProfile = LATEST,
     ) -> None:
+        self.profile = profile
         self.upstream = upstream.rstrip("/")
         self._ws_upstream = "ws" + self.upstream[4:] if self.upstream.startswith("http") else self.upstream
         self._secrets = tuple(s for s in secrets if len(s) >= 8)
@@ -331,14 +334,14 @@ class FaultProxy:
         if self._armed == "too-old" and revision:
             self._armed = None
             current = max((r for r in self._known if r.isdigit()), key=int, default=revision)
-            link.outbox.push(steve.start_event(echo))
-            link.outbox.push(steve.error_event(TOO_OLD_TEXT.format(asked=revision, current=current), echo))
+            link.outbox.push(self.profile.start_event(echo))
+            link.outbox.push(self.profile.error_event(self.profile.too_old(revision, current), echo))
             link.outbox.push(steve.stop_event(echo))
             self.note("answered", link.n, how="too-old", key=key, type=sub.resource_type, revision=revision)
             return
         if self._armed == "start-stop":
             self._armed = None
-            link.outbox.push(steve.start_event(echo))
+            link.outbox.push(self.profile.start_event(echo))
             link.outbox.push(steve.stop_event(echo))
             self.note("answered", link.n, how="start-stop", key=key, type=sub.resource_type)
             return

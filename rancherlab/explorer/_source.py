@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..capture import Capture, CaptureStats
-from ..stream import StreamOptions
+from ..stream import Stream, StreamOptions
 from ._tally import Tally
 
 
@@ -56,8 +56,7 @@ class LiveSource:
 
     @property
     def label(self) -> str:
-        stream = self.capture.stream
-        return f"{stream.server.base}{stream.scope.subscribe_path}"
+        return self.capture.stream.endpoint  # the subscribe URL: a credential never goes into it
 
     @property
     def running(self) -> bool:
@@ -72,7 +71,10 @@ class LiveSource:
 
     def retry_cap(self, empty_closes: int) -> float | None:
         # The stream waits a jittered back-off between 0 and this cap (see StreamOptions.backoff).
-        opts: StreamOptions = self.capture.stream.options
+        stream = self.capture.stream
+        if not isinstance(stream, Stream):
+            return None
+        opts: StreamOptions = stream.options
         return min(opts.backoff_max, opts.backoff_initial * opts.backoff_factor ** max(0, empty_closes))
 
     def recorded(self) -> tuple[Path, int, int] | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
@@ -67,7 +67,11 @@ class Event:
 
     def stamped(self, *, seq: int, conn: int, t: float, ts: datetime | None) -> Event:
         """A copy with stream position filled in: the parser does not know where it sits."""
-        return replace(self, seq=seq, conn=conn, t=t, ts=ts)
+        # The constructor directly, not dataclasses.replace: this runs for every event received or replayed.
+        return Event(
+            seq, conn, t, ts, self.dialect, self.kind, self.name, self.type, self.id, self.revision, self.raw,
+            self.data, self.watch, self.info,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         where = f"{self.type}/{self.id}" if self.id else (self.type or "")

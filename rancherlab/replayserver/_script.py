@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ..protocol import counts as count_rule
 from ..protocol import steve
 from ..protocol.event import ANOMALY, DISCONNECTED, RESOURCE_EVENTS, Dialect, Event
 from ..protocol.objects import (
@@ -96,10 +97,13 @@ class Script:
         return self.header.dialect
 
     def lookup(self, name: str) -> str | None:
-        """Schema id for a type name: Steve takes ids or plurals in any case, Norman exact plurals."""
+        """Schema id for a type name: its id or its plural, ignoring case, as both dialects resolve a type
+        (apiserver's `LookupSchema`; norman `types/schemas.go` `doSchema` compares with EqualFold)."""
         if self.dialect == "steve":
             return self.names.get(name.lower())
-        return self.names.get(name)
+        wanted = name.lower()
+        found = self.names.get(name) or next((s for n, s in self.names.items() if n.lower() == wanted), None)
+        return found or next((s for s in self.names.values() if s.lower() == wanted), None)
 
     def known_types(self) -> set[str]:
         return set(self.names.values())
@@ -132,6 +136,7 @@ def build_script(header: RecordingHeader, events: list[Event]) -> Script:
     server_version = header.server_version
     steve_frames: list[tuple[Frame, Event]] = []
     sent: list[tuple[float, Event]] = []
+    held_counts: dict[Key, dict[str, Any]] = {}
 
     for event, t in zip(events, times):
         if event.kind in ("snapshot", "resync") or (event.kind == "frame" and event.is_resource):
@@ -149,6 +154,8 @@ def build_script(header: RecordingHeader, events: list[Event]) -> Script:
                 sent.append((t, event))
             continue
         change = _state_change(event, t)
+        if change is not None and change.obj is not None and dialect == "steve" and count_rule.is_count(event.type):
+            change = _merged_count(change, event, held_counts)
         if change is not None:
             if event.kind == "snapshot":
                 if change.obj is not None:
@@ -240,6 +247,17 @@ def _state_change(event: Event, t: float) -> StateChange | None:
         return None
     data = event.data if isinstance(event.data, dict) else None
     return StateChange(t, key, None if removes(event) else data, event.revision)
+
+
+def _merged_count(change: StateChange, event: Event, held: dict[Key, dict[str, Any]]) -> StateChange:
+    """Steve's `count` events hold only the types that changed: REST lists the map merged so far (`held`)."""
+    obj = change.obj
+    assert obj is not None
+    previous = held.get(change.key)
+    if event.kind == "frame" and previous is not None:  # a listed count object is the whole map
+        obj = count_rule.merge(previous, obj)
+    held[change.key] = obj
+    return StateChange(change.t, change.key, obj, change.revision)
 
 
 def _steve_watches(

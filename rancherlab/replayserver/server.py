@@ -23,10 +23,11 @@ import logging
 import math
 import os
 import re
+import weakref
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -34,6 +35,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from .._wsserver import (
+    MAX_CLIENT_MESSAGE,
+    MAX_WATCHES,
+    TOO_MANY_WATCHES,
     CredentialScrubbingLogger,
     Outbox,
     TrackedConnection,
@@ -99,7 +103,9 @@ class AsyncReplayServer:
         self._script: Script | None = None
         self._timeline: StateTimeline | None = None
         self._server: Server | None = None
-        self._routes: dict[ServerConnection, _Route] = {}
+        # filled before websockets checks the rest of the handshake (a request without Sec-WebSocket-Key never
+        # reaches the handler that takes its route out): weak, so a refused handshake leaves nothing behind
+        self._routes: weakref.WeakKeyDictionary[ServerConnection, _Route] = weakref.WeakKeyDictionary()
         self._page: bytes = b""
         self._clock_start = 0.0
 
@@ -119,7 +125,7 @@ class AsyncReplayServer:
             self.port,
             process_request=self._process_request,
             ping_interval=None,  # Rancher sends application pings only
-            max_size=None,
+            max_size=MAX_CLIENT_MESSAGE,
             server_header=None,
             logger=CredentialScrubbingLogger(log),
             create_connection=TrackedConnection,
@@ -132,7 +138,7 @@ class AsyncReplayServer:
             await close_server(self._server)
             self._server = None
 
-    async def __aenter__(self) -> AsyncReplayServer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -381,6 +387,7 @@ class AsyncReplayServer:
             async for message in connection:
                 if session is not None:
                     session.receive(message)
+                    await outbox.settle()  # a client that never reads stops being read
                 # Norman's reader loop discards whatever the client sends.
         except ConnectionClosed:
             pass
@@ -400,6 +407,8 @@ class AsyncReplayServer:
         ]
         if not self.options.reproduce_drops:
             frames = [f for f in frames if f.name != DISCONNECTED]
+        if not frames:
+            return  # nothing recorded for what this socket asked (a type with snapshot objects only): pings only
         loop = asyncio.get_running_loop()
         start = loop.time()
         cycle = 0
@@ -414,11 +423,19 @@ class AsyncReplayServer:
             if not self.options.loop:
                 return  # the socket stays open, with pings
             cycle += 1
+            await _sleep_until(start + cycle * self._delay(self.period))  # every pass waits out its period
 
     async def stream_watch(
         self, outbox: Outbox, frames: list[Frame], start: float, resume: str | None, restamp: dict[str, str] | None
     ) -> None:
-        """One Steve watch's frames: its own replay from `start`, or from the replay clock after `resume`."""
+        """One Steve watch's frames: its own replay from `start`, or from the replay clock after `resume`.
+
+        A watch that matches no recorded frame (a namespace, id or selector the recording does not have) ends
+        here at once and stays started and quiet; with `loop`, every pass waits out its period, so no pass
+        (however many of its frames a resume skips) runs without awaiting.
+        """
+        if not frames:
+            return
         loop = asyncio.get_running_loop()
         if resume is None:
             anchor, origin, cycle = loop.time(), start, 0
@@ -438,6 +455,7 @@ class AsyncReplayServer:
                 return
             first = False
             cycle += 1
+            await _sleep_until(anchor + cycle * self._delay(self.period))
 
 
 class _SteveSession:
@@ -462,6 +480,10 @@ class _SteveSession:
 
     def _start(self, sub: Subscribe) -> None:
         echo = sub.echo()
+        if len(self.watches) >= MAX_WATCHES:
+            self.outbox.push(steve.error_event(TOO_MANY_WATCHES, echo))
+            self.outbox.push(steve.stop_event(echo))
+            return
         script = self.server.script
         recorded = script.watches.get(sub.key)
         if recorded is not None and recorded.started:
@@ -541,7 +563,7 @@ def _restamp(raw: str, echo: dict[str, str]) -> str:
 
 async def _sleep_until(when: float) -> None:
     delay = when - asyncio.get_running_loop().time()
-    await asyncio.sleep(delay if delay > 0 else 0)
+    await asyncio.sleep(max(0, delay))
 
 
 def _not_found(script: Script, message: str) -> Response:

@@ -7,18 +7,32 @@ script, a test or a notebook. `SimulatorServer` is the async core for code alrea
 from __future__ import annotations
 
 import copy
+import re
 import secrets
 import ssl
 import string
 from typing import Any
 
 from .._loop import ServerHandle
+from .profiles import LATEST, PROFILES, RancherProfile, profile_for
 from .server import SimulatorConfig, SimulatorServer
 from .world import Change, Resource, World
 
-__all__ = ["Change", "Resource", "Simulator", "SimulatorConfig", "SimulatorServer", "World", "generate_token"]
+__all__ = [
+    "PROFILES",
+    "Change",
+    "RancherProfile",
+    "Resource",
+    "Simulator",
+    "SimulatorConfig",
+    "SimulatorServer",
+    "World",
+    "generate_token",
+    "profile_for",
+]
 
 _ALNUM = string.ascii_lowercase + string.digits
+_RELEASE = re.compile(r"^v?(\d+\.\d+\.\d+(?:-[\w.]+)?)$")  # a release named in full, reported as given
 
 
 def generate_token() -> str:
@@ -37,6 +51,11 @@ def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
 class Simulator(ServerHandle[SimulatorServer]):
     """A running simulator: `url`, `token`, the `world` (ground truth) and faults on demand.
 
+    `rancher_version` (a release such as "v2.8.3", or a profile name of `PROFILES` such as "2.7-head") makes its
+    Steve sessions send what that Rancher sent: see `profiles.BEHAVIOURS`. Without it: the latest (2.12). It also
+    sets the default Steve store and the reported `server_version`, unless those are given. Raises `UsageError`
+    for a version no profile covers.
+
     >>> with Simulator(seed=1) as sim:
     ...     sim.url  # doctest: +SKIP
     'http://127.0.0.1:40123'
@@ -51,14 +70,20 @@ class Simulator(ServerHandle[SimulatorServer]):
         token: str | None = None,
         certfile: str | None = None,
         keyfile: str | None = None,
-        server_version: str = "v2.12.0",
+        server_version: str | None = None,
+        rancher_version: str | None = None,
         **options: Any,
     ) -> None:
+        self.profile = profile_for(rancher_version) if rancher_version else LATEST
+        if server_version is None:
+            full = rancher_version and _RELEASE.match(rancher_version.strip())
+            server_version = f"v{full.group(1)}" if full else self.profile.version
+        options.setdefault("steve_store", self.profile.steve_store)
         self.generated_token = token is None
         self._token = token or generate_token()
         ctx = tls_context(certfile, keyfile) if certfile and keyfile else None
         self.world = World(seed, server_version=server_version)
-        self.config = SimulatorConfig(token=self._token, ssl_context=ctx, **options)
+        self.config = SimulatorConfig(token=self._token, ssl_context=ctx, profile=self.profile, **options)
         super().__init__("rancherlab-simulator")  # after validation: a refused option leaves no loop behind
 
     def _make(self) -> SimulatorServer:
@@ -93,7 +118,7 @@ class Simulator(ServerHandle[SimulatorServer]):
         )
 
     def history(self) -> list[Change]:
-        """Every change the world made, in order."""
+        """The changes the world made, in order: every one, or the last `history_limit` (config) of them."""
         return self._runner.run(lambda: list(self.world.history))
 
     def drop_now(self) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from ..protocol import norman
 from .._wsserver import Outbox
+from ..protocol import norman
 from .formats import NormanScopeKind, norman_views
 from .world import Change, World
 

@@ -7,10 +7,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .._wsserver import MAX_WATCHES, TOO_MANY_WATCHES, Outbox
+from ..protocol import counts as protocol_counts
 from ..protocol import steve
 from ..protocol.steve import Subscribe
-from .._wsserver import Outbox
 from .formats import Summary, steve_lookup, steve_schemas, steve_view, summarize
+from .profiles import LATEST, RancherProfile
 from .world import Change, Resource, World
 
 Store = Literal["sql", "proxy"]
@@ -26,6 +28,7 @@ class SteveConfig:
     base_revision: int = 0  # the revision the server started at: nothing older can be resumed
     forbid: frozenset[str] = frozenset()  # schema ids the caller may list but not watch
     count_interval: float = 5.0  # the `count` resource sends merged updates at most this often
+    profile: RancherProfile = LATEST  # which Rancher release's frames to send (`profiles.PROFILES`)
 
 
 @dataclass(eq=False)
@@ -68,21 +71,28 @@ class SteveSession:
 
     def _start(self, sub: Subscribe) -> None:
         echo = sub.echo()
-        if sub.resource_type.lower() == "count":
+        if len(self.watches) >= MAX_WATCHES:
+            self.outbox.push(steve.error_event(TOO_MANY_WATCHES, echo))
+            self.outbox.push(steve.stop_event(echo))
+            return
+        if protocol_counts.is_count(sub.resource_type) or sub.resource_type.lower() == protocol_counts.PLURAL:
             self._start_count(SteveWatch(sub, "count", echo))
             return
+        profile = self.config.profile
         schema = steve_lookup(sub.resource_type)
         if schema is None:
-            self.outbox.push(steve.error_event(f"failed to find schema {sub.resource_type}", echo))
+            self.outbox.push(profile.error_event(f"failed to find schema {sub.resource_type}", echo))
             self.outbox.push(steve.stop_event(echo))
             return
         if schema in self.config.forbid:
-            self.outbox.push(steve.error_event(f"PermissionDenied 403: can not list {sub.resource_type}", echo))
+            self.outbox.push(
+                profile.error_event(f"PermissionDenied 403: can not list {sub.resource_type}", echo, schema)
+            )
             self.outbox.push(steve.stop_event(echo))
             return
         watch = SteveWatch(sub, schema, echo)
         self.watches[sub.key] = watch
-        self.outbox.push(steve.start_event(echo))
+        self.outbox.push(profile.start_event(echo))
         rv = sub.resource_version
         proxy = self.config.store == "proxy"
         if proxy and rv in ("", "0", "-1"):
@@ -96,7 +106,7 @@ class SteveSession:
                     if proxy
                     else "resourceversion too old"
                 )
-                self.outbox.push(steve.error_event(text, echo))
+                self.outbox.push(profile.error_event(text, echo, schema))
                 self._end(watch)
                 return
             for change in backlog:
@@ -111,7 +121,9 @@ class SteveSession:
         asked = int(rv)
         history = self.world.history_for(schema, self.cluster)
         retain = self.config.retain
-        oldest = history[-retain - 1].revision if len(history) > retain else self.config.base_revision
+        # the world may have let go of older changes (its `history_limit`): nothing before that can be resumed
+        floor = max(self.config.base_revision, self.world.trimmed_revision)
+        oldest = history[-retain - 1].revision if len(history) > retain else floor
         if asked < oldest or asked > self.world.revision:
             return None
         return [c for c in history[-retain:] if c.revision > asked]
@@ -138,7 +150,7 @@ class SteveSession:
     def _start_count(self, watch: SteveWatch) -> None:
         """Steve's counts: the whole map at once, then only the types that changed, at most every interval."""
         self.watches[watch.sub.key] = watch
-        self.outbox.push(steve.start_event(watch.echo))
+        self.outbox.push(self.config.profile.start_event(watch.echo))
         self._send_counts(watch, None)
         self._arm_counts(watch)
 
@@ -149,18 +161,14 @@ class SteveSession:
         if self.watches.get(watch.sub.key) is not watch:
             return
         if watch.dirty:
-            self._send_counts(watch, set(watch.dirty))
+            # steve#58 (Rancher 2.7.2) sends only the changed types; before, the whole map (the profile says which)
+            self._send_counts(watch, set(watch.dirty) if self.config.profile.partial_counts else None)
             watch.dirty.clear()
         self._arm_counts(watch)
 
     def _send_counts(self, watch: SteveWatch, only: set[str] | None) -> None:
-        data = {
-            "id": "count",
-            "type": "count",
-            "links": {"self": f"{self.base_url}{self.prefix}/v1/counts/count"},
-            "counts": counts(self.world, self.cluster, only),
-        }
-        self._offer(watch, steve.encode_event("resource.change", data=data, echo=watch.echo))
+        data = count_object(self.world, self.cluster, self.base_url, self.prefix, only, self.config.forbid)
+        self._offer(watch, self.config.profile.event("resource.change", data=data, revision=None, echo=watch.echo))
 
     # --- server events ---------------------------------------------------------------------------
     def deliver(self, change: Change) -> None:
@@ -185,7 +193,7 @@ class SteveSession:
         data = steve_view(self.world, res, watch.schema, self.base_url, self.prefix)
         if data is None:
             return
-        self._offer(watch, steve.encode_event(name, data=data, revision=revision, echo=watch.echo))
+        self._offer(watch, self.config.profile.event(name, data=data, revision=revision, echo=watch.echo))
 
     def _notify(self, watch: SteveWatch, revision: str) -> None:
         """First event at once; then one trailing notification per debounce window, with the latest revision."""
@@ -221,6 +229,26 @@ class SteveSession:
                 self._end(watch)
                 return
             watch.pending.pop(0)
+
+
+def count_object(
+    world: World,
+    cluster: str,
+    base_url: str,
+    prefix: str,
+    only: set[str] | None = None,
+    forbid: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Steve's count object: the whole map (`only=None`, what REST lists and a watch sends first) or an update.
+
+    Schemas the caller may not list or watch are left out, as steve's `schemasToWatch` does.
+    """
+    return {
+        "id": protocol_counts.ID,
+        "type": protocol_counts.TYPE,
+        "links": {"self": f"{base_url}{prefix}/v1/{protocol_counts.PLURAL}/{protocol_counts.ID}"},
+        "counts": {k: v for k, v in counts(world, cluster, only).items() if k not in forbid},
+    }
 
 
 def counts(world: World, cluster: str, only: set[str] | None = None) -> dict[str, Any]:

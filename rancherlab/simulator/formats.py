@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..protocol._json import loads
-from .world import MGMT_KINDS, CREATOR_ANNOTATION, Resource, World, parse_iso
+from .world import CREATOR_ANNOTATION, MGMT_KINDS, Resource, World, parse_iso
 
 NormanScopeKind = Literal["global", "cluster", "project"]
 

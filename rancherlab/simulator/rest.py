@@ -11,7 +11,9 @@ import uuid
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
+from ..protocol import counts
 from . import formats as F
+from ._steve import count_object
 from .formats import NormanScopeKind
 from .world import Resource, World, iso
 
@@ -23,18 +25,25 @@ _NORMAN_CONTROL = {"limit", "marker", "sort", "order", "sockId", "_", "exclude",
 _SORT_FIELDS = ("created", "description", "id", "name", "state", "transitioning", "transitioningMessage", "uuid")
 
 
-def handle_rest(world: World, path: str, query: dict[str, list[str]], base_url: str) -> Reply | None:
-    """Status and JSON body for a REST path, or None when the path is not one this simulator serves."""
+def handle_rest(
+    world: World, path: str, query: dict[str, list[str]], base_url: str, forbid: frozenset[str] = frozenset()
+) -> Reply | None:
+    """Status and JSON body for a REST path, or None when the path is not one this simulator serves.
+
+    `forbid` holds the schema ids (Norman or Steve) the caller may not watch, as the socket refuses them: a Norman
+    one is not among the caller's schemas at all, a Steve one may be listed and its schema has no `watch` verb
+    (nor is it counted by `count`).
+    """
     parts = [unquote(p) for p in path.strip("/").split("/") if p]
     if len(parts) >= 4 and parts[0] == "k8s" and parts[1] == "clusters" and parts[3] == "v1":
         cid = parts[2]
         if cid not in world.clusters():
             return 404, _steve_error(404, "NotFound", f"cluster {cid} not found")
-        return _steve(world, parts[4:], query, base_url, f"/k8s/clusters/{cid}")
+        return _steve(world, parts[4:], query, base_url, f"/k8s/clusters/{cid}", forbid)
     if parts[:1] == ["v1"]:
-        return _steve(world, parts[1:], query, base_url, "")
+        return _steve(world, parts[1:], query, base_url, "", forbid)
     if parts[:1] == ["v3"]:
-        return _norman(world, parts[1:], query, base_url)
+        return _norman(world, parts[1:], query, base_url, forbid)
     return None
 
 
@@ -52,9 +61,21 @@ def _steve_schema_ids(cluster_prefix: str) -> list[str]:
     return [s for s in F.steve_schemas() if local or not s.startswith("management.cattle.io.")]
 
 
-def _steve_schema_object(schema_id: str, base_url: str, cluster_prefix: str) -> Body:
-    s = F.steve_schemas()[schema_id]
+def _steve_schema_object(schema_id: str, base_url: str, cluster_prefix: str, forbid: frozenset[str]) -> Body:
     self_url = f"{base_url}{cluster_prefix}/v1/schemas/{schema_id}"
+    if schema_id == counts.TYPE:  # steve:pkg/resources/counts/counts.go `Register`: GET only, no attributes
+        return {
+            "id": schema_id,
+            "type": "schema",
+            "links": {"collection": f"{base_url}{cluster_prefix}/v1/{counts.PLURAL}", "self": self_url},
+            "pluralName": counts.PLURAL,
+            "resourceMethods": ["GET"],
+            "collectionMethods": ["GET"],
+            "resourceFields": None,
+            "attributes": {},
+        }
+    s = F.steve_schemas()[schema_id]
+    verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
     return {
         "id": schema_id,
         "type": "schema",
@@ -69,18 +90,29 @@ def _steve_schema_object(schema_id: str, base_url: str, cluster_prefix: str) -> 
             "kind": s["kind"],
             "namespaced": s["namespaced"],
             "resource": s["plural"].rsplit(".", 1)[-1],
-            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+            # RBAC: a forbidden type may be listed but not watched, so its schema says so
+            "verbs": [v for v in verbs if v != "watch"] if schema_id in forbid else verbs,
         },
     }
 
 
-def _steve(world: World, parts: list[str], query: dict[str, list[str]], base_url: str, prefix: str) -> Reply | None:
+def _steve_lookup(name: str, ids: list[str]) -> str | None:
+    """A Steve type by its id or its plural, ignoring case (apiserver's `LookupSchema`), `count` included."""
+    if name.lower() in (counts.TYPE, counts.PLURAL):
+        return counts.TYPE
+    schema_id = F.steve_lookup(name)
+    return schema_id if schema_id in ids else None
+
+
+def _steve(
+    world: World, parts: list[str], query: dict[str, list[str]], base_url: str, prefix: str, forbid: frozenset[str]
+) -> Reply | None:
     if not parts:
         return None
-    if parts[0] == "schemas":
-        ids = _steve_schema_ids(prefix)
+    if parts[0].lower() == "schemas":
+        ids = [*_steve_schema_ids(prefix), counts.TYPE]
         if len(parts) == 1:
-            data = [_steve_schema_object(s, base_url, prefix) for s in ids]
+            data = [_steve_schema_object(s, base_url, prefix, forbid) for s in ids]
             return 200, {
                 "type": "collection",
                 "links": {"self": f"{base_url}{prefix}/v1/schemas"},
@@ -90,13 +122,15 @@ def _steve(world: World, parts: list[str], query: dict[str, list[str]], base_url
                 "count": len(data),
                 "data": data,
             }
-        sid = F.steve_lookup(parts[1])
-        if len(parts) == 2 and sid in ids:
-            return 200, _steve_schema_object(sid, base_url, prefix)
+        sid = _steve_lookup(parts[1], ids)
+        if len(parts) == 2 and sid is not None:
+            return 200, _steve_schema_object(sid, base_url, prefix, forbid)
         return 404, _steve_error(404, "NotFound", "no such schema")
-    schema_id = F.steve_lookup(parts[0])
-    if schema_id is None or schema_id not in _steve_schema_ids(prefix):
+    schema_id = _steve_lookup(parts[0], _steve_schema_ids(prefix))
+    if schema_id is None:
         return 404, _steve_error(404, "NotFound", f"schema {parts[0]} not found")
+    if schema_id == counts.TYPE:
+        return _steve_counts(world, parts[1:], base_url, prefix, forbid)
     namespaced = F.steve_schemas()[schema_id]["namespaced"]
     cluster = F.steve_cluster(prefix)
     rest = parts[1:]
@@ -114,6 +148,26 @@ def _steve(world: World, parts: list[str], query: dict[str, list[str]], base_url
         return 200, view
     namespace = rest[0] if rest else None
     return 200, steve_list(world, schema_id, base_url, prefix, namespace=namespace, query=query)
+
+
+def _steve_counts(world: World, rest: list[str], base_url: str, prefix: str, forbid: frozenset[str]) -> Reply:
+    """`/v1/counts` lists the one count object (the whole map), `/v1/counts/<id>` is that object whatever the id
+    (steve:pkg/resources/counts/counts.go, `Store.List` and `Store.ByID`)."""
+    if len(rest) > 1:
+        return 404, _steve_error(404, "NotFound", "not found")
+    obj = count_object(world, F.steve_cluster(prefix), base_url, prefix, forbid=forbid)
+    if rest:
+        return 200, obj
+    url = f"{base_url}{prefix}/v1/{counts.PLURAL}"
+    return 200, {
+        "type": "collection",
+        "links": {"self": url},
+        "createTypes": {},
+        "actions": {},
+        "resourceType": counts.TYPE,
+        "count": 1,
+        "data": [obj],
+    }
 
 
 def _sort_key(res: Resource) -> tuple[str, str]:
@@ -197,34 +251,46 @@ def _norman_error(status: int, code: str, message: str) -> Body:
     return {"baseType": "error", "code": code, "message": message, "status": status, "type": "error"}
 
 
-_GLOBAL_BY_PLURAL = {F.NORMAN_PLURAL[s]: s for s in F.norman_schemas("global")}
-_SCOPED_BY_PLURAL: dict[str, dict[str, str]] = {
-    kind: {F.NORMAN_PLURAL[s]: s for s in F.norman_schemas(kind)}
+def _by_name(schemas: list[str]) -> dict[str, str]:
+    """A Norman type by its id or its plural, ignoring case (norman:`types/schemas.go` `doSchema`: EqualFold)."""
+    return {F.NORMAN_PLURAL[s].lower(): s for s in schemas} | {s.lower(): s for s in schemas}
+
+
+_GLOBAL_BY_NAME = _by_name(F.norman_schemas("global"))
+_SCOPED_BY_NAME: dict[str, dict[str, str]] = {
+    kind: _by_name(F.norman_schemas(kind))
     for kind in ("cluster", "project")  # type: ignore[arg-type]
 }
 
 
-def _norman(world: World, parts: list[str], query: dict[str, list[str]], base_url: str) -> Reply | None:
+def _norman_lookup(table: dict[str, str], name: str, forbid: frozenset[str]) -> str | None:
+    schema = table.get(name.lower())
+    return None if schema is None or schema in forbid else schema  # RBAC: a forbidden type is no schema at all
+
+
+def _norman(
+    world: World, parts: list[str], query: dict[str, list[str]], base_url: str, forbid: frozenset[str]
+) -> Reply | None:
     if not parts:
         return None
     head = parts[0]
     if head == "settings":
         return _settings(world, parts[1:], base_url)
     if head == "schemas" and len(parts) <= 2:
-        return _norman_schemas(world, "global", parts[1:], base_url)
+        return _norman_schemas(world, "global", parts[1:], base_url, forbid)
     if head in ("cluster", "project") and len(parts) >= 2 and parts[1] == "schemas":
-        return _norman_schemas(world, head, parts[2:], base_url)  # type: ignore[arg-type]
+        return _norman_schemas(world, head, parts[2:], base_url, forbid)  # type: ignore[arg-type]
     if head in ("clusters", "cluster") and len(parts) >= 3:
         cid = parts[1]
         if cid not in world.clusters():
             return 404, _norman_error(404, "NotFound", f'clusters.management.cattle.io "{cid}" not found')
         sub = parts[2]
-        if sub in _SCOPED_BY_PLURAL["cluster"]:
-            return _norman_scoped(world, "cluster", cid, _SCOPED_BY_PLURAL["cluster"][sub], parts[3:], query, base_url)
-        if sub in ("nodes", "projects") and len(parts) == 3:
+        if (schema := _norman_lookup(_SCOPED_BY_NAME["cluster"], sub, forbid)) is not None:
+            return _norman_scoped(world, "cluster", cid, schema, parts[3:], query, base_url)
+        if sub in ("nodes", "projects") and len(parts) == 3 and _GLOBAL_BY_NAME[sub] not in forbid:
             # the cluster's sub-context links to global types: the global list, filtered by clusterId
             return _norman_scoped(
-                world, "global", None, _GLOBAL_BY_PLURAL[sub], [], {**query, "clusterId": [cid]}, base_url
+                world, "global", None, _GLOBAL_BY_NAME[sub], [], {**query, "clusterId": [cid]}, base_url
             )
         return None
     if head in ("projects", "project") and len(parts) >= 3:
@@ -232,12 +298,11 @@ def _norman(world: World, parts: list[str], query: dict[str, list[str]], base_ur
         cid = pid.split(":", 1)[0]
         if cid not in world.clusters() or pid not in world.projects(cid):
             return 404, _norman_error(404, "NotFound", f'projects.management.cattle.io "{pid}" not found')
-        sub = parts[2]
-        if sub in _SCOPED_BY_PLURAL["project"]:
-            return _norman_scoped(world, "project", pid, _SCOPED_BY_PLURAL["project"][sub], parts[3:], query, base_url)
+        if (schema := _norman_lookup(_SCOPED_BY_NAME["project"], parts[2], forbid)) is not None:
+            return _norman_scoped(world, "project", pid, schema, parts[3:], query, base_url)
         return None
-    if head in _GLOBAL_BY_PLURAL and len(parts) <= 2:
-        return _norman_scoped(world, "global", None, _GLOBAL_BY_PLURAL[head], parts[1:], query, base_url)
+    if len(parts) <= 2 and (schema := _norman_lookup(_GLOBAL_BY_NAME, head, forbid)) is not None:
+        return _norman_scoped(world, "global", None, schema, parts[1:], query, base_url)
     return None
 
 
@@ -375,9 +440,12 @@ def _settings(world: World, rest: list[str], base_url: str) -> Reply | None:
     return None
 
 
-def _norman_schemas(world: World, scope_kind: NormanScopeKind, rest: list[str], base_url: str) -> Reply | None:
+def _norman_schemas(
+    world: World, scope_kind: NormanScopeKind, rest: list[str], base_url: str, forbid: frozenset[str]
+) -> Reply | None:
     version_path = "/v3" if scope_kind == "global" else f"/v3/{scope_kind}"
-    ids = F.norman_schemas(scope_kind) + ["subscribe"]
+    # RBAC: a type the caller may not watch is not among its schemas, as the subscribe's `resourceTypes=` sees it
+    ids = [s for s in F.norman_schemas(scope_kind) if s not in forbid] + ["subscribe"]
 
     def schema_obj(sid: str) -> Body:
         plural = F.NORMAN_PLURAL.get(sid, "subscribe" if sid == "subscribe" else sid + "s")
@@ -423,7 +491,8 @@ def _norman_schemas(world: World, scope_kind: NormanScopeKind, rest: list[str], 
             "data": data,
         }
     if len(rest) == 1:
-        if rest[0] in ids:
-            return 200, schema_obj(rest[0])
+        wanted = _by_name([s for s in ids if s != "subscribe"]).get(rest[0].lower(), rest[0].lower())
+        if wanted in ids:
+            return 200, schema_obj(wanted)
         return 404, _norman_error(404, "NotFound", "no such schema")
     return None

@@ -13,6 +13,7 @@ import logging
 import math
 import re
 import ssl
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -21,11 +22,12 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from .._wsserver import CredentialScrubbingLogger, Outbox, every, http_response, is_upgrade
+from .._wsserver import MAX_CLIENT_MESSAGE, CredentialScrubbingLogger, Outbox, every, http_response, is_upgrade
 from ..protocol import auth, norman, steve
 from ._norman import NormanSession, SharedWatches
 from ._steve import SteveConfig, SteveSession, Store
 from .formats import NormanScopeKind, norman_schemas
+from .profiles import LATEST, RancherProfile
 from .rest import handle_rest
 from .world import Change, World
 
@@ -33,6 +35,7 @@ log = logging.getLogger("rancherlab.simulator")
 
 _NORMAN_PATH = re.compile(r"^/v3(?:/(clusters?|projects?)/([^/]+))?/subscribe$")
 _STEVE_PATH = re.compile(r"^(?:/k8s/clusters/([^/]+))?/v1/subscribe$")
+_MOST_PER_TICK = 50  # world changes in one tick of the churn, whatever the rate (one step takes ~0.5 ms)
 _CLUSTER_PREFIX = re.compile(r"^/k8s/clusters/([^/]+)(/.*)$")
 
 
@@ -54,7 +57,25 @@ class SimulatorConfig:
     buffer: int = 100  # per-subscriber event buffer before the slow-consumer drop
     forbid: tuple[str, ...] = ()  # types the caller may see but not watch (Norman or Steve schema ids)
     count_interval: float = 5.0  # Steve's `count` resource: merged updates at most this often
+    profile: RancherProfile = LATEST  # the Rancher release whose Steve frames to send (`profiles.py`)
     ssl_context: ssl.SSLContext | None = None
+    history_limit: int | None = 10_000  # world changes kept (Steve resumes, `history()`); None keeps all
+
+    def __post_init__(self) -> None:
+        positive = ("norman_ping", "steve_ping", "count_interval")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        for name in ("watch_timeout", "drop_every", "stall_after"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ValueError(f"{name} must be a positive number of seconds, or None (or 0) for never")
+        if not self.rate >= 0:
+            raise ValueError("rate must be zero (change only on step()) or a positive number of changes a second")
+        if self.buffer < 1 or self.steve_retain < 1:
+            raise ValueError("buffer and steve_retain must be positive numbers of events")
+        if self.history_limit is not None and self.history_limit < 1:
+            raise ValueError("history_limit must be a positive number of changes, or None to keep every change")
 
 
 @dataclass(eq=False)
@@ -83,7 +104,9 @@ class SimulatorServer:
         self.world = world
         self.config = config
         self._server: Server | None = None
-        self._routes: dict[ServerConnection, _Route] = {}
+        # filled before websockets checks the rest of the handshake (a request without Sec-WebSocket-Key never
+        # reaches the handler that takes its route out): weak, so a refused handshake leaves nothing behind
+        self._routes: weakref.WeakKeyDictionary[ServerConnection, _Route] = weakref.WeakKeyDictionary()
         self._conns: set[_Conn] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self._watches = SharedWatches(config.watch_timeout, self._drop_session)
@@ -94,7 +117,10 @@ class SimulatorServer:
             world.revision,
             frozenset(config.forbid),
             config.count_interval,
+            config.profile,
         )
+        if config.history_limit is not None:
+            world.history_limit = config.history_limit  # a server runs for hours: its world stays bounded
         self._unlisten = world.add_listener(self._on_change)
         self.port = config.port
 
@@ -107,7 +133,7 @@ class SimulatorServer:
             process_request=self._process_request,
             ping_interval=None,  # Rancher sends application pings only, never protocol-level ones
             ssl=self.config.ssl_context,
-            max_size=None,
+            max_size=MAX_CLIENT_MESSAGE,
             server_header=None,
             logger=CredentialScrubbingLogger(log),
         )
@@ -183,7 +209,7 @@ class SimulatorServer:
                 start, done, rate = loop.time(), 0, self.config.rate
             tick = max(0.001, min(0.05, 1 / rate)) if rate > 0 else 0.05
             due = int((loop.time() - start) * rate) - done if rate > 0 else 0
-            most = max(1, math.ceil(rate * tick))
+            most = min(_MOST_PER_TICK, max(1, math.ceil(rate * tick)))  # a tick's work stays short
             if due > most:  # behind: skip what cannot be made up
                 done += due - most
                 due = most
@@ -258,7 +284,7 @@ class SimulatorServer:
         m = _CLUSTER_PREFIX.match(path)
         if m and m.group(1) not in self.world.clusters():
             return http_response(401, "")
-        answer = handle_rest(self.world, path, query, base_url)
+        answer = handle_rest(self.world, path, query, base_url, frozenset(self.config.forbid))
         if answer is None:
             return http_response(404, '{"type":"error","status":"404","message":"not found"}\n')
         status, body = answer
@@ -281,7 +307,7 @@ class SimulatorServer:
         else:
             session = SteveSession(outbox, self.world, route.cluster, route.base_url, route.prefix, self._steve)
             version = self.world.server_version
-            ping = every(self.config.steve_ping, lambda: outbox.push(steve.ping(version)))
+            ping = every(self.config.steve_ping, lambda: outbox.push(self.config.profile.ping(version)))
         conn = _Conn(outbox, session, [ping])
         if isinstance(session, NormanSession):
             started = self._watches.join(session, route.cluster)
@@ -293,6 +319,7 @@ class SimulatorServer:
             async for message in connection:
                 if isinstance(session, SteveSession):
                     session.receive(message)
+                    await outbox.settle()  # a client that never reads stops being read
                 # Norman's reader loop discards whatever the client sends.
         except ConnectionClosed:
             pass

@@ -81,9 +81,15 @@ Task = Iterator[None]
 class World:
     """The simulated Rancher state; `step()` applies one deterministic bit of churn."""
 
-    def __init__(self, seed: int = 0, *, server_version: str = "v2.12.0") -> None:
+    def __init__(self, seed: int = 0, *, server_version: str = "v2.12.0", history_limit: int | None = None) -> None:
+        if history_limit is not None and history_limit < 1:
+            raise ValueError("history_limit must be a positive number of changes, or None to keep every change")
         self.seed = seed
         self.server_version = server_version
+        # `history` keeps the last `history_limit` changes (None: all), so a long-running world stays bounded;
+        # `trimmed_revision` is the revision of the newest change let go (0: none), older ones cannot be replayed
+        self.history_limit = history_limit
+        self.trimmed_revision = 0
         self._rng = random.Random(seed)
         self.now: float = _T0 + self._rng.randint(3, 30) * 86400 + self._rng.randint(0, 86399)
         self.revision: int = self._rng.randint(1000, 9000)
@@ -1127,7 +1133,7 @@ class World:
                         "waiting": {
                             "reason": "CrashLoopBackOff",
                             "message": f"back-off {backoff}s restarting failed container={cname} pod={pod['metadata']['name']}_"
-                            f"{pod['metadata']['namespace']}({pod['metadata']['uid'] if 'uid' in pod['metadata'] else ''})",
+                            f"{pod['metadata']['namespace']}({pod['metadata'].get('uid', '')})",
                         }
                     },
                 )
@@ -1237,6 +1243,7 @@ class World:
 
     def step(self) -> list[Change]:
         """Apply one deterministic churn step (advancing an in-flight process or starting one); return its changes."""
+        self._trim_history()
         start = len(self.history)
         self.now += self._rng.choice((1, 1, 2, 3, 5))
         for _ in range(20):
@@ -1252,6 +1259,23 @@ class World:
             if len(self.history) > start:
                 break
         return self.history[start:]
+
+    def _trim_history(self) -> None:
+        """Let go of the oldest changes beyond `history_limit` (in chunks, so trimming costs O(1) per change)."""
+        limit = self.history_limit
+        if limit is None or len(self.history) <= limit + max(16, limit // 8):
+            return
+        cut = len(self.history) - limit
+        self.trimmed_revision = self.history[cut - 1].revision
+        del self.history[:cut]
+        # a deleted namespace's project is kept for formatting its objects late; once neither a live object nor a
+        # kept change is in that namespace, nothing can ask any more
+        wanted = {
+            (r.cluster, r.namespace or r.name) for r in self._objs.values() if r.namespace or r.kind == "namespace"
+        }
+        wanted.update((c.resource.cluster, c.resource.namespace or c.resource.name) for c in self.history)
+        for key in [k for k in self._ns_project if k not in wanted]:
+            del self._ns_project[key]
 
     def _start_action(self) -> None:
         actions: list[tuple[str, float]] = [
