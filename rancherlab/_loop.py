@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any, Callable, Coroutine, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 T = TypeVar("T")
 
@@ -63,7 +64,7 @@ class LoopThread:
         def call() -> None:
             try:
                 future.set_result(fn())
-            except BaseException as exc:  # handed to the caller's thread
+            except BaseException as exc:  # noqa: BLE001 - whatever happens is handed to the caller's thread
                 future.set_exception(exc)
 
         self.loop.call_soon_threadsafe(call)

@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final, Generic, TypeVar
 
+from .errors import UsageError
+
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -66,7 +68,7 @@ class Spool(asyncio.Queue[T], Generic[T]):
         gate: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         if memory_bytes <= 0:
-            raise ValueError("memory_bytes must be a positive number of bytes")
+            raise UsageError("memory_bytes must be a positive number of bytes")
         self._chunk = max(_MIN_CHUNK, min(_MAX_CHUNK, memory_bytes // 8))
         # the read and write buffers of the disk part are counted in the limit too
         self._limit = max(memory_bytes - 2 * self._chunk, _MIN_CHUNK)
@@ -300,7 +302,7 @@ class EventQueue(asyncio.Queue[T], Generic[T]):
 
     def __init__(self, limit_bytes: int) -> None:
         if limit_bytes <= 0:
-            raise ValueError("limit_bytes must be a positive number of bytes")
+            raise UsageError("limit_bytes must be a positive number of bytes")
         self._limit = limit_bytes
         self._bytes = 0
         self._items: deque[tuple[int, T]] = deque()

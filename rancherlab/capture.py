@@ -26,9 +26,9 @@ import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Self
 
 from . import _loop
 from .credentials import Credentials
@@ -102,7 +102,7 @@ class Capture:
         self._duration = duration
         self._overwrite = overwrite
         self._sinks: list[Callable[[Event], None]] = [on_event] if on_event else []
-        self._stats = CaptureStats(started=datetime.now(timezone.utc))
+        self._stats = CaptureStats(started=datetime.now(UTC))
         self._writer: RecordingWriter | None = None
         self._done = threading.Event()
         self._stopping = False  # stop() was called
@@ -160,7 +160,7 @@ class Capture:
             raise self.error
         return finished
 
-    def __enter__(self) -> Capture:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -190,7 +190,7 @@ class Capture:
             raise self.error
         return self
 
-    async def __aenter__(self) -> Capture:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -9,7 +9,8 @@ through `str(error)`.
 
 from __future__ import annotations
 
-from typing import Final, Sequence
+from collections.abc import Sequence
+from typing import Final
 
 from .protocol.errors import RancherlabError, UsageError
 

@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,7 @@ def sample_objects(name: str) -> list[dict[str, Any]]:
     return [doc["responseBody"]] if "responseBody" in doc else doc.get("data", [])
 
 
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 class EventLog:

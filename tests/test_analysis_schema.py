@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -13,7 +13,7 @@ from rancherlab.protocol import Event, norman, parse_frame, steve
 
 from .conftest import SAMPLES
 
-T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
 
 def events(objs: list[dict[str, Any]], dialect: str = "norman") -> list[Event]:
@@ -28,7 +28,7 @@ def events(objs: list[dict[str, Any]], dialect: str = "norman") -> list[Event]:
     return out
 
 
-def row(cat: pd.DataFrame, path: str, type: str = "thing") -> pd.Series:  # noqa: A002
+def row(cat: pd.DataFrame, path: str, type: str = "thing") -> pd.Series:
     hit = cat[(cat["type"] == type) & (cat["path"] == path)]
     assert len(hit) == 1, path
     return hit.iloc[0]

@@ -15,8 +15,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -46,7 +47,7 @@ def ensure_chromium() -> str:
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in ([apt, "update"], [apt, "install", "-y", "chromium"]):
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
             pytest.fail(
                 f"'{' '.join(cmd)}' failed with exit code {done.returncode}; cannot run the browser test:\n"

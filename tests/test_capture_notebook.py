@@ -30,12 +30,14 @@ def _cell_output(nb: nbformat.NotebookNode, index: int) -> str:
 def test_capture_keeps_receiving_between_cells(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")  # silences jupyter_core's path-migration warning
     cells = [
-        "import os, rancherlab\n"
-        "from rancherlab.capture import capture\n"
-        "from rancherlab.stream import StreamOptions\n"
-        f"cap = capture({sim.url!r}, 'steve', types=['pod', 'configmap'], credentials=os.environ['LAB_TOKEN'],\n"
-        "              env={}, cli_config=False, options=StreamOptions(liveness=3))\n"
-        "print('started', cap.stats.state)",
+        (
+            "import os, rancherlab\n"
+            "from rancherlab.capture import capture\n"
+            "from rancherlab.stream import StreamOptions\n"
+            f"cap = capture({sim.url!r}, 'steve', types=['pod', 'configmap'], credentials=os.environ['LAB_TOKEN'],\n"
+            "              env={}, cli_config=False, options=StreamOptions(liveness=3))\n"
+            "print('started', cap.stats.state)"
+        ),
         "print('before', cap.stats.events, cap.stats.pings)",
         "print('after', cap.stats.events, cap.stats.pings, cap.stats.connections)\ncap.stop()\nprint(cap.stats.state)",
     ]

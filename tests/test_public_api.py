@@ -74,7 +74,7 @@ def test_import_is_light():
 
 
 def test_functions_named_like_their_modules_stay_functions():
-    import rancherlab.capture  # noqa: F401  (binds the submodule on the package the first time)
+    import rancherlab.capture
     import rancherlab.replay  # noqa: F401
 
     assert callable(rl.capture) and callable(rl.replay)

@@ -11,9 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rancherlab.recording import VERSION, LineTooLongError, RecordingError, RecordingWarning, read_recording
-
 from rancherlab.protocol import CONNECTED, DISCONNECTED, Event, Watch, marker, norman, parse_frame, parse_sent, steve
+from rancherlab.recording import VERSION, LineTooLongError, RecordingError, RecordingWarning, read_recording
 
 from .test_recording import make_header, stamp, write
 

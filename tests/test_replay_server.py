@@ -9,7 +9,7 @@ import logging
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +45,7 @@ class _Recorder:
     def write(self, event: Event) -> None:
         self.seq += 1
         self.writer.write(
-            event.stamped(
-                seq=self.seq, conn=self.conn, t=round(time.monotonic() - self.t0, 6), ts=datetime.now(timezone.utc)
-            )
+            event.stamped(seq=self.seq, conn=self.conn, t=round(time.monotonic() - self.t0, 6), ts=datetime.now(UTC))
         )
 
     async def frames(self, ws: ClientConnection, dialect: str, seconds: float) -> None:
@@ -93,7 +91,8 @@ def record_norman(path: Path) -> Path:
 
         async def go(writer: RecordingWriter) -> None:
             rec = _Recorder(writer)
-            listed = httpx.get(f"{sim.url}/v3/project/{project}/pods", headers=auth_headers).json()["data"]
+            pods = f"{sim.url}/v3/project/{project}/pods"
+            listed = (await asyncio.to_thread(httpx.get, pods, headers=auth_headers)).json()["data"]
             _snapshot(rec, "norman", listed)
             for seconds, drop in ((1.0, True), (0.6, False)):
                 rec.conn += 1
@@ -124,7 +123,7 @@ def record_steve(path: Path) -> Path:
 
         async def go(writer: RecordingWriter) -> None:
             rec = _Recorder(writer)
-            body = httpx.get(f"{sim.url}/v1/pods", headers=cookie).json()
+            body = (await asyncio.to_thread(httpx.get, f"{sim.url}/v1/pods", headers=cookie)).json()
             _snapshot(rec, "steve", body.get("data", []))
             rec.conn = 1
             async with connect(url, additional_headers=cookie) as ws:
@@ -413,7 +412,7 @@ def record_timeline(path: Path) -> tuple[Path, list[float]]:
     frame(8.0, _pod("e"))
     with RecordingWriter(path, header) as writer:
         for seq, (t, e) in enumerate(plan, 1):
-            writer.write(e.stamped(seq=seq, conn=2 if t > 6 else 1, t=100.0 + t, ts=datetime.now(timezone.utc)))
+            writer.write(e.stamped(seq=seq, conn=2 if t > 6 else 1, t=100.0 + t, ts=datetime.now(UTC)))
     return path, sorted({t for t, e in plan if e.is_resource and e.kind != "snapshot"})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import time
 from collections import Counter
@@ -250,7 +251,7 @@ def test_scaling_and_node_flaps_happen(churned: World) -> None:
         for c in churned.history_for("node")
     ]
     assert "Unknown" in ready and ready[-1] in ("True", "Unknown")
-    assert any(a == "Unknown" and b == "True" for a, b in zip(ready, ready[1:]))
+    assert any(a == "Unknown" and b == "True" for a, b in itertools.pairwise(ready))
 
 
 def test_workloads_stay_consistent(churned: World) -> None:
@@ -422,7 +423,7 @@ def test_norman_id_and_link_shapes() -> None:
     assert isinstance(o["createdTS"], int) and "resourceVersion" not in o and "kind" not in o
     # other scopes do not show it
     assert F.norman_views(w, ns, "global", None, BASE) == []
-    other = [p for p in w.projects(dep.cluster) if p != pid][0]
+    other = next(p for p in w.projects(dep.cluster) if p != pid)
     assert F.norman_views(w, dep, "project", other, BASE) == []
 
 

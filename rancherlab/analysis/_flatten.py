@@ -56,7 +56,7 @@ def is_conflict(types: set[str] | Any) -> bool:
     return len(kinds) > 1
 
 
-def flatten(df: pd.DataFrame, type: str) -> pd.DataFrame:  # noqa: A002 - the domain word
+def flatten(df: pd.DataFrame, type: str) -> pd.DataFrame:
     """The objects of one resource type as a wide frame: one dotted column per leaf path.
 
     Lists stay whole in one cell (indexing them would make the width depend on the longest list).

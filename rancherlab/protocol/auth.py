@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
-from typing import Final, Mapping
+from typing import Final
 
 UNAUTHORIZED_BODY: Final = '{"type":"error","status":"401","message":"Unauthorized 401: must authenticate"}\n'
 ORIGIN_NOT_ALLOWED_BODY: Final = (

@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from .._wsserver import MAX_CLIENT_MESSAGE, CredentialScrubbingLogger, Outbox, every, http_response, is_upgrade
+from ..errors import UsageError
 from ..protocol import auth, norman, steve
 from ._norman import NormanSession, SharedWatches
 from ._steve import SteveConfig, SteveSession, Store
@@ -65,17 +66,17 @@ class SimulatorConfig:
         positive = ("norman_ping", "steve_ping", "count_interval")
         for name in positive:
             if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be a positive number of seconds")
+                raise UsageError(f"{name} must be a positive number of seconds")
         for name in ("watch_timeout", "drop_every", "stall_after"):
             value = getattr(self, name)
             if value is not None and not value >= 0:
-                raise ValueError(f"{name} must be a positive number of seconds, or None (or 0) for never")
+                raise UsageError(f"{name} must be a positive number of seconds, or None (or 0) for never")
         if not self.rate >= 0:
-            raise ValueError("rate must be zero (change only on step()) or a positive number of changes a second")
+            raise UsageError("rate must be zero (change only on step()) or a positive number of changes a second")
         if self.buffer < 1 or self.steve_retain < 1:
-            raise ValueError("buffer and steve_retain must be positive numbers of events")
+            raise UsageError("buffer and steve_retain must be positive numbers of events")
         if self.history_limit is not None and self.history_limit < 1:
-            raise ValueError("history_limit must be a positive number of changes, or None to keep every change")
+            raise UsageError("history_limit must be a positive number of changes, or None to keep every change")
 
 
 @dataclass(eq=False)

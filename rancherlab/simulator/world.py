@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from ..errors import UsageError
 from ..protocol._json import dumps, loads
 
 Action = Literal["ADDED", "MODIFIED", "DELETED"]
@@ -83,7 +84,7 @@ class World:
 
     def __init__(self, seed: int = 0, *, server_version: str = "v2.12.0", history_limit: int | None = None) -> None:
         if history_limit is not None and history_limit < 1:
-            raise ValueError("history_limit must be a positive number of changes, or None to keep every change")
+            raise UsageError("history_limit must be a positive number of changes, or None to keep every change")
         self.seed = seed
         self.server_version = server_version
         # `history` keeps the last `history_limit` changes (None: all), so a long-running world stays bounded;
