@@ -46,6 +46,7 @@ from typing import Any, Final, Self
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
 
 from ._handshake import CONNECT_ERRORS, Handshake, Retry
 from ._spool import EventQueue, Spool, queue_limits
@@ -65,7 +66,7 @@ from .errors import (
     type_list,
 )
 from .protocol.event import CONNECTED, DEFAULT_MAX_FRAME_BYTES, DISCONNECTED, WATCH_STOPPED, Dialect, Event, marker
-from .protocol.frames import parse_frame, parse_sent, socket_limit
+from .protocol.frames import SOCKET_LIMIT_FACTOR, parse_frame, parse_sent, socket_limit
 from .protocol.objects import Key, ObjectMirror, listed_by_key
 from .protocol.steve import Watch
 from .protocol.watch import Action, Fatal, Relist, Rewatch, Stopped, WatchMachine, WatchState, retry_delay
@@ -363,8 +364,12 @@ class Stream:
 
     async def _main(self) -> None:
         opts = self.options
-        self.prepare_tls()  # once: an insecure context warns once, not per reconnect
-        async with RestClient(self.server, ssl_context=self._ssl, timeout=opts.rest_timeout) as rest:
+        # Building TLS contexts reads the CA bundle (tens of ms, more on a busy machine): in a worker thread, so
+        # the loop (shared with other captures and the Explorer) never blocks on it. Once: an insecure context
+        # warns once, not per reconnect.
+        await asyncio.to_thread(self.prepare_tls)
+        client = await asyncio.to_thread(RestClient, self.server, ssl_context=self._ssl, timeout=opts.rest_timeout)
+        async with client as rest:
             self._rest = rest
             self._handshake = Handshake(self.server, self.scope, self.dialect, self.types, rest)
             failures, quick_closes = 0, 0
@@ -498,7 +503,21 @@ class Stream:
                 finally:
                     if ws.transport is not None and not ws.transport.is_closing():
                         ws.transport.abort()
-        return closed, counter[0]
+        return self._closed_by_limit(ws, closed), counter[0]
+
+    def _closed_by_limit(self, ws: ClientConnection, closed: _Closed) -> _Closed:
+        """A frame over the socket's limit makes websockets close with 1009 without waiting for the server's answer,
+        so the code read back is 1006 and the reason empty: name the real cause and what to do about it."""
+        sent = ws.protocol.close_sent
+        if closed.liveness or sent is None or sent.code != CloseCode.MESSAGE_TOO_BIG:
+            return closed
+        limit = socket_limit(self.options.max_frame_bytes)
+        return _Closed(
+            int(CloseCode.MESSAGE_TOO_BIG),
+            f"{sent.reason or 'message too big'}: a frame over {limit} bytes ({SOCKET_LIMIT_FACTOR} × max_frame_bytes) "
+            "was refused and the connection closed (smaller ones over max_frame_bytes are kept as anomalies); raise "
+            "max_frame_bytes (record --max-frame-bytes) to receive it",
+        )
 
     async def _reader(self, ws: ClientConnection, inbox: Spool[str | bytes | _Closed], counter: list[int]) -> None:
         """Receive as fast as the server sends, with the liveness watchdog; waits on processing only while the
