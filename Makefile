@@ -52,7 +52,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info
 
 # A capture held 30 min at 1,000 events/s with a drop every 60 s: RSS growth < 10 % and nothing lost.
-# Tune with SOAK_SECONDS, SOAK_RATE, SOAK_DROP_EVERY, SOAK_WARMUP (a 45 s version runs in `make test`).
+# Tune with SOAK_SECONDS, SOAK_RATE, SOAK_DROP_EVERY, SOAK_WARMUP (a 32 s version runs in `make test`).
 .PHONY: soak
 soak: $(STAMP)
 	$(PY) -m benchmarks.soak
