@@ -23,6 +23,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
 
+from .scope import CREDENTIAL_PARAMS
+
 # What a client may make a server hold, whatever it sends, however long it stays (see `Outbox.settle`):
 MAX_CLIENT_MESSAGE = 1 << 20  # bytes; Rancher's subscribe messages are a few hundred (a bigger one closes with 1009)
 MAX_BACKLOG = 1000  # messages queued for a client before the server stops reading what that client sends
@@ -193,7 +195,9 @@ async def close_server(server: Server) -> None:
 
 
 _CREDENTIAL_HEADER = re.compile(r"(?im)^([<>] )?(authorization|cookie|set-cookie):[^\r\n]*")
-_TOKEN_PARAM = re.compile(r"(?i)([?&](?:token|access_token|r_sess)=)[^&\s#]*")
+_TOKEN_PARAM = re.compile(
+    r"(?i)([?&](?:" + "|".join(sorted(map(re.escape, CREDENTIAL_PARAMS), key=len, reverse=True)) + r")=)[^&\s#]*"
+)
 
 
 class CredentialScrubbingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]

@@ -34,7 +34,7 @@ from .protocol._json import loads as _loads
 from .protocol.event import DEFAULT_MAX_FRAME_BYTES, DIALECTS, KINDS, Dialect, Event
 from .protocol.frames import parse_frame, parse_sent
 from .redaction import Redactor
-from .scope import SCOPE_HELP, parse_server_url
+from .scope import CREDENTIAL_PARAMS, SCOPE_HELP, parse_server_url
 
 FORMAT: Final = "rancherlab-recording"
 VERSION: Final = 1
@@ -45,21 +45,7 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _SCHEMES: Final = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
 # Query parameters never written to a header: the dashboard's socket counter, and anything credential-like.
-_DROP_PARAMS: Final = frozenset(
-    {
-        "sockid",
-        "token",
-        "access_token",
-        "auth",
-        "authorization",
-        "password",
-        "secret",
-        "r_sess",
-        "api_key",
-        "apikey",
-        "key",
-    }
-)
+_DROP_PARAMS: Final = frozenset({"sockid", *CREDENTIAL_PARAMS})
 _PART_NAME: Final = re.compile(r"\A(?P<base>.+?)(?:\.(?P<part>\d+))?(?P<suffix>\.jsonl(?:\.gz)?)\Z")
 
 

@@ -8,9 +8,10 @@ cannot hide: Norman's resync re-lists from REST, and comparing its result with R
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -213,9 +214,8 @@ def ids_by_type(state: dict[tuple[str, str], Any]) -> dict[str, set[str]]:
     return out
 
 
-@contextmanager
-def churning(sim: Simulator, *, per_tick: int = 3, every: float = 0.05) -> Iterator[threading.Event]:
-    """Change the world from a thread while the block runs (the simulator runs with rate=0)."""
+def _churner(sim: Simulator, per_tick: int, every: float) -> tuple[threading.Thread, threading.Event]:
+    """A started thread that changes the world `per_tick` steps every `every` seconds until its event is set."""
     stop = threading.Event()
 
     def loop() -> None:
@@ -225,11 +225,29 @@ def churning(sim: Simulator, *, per_tick: int = 3, every: float = 0.05) -> Itera
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
+    return thread, stop
+
+
+@contextmanager
+def churning(sim: Simulator, *, per_tick: int = 3, every: float = 0.05) -> Iterator[threading.Event]:
+    """Change the world from a thread while the block runs (the simulator runs with rate=0)."""
+    thread, stop = _churner(sim, per_tick, every)
     try:
         yield stop
     finally:
         stop.set()
         thread.join(5)
+
+
+@contextlib.asynccontextmanager
+async def achurning(sim: Simulator, *, per_tick: int = 3, every: float = 0.05) -> AsyncIterator[threading.Event]:
+    """`churning` for a block on an event loop: the thread is joined without blocking the loop under test."""
+    thread, stop = _churner(sim, per_tick, every)
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.to_thread(thread.join, 5)
 
 
 def markers(events: list[Event], name: str) -> list[Event]:

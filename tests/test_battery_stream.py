@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -59,6 +58,7 @@ from ._battery_support import (
 from ._stream_support import (
     FAST,
     TOKEN,
+    achurning,
     busiest_project,
     comparable,
     ground_ids,
@@ -108,23 +108,9 @@ def open_stream(
     return stream, scope, watches
 
 
-@contextlib.asynccontextmanager
-async def churn(sim: Simulator, *, per_tick: int = 2, every: float = 0.05) -> AsyncIterator[None]:
+def churn(sim: Simulator, *, per_tick: int = 2, every: float = 0.05) -> contextlib.AbstractAsyncContextManager[object]:
     """Change the world from a thread while the block runs; joined without blocking the loop under test."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            sim.step(per_tick)
-            stop.wait(every)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.to_thread(thread.join, 5)
+    return achurning(sim, per_tick=per_tick, every=every)
 
 
 async def settle(events: list[Event], seconds: float = 0.6) -> None:

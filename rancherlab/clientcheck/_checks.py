@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from ..protocol.steve import same_type
+
 ObservationKind = Literal[
     "attempt",  # an upgrade request arrived (detail: path, refused)
     "connected",  # an upgrade was accepted (detail: dialect, path)
@@ -285,10 +287,9 @@ def _too_old(obs: Sequence[Observation], dialect: str | None) -> CheckResult:
 
 
 def _lists(o: Observation, typ: str) -> bool:
-    path = str(o.detail.get("path", "")).split("?", 1)[0].rstrip("/").lower()
-    last = path.rsplit("/", 1)[-1]
-    t = typ.lower()
-    return last in (t, t + "s", t + "es") or last.rstrip("s") == t.rstrip("s")
+    """Is `o` a REST list of `typ` (its path ends in the type's id or plural, as Steve resolves it)?"""
+    path = str(o.detail.get("path", "")).split("?", 1)[0].rstrip("/")
+    return same_type(path.rsplit("/", 1)[-1], typ)
 
 
 def _duplicates(obs: Sequence[Observation], dialect: str | None) -> CheckResult:

@@ -28,7 +28,7 @@ from ..protocol.objects import (
     removes,
     revision_after,
 )
-from ..protocol.steve import KEY_FIELDS, echo_key, same_type
+from ..protocol.steve import KEY_FIELDS, echo_key, guess_plural, same_type
 from ..recording import RecordingHeader, RecordingWarning, read_recording
 
 log = logging.getLogger("rancherlab.replayserver")
@@ -236,7 +236,7 @@ def _learn_names(obj: Any, dialect: Dialect, names: dict[str, str]) -> None:
         return
     declared = obj.get("baseType")
     base_type = declared if isinstance(declared, str) else typ
-    names.setdefault(typ.lower() + "s", typ)
+    names.setdefault(guess_plural(typ).lower(), typ)
     if len(segments) >= 2:
         names.setdefault(segments[-2], base_type)  # a deployment's self link lives under `workloads`
 
