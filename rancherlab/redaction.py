@@ -21,7 +21,6 @@ import os
 import re
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Final
 
@@ -244,7 +243,7 @@ class Redactor:
                 new = _sub_all(value, self._variants, self.placeholder)
                 if new != value:
                     changes[name] = new
-        return replace(event, **changes) if changes else event
+        return event.replace(**changes) if changes else event
 
     def _redact_raw(self, raw: str) -> str:
         """Redacted raw text; the same object when nothing needed replacing."""

@@ -4,7 +4,6 @@ stamped event streams from real objects, and what the server tests read off a so
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -54,7 +53,7 @@ class EventLog:
 
     def norman(self, obj: dict[str, Any], name: str = "resource.change", kind: Kind | None = None) -> EventLog:
         e = parse_frame(norman.resource_frame(name, obj), "norman")
-        return self.add(e if kind is None else dataclasses.replace(e, kind=kind))
+        return self.add(e if kind is None else e.replace(kind=kind))
 
     def steve(self, obj: dict[str, Any], name: str = "resource.change") -> EventLog:
         text = steve.encode_event(

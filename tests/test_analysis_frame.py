@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 
 import pandas as pd
@@ -151,6 +150,6 @@ def test_flatten_real_pods() -> None:
 @pytest.mark.parametrize("kind", ["snapshot", "resync"])
 def test_snapshot_and_resync_rows_carry_objects(kind: str) -> None:
     obj = sample_objects("norman-v3-users-collection-qa-server-dashboard-blueprint.json")[0]
-    e = dataclasses.replace(parse_frame(norman.change_frame(obj), "norman"), kind=kind)
+    e = parse_frame(norman.change_frame(obj), "norman").replace(kind=kind)
     df = frame(EventLog(step=0.5).add(e).events)
     assert df["kind"].tolist() == [kind] and df["state"].tolist() == ["active"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -202,16 +201,10 @@ def odd_events(dialect: str) -> list[Event]:
         ]
     out = [marker(CONNECTED, dialect, url="wss://r/x")] + [parse_frame(t, dialect) for t in texts]  # type: ignore[arg-type]
     out.append(
-        dataclasses.replace(
-            parse_frame(
-                norman.change_frame(
-                    sample_objects("norman-v3-tokens-collection-qa-server-dashboard-blueprint.json")[0]
-                ),
-                "norman",
-            ),
-            kind="snapshot",
-            dialect=dialect,
-        )
+        parse_frame(
+            norman.change_frame(sample_objects("norman-v3-tokens-collection-qa-server-dashboard-blueprint.json")[0]),
+            "norman",
+        ).replace(kind="snapshot", dialect=dialect)
     )
     out.append(marker(DISCONNECTED, dialect, code=1006))  # type: ignore[arg-type]
     return [e.stamped(seq=n, conn=1, t=n * 1.0, ts=T0 + timedelta(seconds=n)) for n, e in enumerate(out, 1)]

@@ -84,6 +84,31 @@ def frame_event(doc: Any, dialect: Dialect, text: str) -> Event:
     raise ProtocolError(f"unknown dialect {dialect!r}: use 'norman' (/v3) or 'steve' (/v1)")
 
 
+def recorded_data(event: Event) -> Any:
+    """The `data` of a frame event whose other fields were stored beside its raw text (`Event(data=FROM_RAW)`).
+
+    Applies the whole frame rule to `event.raw` and checks that it reads as the stored fields say. Raises
+    `ProtocolError` when it does not: the raw text was damaged or edited after the frame was recorded.
+    """
+    text = event.raw
+    try:
+        if text is None:
+            raise ProtocolError("it has no raw text")
+        parsed = frame_event(_load_object(text), event.dialect, text)
+    except ProtocolError as exc:
+        raise ProtocolError(
+            f"event #{event.seq} ({event.name}) cannot give its data: its raw text is not the frame it was recorded "
+            f"as ({exc}); the recording was damaged or edited"
+        ) from None
+    if (parsed.name, parsed.type, parsed.id, parsed.revision) != (event.name, event.type, event.id, event.revision):
+        raise ProtocolError(
+            f"event #{event.seq} ({event.name}) cannot give its data: its raw text reads as "
+            f"{parsed.name} {parsed.type}/{parsed.id} rev {parsed.revision}, not as the recorded "
+            f"{event.name} {event.type}/{event.id} rev {event.revision}; the recording was edited"
+        )
+    return parsed.data
+
+
 def parse_frame(raw: str | bytes, dialect: Dialect, *, max_bytes: int | None = None) -> Event:
     """Like `decode_frame`, but a bad frame becomes an `anomaly` marker instead of raising. Never raises.
 
