@@ -31,8 +31,9 @@ from ._version import __version__
 from .errors import RancherlabError, ScopeError, UsageError
 from .protocol._json import dumps as _dumps
 from .protocol._json import loads as _loads
-from .protocol.event import DEFAULT_MAX_FRAME_BYTES, DIALECTS, KINDS, Dialect, Event
+from .protocol.event import DEFAULT_MAX_FRAME_BYTES, DIALECTS, FROM_RAW, KINDS, RESOURCE_EVENTS, Dialect, Event
 from .protocol.frames import parse_frame, parse_sent
+from .protocol.objects import ObjectSummary, object_summary
 from .redaction import Redactor
 from .scope import CREDENTIAL_PARAMS, SCOPE_HELP, parse_server_url
 
@@ -40,7 +41,7 @@ FORMAT: Final = "rancherlab-recording"
 VERSION: Final = 1
 HEADER_LIMIT: Final = 1024 * 1024  # bytes; a header is a few hundred
 FLUSH_INTERVAL: Final = 1.0  # seconds: a killed writer loses at most this much
-_CHUNK: Final = 64 * 1024
+_CHUNK: Final = 256 * 1024
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _SCHEMES: Final = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
@@ -137,6 +138,8 @@ class RecordingHeader:
     synthetic: bool = False
     note: str | None = None
     part: int = 0
+    # True when the event lines of frames carry the fields the frame rule reads from `raw` (RecordingWriter's).
+    frame_fields: bool = False
     rancherlab: str = __version__
     # Header keys a newer minor writer added; kept so that rewriting a recording does not drop them.
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -192,6 +195,8 @@ class RecordingHeader:
             out["note"] = self.note
         if self.part:
             out["part"] = self.part
+        if self.frame_fields:
+            out["frame_fields"] = True
         for key, value in self.extra.items():
             out.setdefault(key, value)
         return out
@@ -228,7 +233,13 @@ class RecordingHeader:
         mfb = doc.get("max_frame_bytes")
         if not isinstance(mfb, int) or isinstance(mfb, bool) or mfb <= 0:
             problems.append("max_frame_bytes must be a positive integer")
-        for name, kind in (("server_version", str), ("note", str), ("synthetic", bool), ("part", int)):
+        for name, kind in (
+            ("server_version", str),
+            ("note", str),
+            ("synthetic", bool),
+            ("part", int),
+            ("frame_fields", bool),
+        ):
             if doc.get(name) is not None and not isinstance(doc[name], kind):
                 problems.append(f"{name} must be a {kind.__name__}")
         started = None
@@ -254,6 +265,7 @@ class RecordingHeader:
             "synthetic",
             "note",
             "part",
+            "frame_fields",
         }
         try:
             return cls(
@@ -268,6 +280,7 @@ class RecordingHeader:
                 synthetic=bool(doc.get("synthetic", False)),
                 note=doc.get("note"),
                 part=int(doc.get("part") or 0),
+                frame_fields=bool(doc.get("frame_fields", False)),
                 rancherlab=doc["rancherlab"],
                 extra={k: v for k, v in doc.items() if k not in known},
             )
@@ -313,7 +326,13 @@ def clean_endpoint(url: str) -> str:
 
 
 def encode_event(event: Event) -> bytes:
-    """One event as its recording line (with the newline). Frames and sent messages keep only raw text."""
+    """One event as its recording line (with the newline), as docs/recording-format.md describes.
+
+    A frame keeps its raw text and the fields the frame rule read from it (type, id, revision, watch, info); a sent
+    message keeps its raw text only; an object event (a resource frame, a snapshot or resync object) also carries
+    its object's summary (`protocol.objects.object_summary`: state, transitioning, namespace, project), so readers
+    that only need those never parse the object.
+    """
     if event.kind not in KINDS:
         raise ValueError(f"unknown event kind {event.kind!r}")
     if not isinstance(event.t, (int, float)) or not math.isfinite(event.t):
@@ -329,12 +348,18 @@ def encode_event(event: Event) -> bytes:
     if event.kind in ("frame", "sent"):
         if not isinstance(event.raw, str):
             raise ValueError(f"{event.kind} event #{event.seq} has no raw text to record")
+        if event.kind == "frame":
+            _put_fields(obj, event)
+            if event.name in RESOURCE_EVENTS:
+                _put_summary(obj, event)
         obj["raw"] = event.raw
     else:
         for name in ("type", "id", "revision", "raw"):
             value = getattr(event, name)
             if value is not None:
                 obj[name] = value
+        if event.kind in ("snapshot", "resync"):
+            _put_summary(obj, event)
         if event.data is not None:
             obj["data"] = event.data
         if event.watch is not None:
@@ -344,18 +369,69 @@ def encode_event(event: Event) -> bytes:
     return _dumps(obj) + b"\n"
 
 
-def decode_event(obj: Any, dialect: Dialect) -> Event:
-    """Rebuild an `Event` from a parsed event line; raises ValueError saying what is wrong."""
+def _put_fields(obj: dict[str, Any], event: Event) -> None:
+    for name, value in (("type", event.type), ("id", event.id), ("revision", event.revision)):
+        if value is not None:
+            obj[name] = value
+    if event.watch:
+        obj["watch"] = dict(event.watch)
+    if event.info:
+        obj["info"] = dict(event.info)
+
+
+def _put_summary(obj: dict[str, Any], event: Event) -> None:
+    for name, value in zip(ObjectSummary._fields, object_summary(event.dialect, event.data)):
+        if value is not None:
+            obj[name] = value
+
+
+def decode_event(obj: Any, dialect: Dialect, *, frame_fields: bool = False) -> Event:
+    """Rebuild an `Event` from a parsed event line; raises ValueError saying what is wrong.
+
+    `frame_fields` (the header's flag): a frame's fields are taken from the line and its `data` is read from `raw`
+    when first asked for (`Event(data=FROM_RAW)`); otherwise the frame rule reads them all from `raw` now.
+    """
     try:
-        return _decode_event(obj, dialect)
+        return _decode_event(obj, dialect, frame_fields)
     except OverflowError:
         raise ValueError("a number on the line is out of range") from None
 
 
-def _decode_event(obj: Any, dialect: Dialect) -> Event:
+def _indexed_frame(obj: Any, dialect: Dialect) -> Event | None:
+    """The plain case of `decode_event(obj, dialect, frame_fields=True)`, in as few steps as it takes: a frame line
+    whose fields all have their types. None for anything else, which `decode_event` then reads or explains."""
+    if type(obj) is not dict:
+        return None
+    get = obj.get
+    seq, conn, t, ts, kind, name = get("seq"), get("conn"), get("t"), get("ts"), get("kind"), get("name")
+    raw, typ, oid, rev, watch, info = get("raw"), get("type"), get("id"), get("revision"), get("watch"), get("info")
+    if not (
+        kind == "frame"
+        and type(seq) is int
+        and type(conn) is int
+        and type(t) is float
+        and type(name) is str
+        and type(raw) is str
+        and (typ is None or type(typ) is str)
+        and (oid is None or type(oid) is str)
+        and (rev is None or type(rev) is str)
+        and (watch is None or type(watch) is dict)
+        and (info is None or type(info) is dict)
+        and math.isfinite(t)
+    ):
+        return None
+    if ts is not None:
+        if type(ts) is not str:
+            return None
+        ts = datetime.fromisoformat(ts)  # a ValueError is the line's problem, as in decode_event
+    return Event(seq, conn, t, ts, dialect, "frame", name, typ, oid, rev, raw, FROM_RAW, watch, info)
+
+
+def _decode_event(obj: Any, dialect: Dialect, frame_fields: bool) -> Event:
     if not isinstance(obj, dict):
         raise ValueError("line is not a JSON object")  # noqa: TRY004 - decode_event documents ValueError
-    seq, conn, t, ts, kind, name = (obj.get(k) for k in ("seq", "conn", "t", "ts", "kind", "name"))
+    get = obj.get
+    seq, conn, t, ts, kind, name = get("seq"), get("conn"), get("t"), get("ts"), get("kind"), get("name")
     if not _is_int(seq) or not _is_int(conn):
         raise ValueError("seq and conn must be integers")
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
@@ -369,9 +445,14 @@ def _decode_event(obj: Any, dialect: Dialect) -> Event:
             raise ValueError("ts must be an ISO 8601 string or null")
         ts = datetime.fromisoformat(ts)
     if kind in ("frame", "sent"):
-        raw = obj.get("raw")
+        raw = get("raw")
         if not isinstance(raw, str):
             raise ValueError(f"a {kind} line needs its raw text")
+        if frame_fields and kind == "frame":
+            typ, oid, rev, watch, info = get("type"), get("id"), get("revision"), get("watch"), get("info")
+            if not (_opt(typ, str) and _opt(oid, str) and _opt(rev, str) and _opt(watch, dict) and _opt(info, dict)):
+                raise ValueError("type, id and revision must be strings, watch and info objects")
+            return Event(seq, conn, float(t), ts, dialect, kind, name, typ, oid, rev, raw, FROM_RAW, watch, info)
         try:
             event = parse_frame(raw, dialect) if kind == "frame" else parse_sent(raw, dialect)
         except RecursionError:
@@ -420,7 +501,7 @@ class RecordingWriter:
         if not 0 < flush_interval <= FLUSH_INTERVAL:
             raise UsageError(f"flush_interval must be in (0, {FLUSH_INTERVAL}] seconds")
         self.path = Path(path)
-        self.header = header
+        self.header = replace(header, frame_fields=True)  # what encode_event writes
         self.paths: list[Path] = []
         self._overwrite = overwrite
         self._rotate = rotate_bytes
@@ -701,22 +782,18 @@ class Recording:
 
     def __iter__(self) -> Iterator[Event]:
         self.skipped = 0
-        first_problem: str | None = None
+        problems: list[str] = []
         for path, header in zip(self.files, self.headers):
-            summary: dict[str, Any] | None = None
-            for item in self._iter_file(path, header):
-                if isinstance(item, Event):
-                    yield item
-                elif isinstance(item, dict):
-                    summary = item
-                else:
-                    self.skipped += 1
-                    first_problem = first_problem or (f"{path.name} {item}" if len(self.files) > 1 else item)
-            self._summary, self._summary_known = summary, True
+            self._summary, self._summary_known = None, False
+            yield from self._iter_file(path, header, problems)  # the summary and problems come aside
+            self._summary_known = True
+            if len(self.files) > 1 and problems and not problems[0].startswith(path.name):
+                problems[0] = f"{path.name} {problems[0]}"
+        self.skipped = len(problems)
         if self.skipped or self.skipped_files:
             what = [f"{self.skipped} unreadable line(s)"] if self.skipped else []
             what += [f"{len(self.skipped_files)} file(s)"] if self.skipped_files else []
-            first = first_problem or f"{self.skipped_files[0][0]}: {self.skipped_files[0][1]}"
+            first = problems[0] if problems else f"{self.skipped_files[0][0]}: {self.skipped_files[0][1]}"
             warnings.warn(f"{self.path}: skipped {' and '.join(what)}; first: {first}", RecordingWarning, stacklevel=2)
 
     def __repr__(self) -> str:
@@ -727,39 +804,50 @@ class Recording:
     def _line_limit(self, header: RecordingHeader) -> int:
         return line_limit(self._max if self._max is not None else header.max_frame_bytes)
 
-    def _iter_file(self, path: Path, header: RecordingHeader) -> Iterator[Event | dict[str, Any] | str]:
-        """Events, the summary (a dict) and, in tolerant mode, problems (str) of one file."""
+    def _iter_file(self, path: Path, header: RecordingHeader, problems: list[str]) -> Iterator[Event]:
+        """The events of one file; its summary goes to `self._summary` and, in tolerant mode, what was skipped to
+        `problems` (one text per line)."""
         produced = 0
+        dialect = header.dialect
+        indexed = header.frame_fields
         with open_recording_file(path, max_frame_bytes=self._max) as rf:
             for lineno, data, problem in rf.lines():
                 if problem == "long":
                     if self.strict:
                         raise LineTooLongError(path, lineno, rf.too_long())
-                    yield f"line {lineno}: longer than {rf.limit} bytes"
+                    problems.append(f"line {lineno}: longer than {rf.limit} bytes")
                     continue
                 if data is not None:
                     try:
                         obj = _loads(data)
-                        if isinstance(obj, dict) and obj.keys() == {"summary"} and isinstance(obj["summary"], dict):
-                            item: Event | dict[str, Any] = obj["summary"]
-                        else:
-                            item = decode_event(obj, header.dialect)
+                        event = _indexed_frame(obj, dialect) if indexed else None  # nearly every line
+                        if event is None:
+                            if (
+                                type(obj) is dict
+                                and "summary" in obj
+                                and len(obj) == 1
+                                and type(obj["summary"]) is dict
+                            ):
+                                self._summary = obj["summary"]
+                                event = None
+                            else:
+                                event = decode_event(obj, dialect, frame_fields=indexed)
                     except _LINE_ERRORS as exc:
                         if problem is None:
                             if self.strict:
                                 raise RecordingCorruptError(path, lineno, f"not a valid event line ({exc})") from None
-                            yield f"line {lineno}: {exc}"
+                            problems.append(f"line {lineno}: {exc}")
                             continue
                     else:
-                        if isinstance(item, Event):
+                        if event is not None:
                             produced += 1
-                        yield item
+                            yield event
                         if problem != "stream":
                             continue
                 # The file ends inside a line, or its gzip stream was cut or damaged.
                 if self.strict:
                     raise RecordingTruncatedError(path, lineno, cut_message(problem, produced))
-                yield f"line {lineno}: cut short ({cut_reason(problem)})"
+                problems.append(f"line {lineno}: cut short ({cut_reason(problem)})")
 
 
 _LINE_ERRORS: Final = (ValueError, TypeError, RecursionError, OverflowError)
@@ -1059,6 +1147,10 @@ class _LineReader:
 def _iso(ts: datetime) -> str:
     text = ts.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _opt(value: Any, kind: type) -> bool:
+    return value is None or isinstance(value, kind)
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

@@ -13,7 +13,7 @@ import math
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
 
 from .errors import UsageError
@@ -37,14 +37,17 @@ def replay(
 
     `speed=float("inf")` does not wait at all. `idle_cap` caps each wait at that many seconds, so a
     recording with long silences replays quickly but still in order. Backward jumps in `t` (a folder of
-    several recordings) do not wait.
+    several recordings) do not wait. Raises at once (not at the first event) like `read_recording`
+    (`FileNotFoundError`, `RecordingFormatError`, ...) and `UsageError` for a bad `speed` or `idle_cap`.
     """
     _check(speed, idle_cap)
     events = read_recording(path, strict=strict, max_frame_bytes=max_frame_bytes)
     if math.isinf(speed):
-        yield from events  # nothing to wait for: the reader's own pace
-        return
-    schedule = _Schedule(speed, idle_cap)
+        return iter(events)  # nothing to wait for: the reader's own pace
+    return _paced(events, _Schedule(speed, idle_cap))
+
+
+def _paced(events: Iterable[Event], schedule: _Schedule) -> Iterator[Event]:
     for event in events:
         delay = schedule.delay(event.t, time.monotonic())
         if delay > 0:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from rancherlab.credentials import Credentials, resolve_server
 from rancherlab.protocol.event import Event
-from rancherlab.protocol.objects import ObjectMirror
+from rancherlab.protocol.objects import PROJECT_ANNOTATION, ObjectMirror
 from rancherlab.protocol.steve import Watch
 from rancherlab.redaction import Redactor
 from rancherlab.rest import RestClient
@@ -169,7 +169,6 @@ _NORMAN_SECRET = {
     "kubernetes.io/dockerconfigjson": "namespacedDockerCredential",
     "kubernetes.io/ssh-auth": "namespacedSshAuth",
 }
-_PROJECT_ANNOTATION = "field.cattle.io/projectId"
 
 
 def _norman_id(kind: str, namespace: str | None, name: str) -> str:
@@ -198,7 +197,7 @@ def ground_ids(sim: Simulator, scope: str, *, watches: tuple[Watch, ...] = ()) -
             typ = "namespace" if kind == "namespace" and cluster == sc.cluster else None
         else:
             ns = world.get(("namespace", cluster, None, namespace or ""))
-            project = ((ns or {}).get("metadata", {}).get("annotations") or {}).get(_PROJECT_ANNOTATION)
+            project = ((ns or {}).get("metadata", {}).get("annotations") or {}).get(PROJECT_ANNOTATION)
             typ = _NORMAN_PROJECT.get(kind) if project == sc.project_id and namespace else None
             if kind == "secret" and typ:
                 typ = _NORMAN_SECRET.get(obj.get("type", ""), typ)

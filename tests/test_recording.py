@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import time
@@ -25,6 +26,9 @@ from rancherlab.protocol import (
     parse_sent,
     steve,
 )
+from rancherlab.protocol.errors import ProtocolError
+from rancherlab.protocol.event import RESOURCE_EVENTS
+from rancherlab.protocol.objects import object_summary
 from rancherlab.recording import (
     FORMAT,
     VERSION,
@@ -194,7 +198,17 @@ def test_raw_text_is_recorded_byte_for_byte(tmp_path: Path) -> None:
     for event, line in zip(events, recorded):
         if event.kind in ("frame", "sent"):
             assert line["raw"] == event.raw
-            assert set(line) == {"seq", "t", "ts", "conn", "kind", "name", "raw"}  # nothing duplicated from raw
+            stamp = {k: line.pop(k) for k in ("seq", "t", "ts", "conn", "kind", "name", "raw")}
+            if event.kind == "sent":
+                assert not line  # a sent message is its raw text only
+                continue
+            # A frame line also carries what the frame rule reads from raw, and its object's summary: nothing else.
+            parsed = parse_frame(stamp["raw"], "steve")
+            fields = {"type": parsed.type, "id": parsed.id, "revision": parsed.revision, "watch": parsed.watch}
+            fields |= {"info": dict(parsed.info) or None}
+            if parsed.name in RESOURCE_EVENTS:
+                fields |= object_summary("steve", parsed.data)._asdict()
+            assert line == {k: v for k, v in fields.items() if v is not None}
     norman_path = write(tmp_path / "n.jsonl", norman_events())
     escaped = [
         json.loads(line)["raw"] for line in lines_of(norman_path)[1:] if b"naive" in line or b"na\xc3\xafve" in line
@@ -237,12 +251,13 @@ def test_header_fields(tmp_path: Path) -> None:
         "max_frame_bytes": header.max_frame_bytes,
         "synthetic": True,
         "note": "made by a test",
+        "frame_fields": True,
     }
     from rancherlab._version import __version__
 
     assert doc["rancherlab"] == __version__
     assert b"0123456789abcdef" not in path.read_bytes() and b"admin" not in path.read_bytes()
-    assert read_recording(path).header == header
+    assert read_recording(path).header == dataclasses.replace(header, frame_fields=True)
 
 
 def test_lines_follow_the_json_schema(tmp_path: Path) -> None:
@@ -410,7 +425,7 @@ def corrupt(tmp_path: Path, events: list[Event], lineno: int, replacement: bytes
         b"\xff\xfe garbage",
         b"[]",
         b'{"seq":"x","t":0,"conn":0,"kind":"marker","name":"a"}',
-        b'{"seq":5,"t":0,"ts":null,"conn":0,"kind":"frame","name":"ping","raw":"{\\"name\\":\\"other\\"}"}',
+        b'{"seq":5,"t":0,"ts":null,"conn":0,"kind":"frame","name":"resource.change","type":5,"raw":"{}"}',
         b'{"seq":5,"t":1e999,"ts":null,"conn":0,"kind":"marker","name":"a"}',
         b'{"seq":5,"t":0,"ts":"yesterday","conn":0,"kind":"marker","name":"a"}',
         b'{"seq":5,"t":0,"ts":null,"conn":0,"kind":"weird","name":"a"}',
@@ -429,6 +444,50 @@ def test_strict_stops_at_a_bad_line_tolerant_skips_it(tmp_path: Path, replacemen
     with pytest.warns(RecordingWarning, match="skipped 1 "):
         assert list(rec) == events[:2] + events[3:]
     assert rec.skipped == 1
+
+
+RAW_OF_ANOTHER_FRAME = (
+    b'{"seq":5,"t":0,"ts":null,"conn":0,"kind":"frame","name":"ping","raw":"{\\"name\\":\\"other\\"}"}'
+)
+
+
+def test_raw_that_is_not_the_recorded_frame_fails_when_its_data_is_read(tmp_path: Path) -> None:
+    # The reader takes a frame's fields from its line and reads `data` from `raw` only when asked (so a replay
+    # never parses a frame twice); a raw text edited out of step with its line is found at that point.
+    events = norman_events()
+    path = corrupt(tmp_path, events, 4, RAW_OF_ANOTHER_FRAME)
+    got = list(read_recording(path))
+    assert got[:2] == events[:2] and got[3:] == events[3:]
+    assert got[2].name == "ping" and got[2].raw == '{"name":"other"}'
+    with pytest.raises(ProtocolError, match=r"event #5 \(ping\) cannot give its data.*recording was (damaged|edited)"):
+        _ = got[2].data
+
+
+def test_raw_that_is_not_the_recorded_frame_is_a_bad_line_without_frame_fields(tmp_path: Path) -> None:
+    # A recording whose header does not say `frame_fields` (older writers) has its frames read from raw at once.
+    events = norman_events()
+    path = corrupt(tmp_path, events, 4, RAW_OF_ANOTHER_FRAME)
+    lines = path.read_bytes().split(b"\n")
+    assert b'"frame_fields":true' in lines[0]
+    lines[0] = lines[0].replace(b',"frame_fields":true', b"")
+    lines = [lines[0]] + [_without_fields(line) for line in lines[1:]]
+    path.write_bytes(b"\n".join(lines))
+    seen: list[Event] = []
+    with pytest.raises(RecordingCorruptError) as info:
+        for event in read_recording(path):
+            seen.append(event)  # noqa: PERF402 - what was read before the error
+    assert info.value.line == 4 and "does not parse to the recorded frame 'ping'" in str(info.value)
+    assert seen == events[:2]
+
+
+def _without_fields(line: bytes) -> bytes:
+    """An event line as a writer without frame fields wrote it."""
+    if not line.strip():
+        return line
+    doc = json.loads(line)
+    if doc.get("kind") == "frame":
+        doc = {k: doc[k] for k in ("seq", "t", "ts", "conn", "kind", "name", "raw")}
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 def test_many_bad_lines_give_one_warning(tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:

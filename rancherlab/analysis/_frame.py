@@ -22,7 +22,8 @@ from pandas.api.extensions import ExtensionArray, ExtensionDtype, register_exten
 from pandas.api.indexers import check_array_indexer
 from pandas.api.types import union_categoricals
 
-from ..protocol.event import DIALECTS, KINDS, RESOURCE_EVENTS, Event
+from ..protocol.event import DIALECTS, FROM_RAW, KINDS, RESOURCE_EVENTS, Event
+from ..protocol.objects import TRANSITIONING, object_summary
 
 # Column order of every frame; `recording` and `scope` are added by `load()` only.
 COLUMNS: Final = (
@@ -48,7 +49,7 @@ STRING: Final = pd.StringDtype("pyarrow")
 KIND_DTYPE: Final = pd.CategoricalDtype(list(KINDS))
 DIALECT_DTYPE: Final = pd.CategoricalDtype(list(DIALECTS))
 # Norman's vocabulary is the richer one, so Steve's two booleans are mapped onto it.
-TRANSITIONING_DTYPE: Final = pd.CategoricalDtype(["no", "yes", "error"])
+TRANSITIONING_DTYPE: Final = pd.CategoricalDtype(list(TRANSITIONING))
 # Repeated strings: categorical. Unique-ish strings: Arrow-backed.
 _CATEGORICAL: Final = ("name", "type", "state", "namespace", "project", "recording", "scope")
 # Categoricals of a fixed vocabulary: every frame has the same dtype.
@@ -56,53 +57,10 @@ _FIXED_CATEGORIES: Final = ("kind", "dialect", "transitioning")
 # Columns `load()` adds after `COLUMNS`.
 SOURCE_COLUMNS: Final = ("recording", "scope")
 _STRINGS: Final = ("id", "revision", "raw")
-# Norman keeps the project of a namespace in this annotation; Steve shows it only there.
-_PROJECT_ANNOTATION: Final = "field.cattle.io/projectId"
 
 
 def empty_columns() -> dict[str, list[Any]]:
     return {c: [] for c in COLUMNS}
-
-
-def object_fields(dialect: str, data: Any) -> tuple[Any, Any, Any, Any]:
-    """(state, transitioning, namespace, project) from where each dialect keeps them.
-
-    Norman: top-level `state`, `transitioning` ("yes"/"no"/"error"), `namespaceId`, `projectId`.
-    Steve: `metadata.state.name`, `metadata.state.error`/`.transitioning` (bools), `metadata.namespace`,
-    and the project only on namespaces (annotation `field.cattle.io/projectId`).
-    """
-    if not isinstance(data, dict):
-        return None, None, None, None
-    if dialect == "norman":
-        trans = data.get("transitioning")
-        return (
-            _str(data.get("state")),
-            trans if trans in ("yes", "no", "error") else None,
-            _str(data.get("namespaceId")),
-            _str(data.get("projectId")),
-        )
-    meta = data.get("metadata")
-    if not isinstance(meta, dict):
-        return None, None, None, None
-    st = meta.get("state")
-    state = trans = None
-    if isinstance(st, dict):
-        state = _str(st.get("name"))
-        if st.get("error") is True:
-            trans = "error"
-        elif st.get("transitioning") is True:
-            trans = "yes"
-        elif st.get("transitioning") is False or st.get("error") is False:
-            trans = "no"
-    project = None
-    ann = meta.get("annotations")
-    if data.get("type") == "namespace" and isinstance(ann, dict):
-        project = _str(ann.get(_PROJECT_ANNOTATION))
-    return state, trans, _str(meta.get("namespace")), project
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 Row = tuple[Any, ...]
@@ -112,7 +70,7 @@ def event_row(e: Event) -> Row:
     """One event's cells in `COLUMNS` order (the only per-event work)."""
     data = e.data
     if e.kind in ("snapshot", "resync") or (e.kind == "frame" and e.name in RESOURCE_EVENTS):
-        state, trans, ns, project = object_fields(e.dialect, data)
+        state, trans, ns, project = object_summary(e.dialect, data)
     else:
         state = trans = project = None
         ns = (e.watch.get("namespace") or None) if e.watch else None
@@ -275,7 +233,6 @@ def _dumps(value: Any) -> str:
 
 
 # Marks a row whose object is its frame's `data`: the text stored is the frame's raw text (no second copy made).
-FROM_RAW: Final = object()
 
 
 @register_extension_dtype

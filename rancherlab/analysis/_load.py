@@ -29,6 +29,7 @@ import pandas as pd
 from ..protocol._json import loads
 from ..protocol.event import RESOURCE_EVENTS
 from ..protocol.frames import frame_event
+from ..protocol.objects import TRANSITIONING, object_summary
 from ..recording import (
     LineTooLongError,
     RecordingCorruptError,
@@ -42,7 +43,7 @@ from ..recording import (
     open_recording_file,
     recording_name,
 )
-from ._frame import FROM_RAW, Row, build, columns, concat_frames, constant, event_row, no_gc, object_fields
+from ._frame import FROM_RAW, Row, build, columns, concat_frames, constant, event_row, no_gc
 
 # Above this many bytes in total, `progress=None` shows a bar.
 PROGRESS_BYTES: Final = 50 * 1024 * 1024
@@ -175,7 +176,7 @@ def _file_frames(
         return
     done = 0
     try:
-        dialect, scope = rf.header.dialect, rf.header.scope
+        dialect, scope, indexed = rf.header.dialect, rf.header.scope, rf.header.frame_fields
         rows: list[Row] = []
         produced = 0
         for lineno, data, problem in rf.lines():
@@ -188,7 +189,7 @@ def _file_frames(
                     raise LineTooLongError(path, lineno, rf.too_long())
                 skipped.line(f"{path.name} line {lineno}: longer than {rf.limit} bytes")
                 continue
-            bad = _line(data, dialect, rows, pings) if data is not None else "no data"
+            bad = _line(data, dialect, rows, pings, indexed) if data is not None else "no data"
             if problem is None:
                 if bad is not None:
                     if strict:
@@ -221,8 +222,9 @@ def _batch(rows: list[Row], name: str, scope: str) -> pd.DataFrame:
         return build(cols)
 
 
-def _line(line: bytes, dialect: str, rows: list[Row], pings: bool) -> str | None:
-    """Add one line's event to the rows; returns what is wrong with it, or None."""
+def _line(line: bytes, dialect: str, rows: list[Row], pings: bool, indexed: bool) -> str | None:
+    """Add one line's event to the rows; returns what is wrong with it, or None. `indexed`: the header's
+    `frame_fields` (frame lines carry their fields and their object's summary)."""
     try:
         obj = loads(line)
     except ValueError:
@@ -233,12 +235,12 @@ def _line(line: bytes, dialect: str, rows: list[Row], pings: bool) -> str | None
         if obj.get("kind") == "frame":  # nearly every line: tried first
             if obj.get("name") == "ping" and not pings:
                 return None
-            if _fast_frame(obj, dialect, rows):
+            if (_indexed_frame if indexed else _fast_frame)(obj, dialect, rows):
                 return None
         elif len(obj) == 1 and "summary" in obj:
             return None
     try:
-        event = decode_event(obj, dialect)  # type: ignore[arg-type]
+        event = decode_event(obj, dialect, frame_fields=indexed)  # type: ignore[arg-type]
     except (ValueError, TypeError, RecursionError) as exc:
         return f"not a valid event line ({exc})"
     if not pings and event.is_ping:
@@ -249,8 +251,29 @@ def _line(line: bytes, dialect: str, rows: list[Row], pings: bool) -> str | None
     return None
 
 
+def _indexed_frame(obj: dict[str, Any], dialect: str, rows: list[Row]) -> bool:
+    """Columns straight from the fields of a resource-frame line that carries them (no parsing of `raw`), when it
+    is the plain case; False leaves it to the reader."""
+    get: Any = obj.get
+    name, raw, seq, conn, t, ts = get("name"), get("raw"), get("seq"), get("conn"), get("t"), get("ts")
+    if name not in RESOURCE_EVENTS or not isinstance(raw, str) or "info" in obj:  # info: e.g. a disguised error
+        return False
+    if not (type(seq) is int and type(conn) is int and type(t) in (int, float) and (ts is None or isinstance(ts, str))):
+        return False
+    typ, oid, revision = get("type"), get("id"), get("revision")
+    state, trans, ns, project = get("state"), get("transitioning"), get("namespace"), get("project")
+    for value in (typ, oid, revision, state, ns, project):
+        if value is not None and type(value) is not str:
+            return False
+    if trans is not None and trans not in TRANSITIONING:
+        return False
+    rows.append((seq, ts, float(t), conn, "frame", dialect, name, typ, oid, revision, state, trans, ns, project, raw, FROM_RAW, None))  # fmt: skip
+    return True
+
+
 def _fast_frame(obj: dict[str, Any], dialect: str, rows: list[Row]) -> bool:
-    """Columns straight from a resource-frame line, when it is the plain case; False leaves it to the parser."""
+    """Columns straight from a resource-frame line without stored fields, when it is the plain case (the frame rule
+    reads `raw`); False leaves it to the reader."""
     get: Any = obj.get
     if get("kind") != "frame":
         return False
@@ -267,7 +290,7 @@ def _fast_frame(obj: dict[str, Any], dialect: str, rows: list[Row]) -> bool:
     if event.name != name or event.info or not isinstance(data, dict):  # info: e.g. a disguised watch error
         return False
     typ, oid, revision = event.type, event.id, event.revision
-    state, trans, ns, project = object_fields(dialect, data)
+    state, trans, ns, project = object_summary(dialect, data)  # type: ignore[arg-type]
     rows.append(
         (
             seq,

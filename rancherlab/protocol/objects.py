@@ -8,7 +8,7 @@ these rules instead of restating them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from .event import RESOURCE_EVENTS, RESYNC_FINISHED, RESYNC_STARTED, Dialect, Event, Kind, marker
 
@@ -99,6 +99,67 @@ def object_namespace(obj: Any, dialect: Dialect = "steve") -> str | None:
     meta = obj.get("metadata")
     ns = meta.get("namespace") if isinstance(meta, Mapping) else None
     return ns if isinstance(ns, str) else None
+
+
+# Norman keeps the project of a namespace in this annotation; Steve shows it only there.
+PROJECT_ANNOTATION: Final = "field.cattle.io/projectId"
+# Rancher's own vocabulary for `transitioning` (Norman's field); Steve's two booleans map onto it.
+TRANSITIONING: Final = ("no", "yes", "error")
+
+
+class ObjectSummary(NamedTuple):
+    """What Rancher says about an object at a glance: `state` ("active", "running", ...), `transitioning` (one of
+    `TRANSITIONING`), `namespace` and `project` (`c-abc12:p-xyz34`), each None when the object does not say."""
+
+    state: str | None
+    transitioning: str | None
+    namespace: str | None
+    project: str | None
+
+
+_NO_SUMMARY: Final = ObjectSummary(None, None, None, None)
+
+
+def object_summary(dialect: Dialect, data: Any) -> ObjectSummary:
+    """The `ObjectSummary` of an object, from where each dialect keeps it.
+
+    Norman: top-level `state`, `transitioning` ("yes"/"no"/"error"), `namespaceId`, `projectId` (rancher/norman
+    `types/mapper` and rancher/rancher's status mappers). Steve: `metadata.state.name` and
+    `metadata.state.error`/`.transitioning` (booleans; rancher/steve `pkg/summarycache`), `metadata.namespace`,
+    and the project only on namespaces (annotation `field.cattle.io/projectId`). Empty strings count as absent.
+    """
+    if not isinstance(data, dict):
+        return _NO_SUMMARY
+    if dialect == "norman":
+        trans = data.get("transitioning")
+        return ObjectSummary(
+            _text(data.get("state")),
+            trans if trans in TRANSITIONING else None,
+            _text(object_namespace(data, "norman")),
+            _text(data.get("projectId")),
+        )
+    meta = data.get("metadata")
+    if not isinstance(meta, dict):
+        return _NO_SUMMARY
+    st = meta.get("state")
+    state = trans = None
+    if isinstance(st, dict):
+        state = _text(st.get("name"))
+        if st.get("error") is True:
+            trans = "error"
+        elif st.get("transitioning") is True:
+            trans = "yes"
+        elif st.get("transitioning") is False or st.get("error") is False:
+            trans = "no"
+    project = None
+    ann = meta.get("annotations")
+    if data.get("type") == "namespace" and isinstance(ann, dict):
+        project = _text(ann.get(PROJECT_ANNOTATION))
+    return ObjectSummary(state, trans, _text(object_namespace(data, "steve")), project)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def is_removal(name: Any, dialect: Any, state: Any = None) -> bool:
