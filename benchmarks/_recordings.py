@@ -3,8 +3,8 @@
 A Steve recording of pod and deployment changes shaped like Rancher's (nested metadata, labels, the
 `kubectl.kubernetes.io/last-applied-configuration` annotation real objects carry, containers, conditions):
 5,000 objects changing state, image and replicas, so the schema, the diffs and the Parquet export all have
-work to do. Lines are written directly (the recording format of
-docs/recording-format.md), not through `RecordingWriter`, so a gigabyte takes seconds.
+work to do. Lines are encoded as `RecordingWriter` encodes them (`encode_event`, the recording format of
+docs/recording-format.md) but written without its flushing, so a gigabyte takes seconds.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import orjson
 
-from rancherlab.recording import RecordingHeader
+from rancherlab.protocol.frames import parse_frame
+from rancherlab.recording import RecordingHeader, encode_event
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 OBJECTS = 5_000
@@ -86,7 +87,9 @@ def _deployment(i: int, rv: int, rng: random.Random) -> dict:
 def write_recording(path: Path, size: int, *, seed: int = 7) -> int:
     """Write a recording of about `size` bytes at `path`; returns the number of events."""
     rng = random.Random(seed)
-    header = RecordingHeader("steve", "steve:c-bench", "https://rancher.example", "/v1/subscribe", {}, synthetic=True)
+    header = RecordingHeader(
+        "steve", "steve:c-bench", "https://rancher.example", "/v1/subscribe", {}, synthetic=True, frame_fields=True
+    )
     n = 0
     written = 0
     with open(path, "wb", buffering=1 << 20) as f:
@@ -99,8 +102,7 @@ def write_recording(path: Path, size: int, *, seed: int = 7) -> int:
                 "resource.create" if n <= OBJECTS else ("resource.remove" if rng.random() < 0.01 else "resource.change")
             )
             raw = orjson.dumps({"name": name, "resourceType": obj["type"], "revision": str(n), "data": obj}).decode()
-            ts = (T0 + timedelta(milliseconds=n)).isoformat().replace("+00:00", "Z")
-            line = {"seq": n, "t": n / 1000, "ts": ts, "conn": 1, "kind": "frame", "name": name, "raw": raw}
-            written += f.write(orjson.dumps(line) + b"\n")
+            event = parse_frame(raw, "steve").stamped(seq=n, conn=1, t=n / 1000, ts=T0 + timedelta(milliseconds=n))
+            written += f.write(encode_event(event))
         f.write(orjson.dumps({"summary": {"total_events": n}}) + b"\n")
     return n
