@@ -44,6 +44,7 @@ from rancherlab.recording import (
     RecordingVersionError,
     RecordingWarning,
     RecordingWriter,
+    decode_event,
     read_events,
     read_recording,
     recording_files,
@@ -571,3 +572,47 @@ def test_folder_and_read_events(tmp_path: Path) -> None:
     rec = read_recording(tmp_path)
     assert isinstance(rec, Recording) and len(rec.headers) == 2 and rec.header.dialect == "norman"
     assert "norman" in repr(rec)
+
+
+_RAW_PING = b'"raw":"{\\"name\\":\\"ping\\"}"'
+_EDGE_LINES = [
+    b'{"seq":1,"t":1,"ts":null,"conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b"}",
+    b'{"seq":1.0,"t":1,"ts":null,"conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b"}",
+    b'{"seq":true,"t":1,"ts":null,"conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b"}",
+    b'{"seq":1,"t":true,"ts":null,"conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b"}",
+    b'{"seq":1,"t":0.5,"ts":"2026-03-01T12:00:00","conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b"}",
+    b'{"seq":1,"t":0.5,"ts":"2026-03-01T12:00:00+02:00","conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b"}",
+    b'{"seq":1,"t":0.5,"ts":"2026-03-01T12:00:00.123456789Z","conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b"}",
+    b'{"seq":1,"t":0.5,"ts":"2026-03-01 12:00:00Z","conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b"}",
+    b'{"seq":1,"t":0.5,"ts":"2026-03-01","conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b"}",
+    b'{"seq":1,"t":0.5,"ts":"2026-13-01T12:00:00Z","conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b"}",
+    b'{"seq":99999999999999999999999,"t":0.5,"ts":null,"conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b"}",
+    b'{"seq":1,"t":1e999,"ts":null,"conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b"}",
+    b'{"seq":1,"t":0.5,"ts":null,"conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b',"seq":2}',
+    b'{"seq":1,"t":0.5,"ts":null,"conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b',"watch":{"a":1}}',
+    b'{"seq":1,"t":0.5,"ts":null,"conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b',"info":[]}',
+    b'{"seq":1,"t":0.5,"ts":null,"conn":0,"kind":"frame","name":"ping",' + _RAW_PING + b',"type":null,"id":7}',
+    b'{"seq":1,"t":-0.0,"ts":null,"conn":0,"kind":"frame","name":7,' + _RAW_PING + b"}",
+    b'{"seq":1,"t":0.5,"ts":null,"conn":0,"kind":"frame","name":"ping"}',
+    b'{"seq":1,"t":0.5,"ts":null,"conn":0,"kind":"frame","name":"ping","raw":"{\\"name\\":\\"ping\\"}","x":[1,{"y":null}]}',
+]
+
+
+@pytest.mark.parametrize("line", _EDGE_LINES, ids=range(len(_EDGE_LINES)))
+def test_frame_lines_read_as_decode_event_reads_them(tmp_path: Path, line: bytes) -> None:
+    # Frame lines of a frame_fields file take a faster decoder; it must accept, refuse and read exactly as
+    # decode_event does, so the fast path is never a second rule.
+    path = write(tmp_path / "r.jsonl", [])
+    head, *_ = lines_of(path)
+    path.write_bytes(head + b"\n" + line + b"\n")
+    try:
+        expected: Event | None = decode_event(json.loads(line), "norman", frame_fields=True)
+    except ValueError:
+        expected = None
+    rec = read_recording(path, strict=False)
+    if expected is None:
+        with pytest.warns(RecordingWarning, match="skipped 1 "):
+            assert list(rec) == []
+    else:
+        got = list(rec)
+        assert got == [expected] and got[0].ts == expected.ts and type(got[0].t) is float

@@ -8,7 +8,9 @@ over, with the same compact output. Neither function ever raises `RecursionError
 both codecs is a `ValueError` like any other bad input.
 
 Every module reads and writes JSON through these two functions (and `go_json` for Rancher's own byte
-layout), so this choice is made once.
+layout), so this choice is made once. One exception, for speed: the recording reader decodes the event lines of
+frames with msgspec's typed decoder, which parses and type-checks a line in one C pass (see
+`rancherlab.recording`); any line it refuses is read again through `loads`.
 """
 
 from __future__ import annotations

@@ -146,7 +146,9 @@ class Event:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not Event:
             return NotImplemented
-        return self._fields() == cast(Event, other)._fields()
+        o = cast(Event, other)
+        lazy = self._data is FROM_RAW and o._data is FROM_RAW  # data is a function of raw: no need to parse it
+        return self._fields(lazy=lazy) == o._fields(lazy=lazy)
 
     __hash__ = None  # type: ignore[assignment]  # data and info are dicts: an event is a value, not a key
 
