@@ -20,7 +20,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "token-bench:Bench5ecretValue0000"
@@ -69,6 +71,40 @@ for _ in range(int(sys.argv[2])):
         t = time.perf_counter(); fn(); times[name].append(time.perf_counter() - t)
 print(min(times["orjson"]), min(times["replay"]))
 """
+
+
+def stage_costs(count: int = 20_000, size: int = 2048) -> dict[str, float]:
+    """CPU microseconds per frame of each step `rancherlab record` takes after a frame arrives, in this process.
+
+    The same frames as the server sends, through the same functions the stream and the writer call: the frame
+    rule (`parse_frame`), redaction with the credential in use, stamping, encoding the recording line (with its
+    frame fields and object summary) and writing it to a file.
+    """
+    from datetime import UTC, datetime
+
+    from benchmarks._fastserver import frame_text
+    from rancherlab.protocol.frames import parse_frame
+    from rancherlab.recording import encode_event
+    from rancherlab.redaction import Redactor
+
+    texts = [frame_text(i + 1, size) for i in range(count)]
+    redactor = Redactor(credentials=[TOKEN])
+    now = datetime.now(UTC)
+    costs: dict[str, float] = {}
+
+    def stage(name: str, fn: Any, items: list[Any]) -> list[Any]:
+        start = time.process_time()
+        out = [fn(x) for x in items]
+        costs[name] = (time.process_time() - start) / count * 1e6
+        return out
+
+    events = stage("parse", lambda t: parse_frame(t, "norman", max_bytes=64 * 1024 * 1024), texts)
+    events = stage("redact", redactor.redact, events)
+    events = stage("stamp", lambda e: e.stamped(seq=1, conn=1, t=0.5, ts=now), events)
+    lines = stage("encode", encode_event, events)
+    with tempfile.TemporaryFile() as f:
+        stage("write", f.write, lines)
+    return costs
 
 
 def start_server(count: int, size: int = 2048) -> tuple[subprocess.Popen[str], int]:
@@ -193,6 +229,14 @@ def main(count: int = 200_000, runs: int = 3) -> None:
                     f"{statistics.median(their_cpu) / count * 1e6:.1f} us per frame, startup included)"
                 ),
                 "(explains the row above)",
+            )
+        )
+        costs = stage_costs()
+        rows.append(
+            (
+                "  CPU per frame of each step after it arrives",
+                ", ".join(f"{k} {v:.1f}" for k, v in costs.items()) + f" us (sum {sum(costs.values()):.1f})",
+                "(what bounds capture)",
             )
         )
         text, _, _ = run([sys.executable, "-c", REPLAY, str(rec), "2"])

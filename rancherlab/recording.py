@@ -35,7 +35,7 @@ from .protocol._json import dumps as _dumps
 from .protocol._json import loads as _loads
 from .protocol.event import DEFAULT_MAX_FRAME_BYTES, DIALECTS, FROM_RAW, KINDS, RESOURCE_EVENTS, Dialect, Event
 from .protocol.frames import parse_frame, parse_sent
-from .protocol.objects import ObjectSummary, object_summary
+from .protocol.objects import object_summary
 from .redaction import Redactor
 from .scope import CREDENTIAL_PARAMS, SCOPE_HELP, parse_server_url
 
@@ -382,9 +382,15 @@ def _put_fields(obj: dict[str, Any], event: Event) -> None:
 
 
 def _put_summary(obj: dict[str, Any], event: Event) -> None:
-    for name, value in zip(ObjectSummary._fields, object_summary(event.dialect, event.data)):
-        if value is not None:
-            obj[name] = value
+    state, transitioning, namespace, project = object_summary(event.dialect, event.data)
+    if state is not None:
+        obj["state"] = state
+    if transitioning is not None:
+        obj["transitioning"] = transitioning
+    if namespace is not None:
+        obj["namespace"] = namespace
+    if project is not None:
+        obj["project"] = project
 
 
 def decode_event(obj: Any, dialect: Dialect, *, frame_fields: bool = False) -> Event:
