@@ -86,3 +86,28 @@ def test_pandas_to_parquet_stores_objects_as_json_text(tmp_path: Path) -> None:
     back = pd.read_parquet(tmp_path / "plain.parquet")
     has = df["object"].notna().to_numpy()
     assert [json.loads(t) for t in back["object"][has]] == df["object"][has].tolist()
+
+
+def test_readme_duckdb_query_over_a_recording(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The recording line carries each frame's type, namespace and state, so SQL over the JSONL needs no parsing.
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"in DuckDB over the JSONL itself:\s*```sql\n(.*?)```", text, re.DOTALL)
+    assert m, "the README's DuckDB example over a recording"
+    (tmp_path / "recordings").mkdir()
+    path = write(tmp_path / "recordings" / "pods.jsonl", steve_events(), "steve")
+    monkeypatch.chdir(tmp_path)
+    got = duckdb.sql(m.group(1)).df()
+    df = load(path)
+    want = (
+        df[(df["kind"] == "frame") & (df["name"] != "ping")]
+        .groupby(["type", "namespace", "state"], observed=True, dropna=False)
+        .size()
+    )
+    got_counts = {
+        (t, None if pd.isna(n) else n, None if pd.isna(s) else s): int(c)
+        for t, n, s, c in zip(got["type"], got["namespace"], got["state"], got["events"])
+    }
+    assert got_counts == {
+        (t, None if pd.isna(n) else n, None if pd.isna(s) else s): int(c) for (t, n, s), c in want.items() if c
+    }
+    assert any(n is not None for _, n, _ in got_counts)  # the fields are there, not all null
