@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final, Self, TypeGuard
+from typing import IO, Any, Final, NamedTuple, Self, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ._version import __version__
@@ -42,6 +42,7 @@ VERSION: Final = 1
 HEADER_LIMIT: Final = 1024 * 1024  # bytes; a header is a few hundred
 FLUSH_INTERVAL: Final = 1.0  # seconds: a killed writer loses at most this much
 _CHUNK: Final = 256 * 1024
+_BLOCK_CHUNK: Final = 1024 * 1024  # `_LineReader.blocks` reads this much at once (the CPU cache holds it)
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _SCHEMES: Final = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
@@ -975,6 +976,22 @@ class RecordingFile:
         """(line number, bytes, problem) for line 2 on; see `_LineReader` for the problems."""
         return self._lines
 
+    def blocks(self, size: int) -> Iterator[LineBlock | tuple[int, bytes | None, str]]:
+        """The lines `lines()` gives, with runs of whole lines as `LineBlock`s of about `size` bytes, for readers
+        that parse many lines in one call; lines with a problem come one by one as from `lines()`
+        (`_LineReader.blocks`).
+
+        The file is read again from its start, passing over the header line (the header's reader has read a
+        chunk ahead): use either `lines()` or `blocks()` on one opened file.
+        """
+        stream = self._reader.stream
+        on_disk = os.fstat(self._raw.fileno()).st_size
+        stream.seek(0)
+        # No block larger than the text can be (gzip text is rarely more than 8 times its size on disk), nor than
+        # the longest line accepted: the reader holds no more than the line reader would.
+        size = max(1, min(size, self.limit, on_disk if stream is self._raw else 8 * on_disk))
+        return _LineReader(stream, self.limit).blocks(size, first=2, skip=1)
+
     def position(self) -> int:
         return self._raw.tell()
 
@@ -1073,6 +1090,17 @@ class _open_stream:
             self._raw.close()
 
 
+class LineBlock(NamedTuple):
+    """Whole lines of a recording file in one piece (`RecordingFile.blocks`): `first` is the number of the first
+    line, `data` the bytes (a memoryview; each line ends with its newline), `ends` a numpy array of the offset of
+    each line's newline in `data`, `ascii` True when no byte is past 0x7f (so the text is valid UTF-8)."""
+
+    first: int
+    data: memoryview
+    ends: Any
+    ascii: bool
+
+
 class _LineReader:
     """(line number, bytes without newline, problem) of a byte stream, in bounded memory.
 
@@ -1137,6 +1165,128 @@ class _LineReader:
                 yield lineno + 1, None, "stream"
         elif buf:
             yield lineno + 1, bytes(buf), "stream" if broken else "unterminated"
+        elif broken:
+            yield lineno + 1, None, "stream"
+
+    def blocks(self, size: int, *, first: int = 1, skip: int = 0) -> Iterator[LineBlock | tuple[int, None, str]]:
+        """The lines `__iter__` gives (numbered from `first`, after `skip` lines passed over unread), with runs of
+        whole lines handed over as `LineBlock`s of about `size` bytes (more when one line is longer; the first ones
+        smaller, so that the consumer can start sooner), for readers that parse many lines in one call; the lines
+        `__iter__` marks with a problem (over-long, the last one when unterminated or cut) come one by one, as
+        `__iter__` gives them.
+
+        A block's memory is reused once the block after it has been yielded and the reader is asked for more, so
+        one block can still be parsed while the next is read. Newlines are found chunk by chunk while the chunk is
+        in the CPU cache; an over-long line is streamed past, never held whole.
+        """
+        import numpy as np
+
+        stream, limit = self.stream, self.limit
+        buf = bytearray(size + _BLOCK_CHUNK)
+        view = memoryview(buf)
+        spare: bytearray | None = None  # the buffer before `buf`: its blocks are older than any yielded from `buf`
+        fresh = True  # no block of `buf` is out: it may be rewritten
+        target = max(min(size, _BLOCK_CHUNK), size // 2)  # bytes of the next block (the first is smaller: sooner)
+        start = done = pos = 0  # buf[start:done]: whole lines waiting (newlines in `ends`); buf[done:pos]: a line begun
+        ends: list[Any] = []
+        ascii_ = True  # no byte of buf[start:pos] is past 0x7f
+        dense = False  # short lines: numpy finds their newlines faster than `find` does one by one
+        lineno = first - 1
+        skipping = skip > 0  # streaming past a line: one of the `skip` first ones, or one over `limit`
+        broken = False
+
+        def block() -> LineBlock:
+            nonlocal lineno, start, ends, ascii_, fresh, target
+            at = np.concatenate(ends) - start
+            item = LineBlock(lineno + 1, view[start:done], at, ascii_)
+            lineno += len(at)
+            start, ends, fresh, target = done, [], False, min(size, 2 * target)
+            ascii_ = pos == done or int(np.frombuffer(buf, np.uint8, pos - done, done).max()) < 0x80
+            return item
+
+        while True:
+            if pos + _BLOCK_CHUNK > len(buf):  # make room: what is not handed over moves to the start of a buffer
+                if done > start:
+                    yield block()
+                keep = pos - start
+                if not fresh:  # blocks of `buf` are out, so those of the spare one are older: it can be reused
+                    need = max(size, keep) + _BLOCK_CHUNK
+                    nxt = spare if spare is not None and len(spare) >= need else bytearray(need)
+                    spare = buf if len(buf) <= 2 * (size + _BLOCK_CHUNK) else None
+                elif keep + _BLOCK_CHUNK <= len(buf):  # nothing of `buf` is out: it is rewritten
+                    nxt = buf
+                else:  # a line longer than the buffer: a larger one
+                    nxt = bytearray(keep + max(keep // 2, _BLOCK_CHUNK))
+                moved = memoryview(nxt)
+                moved[:keep] = bytes(view[start:pos]) if nxt is buf else view[start:pos]
+                ends = [e - start for e in ends]
+                buf, view, fresh = nxt, moved, True
+                done, pos, start = done - start, keep, 0
+            try:
+                got = stream.readinto1(view[pos : pos + _BLOCK_CHUNK])  # one read: data before a gzip cut is kept
+            except (EOFError, OSError, zlib.error):
+                broken = True  # gzip.BadGzipFile is an OSError
+                got = 0
+            if not got:
+                break
+            new = np.frombuffer(buf, np.uint8, got, pos)
+            if dense:
+                found = np.flatnonzero(new == 10) + pos
+            else:
+                at, find, stop, nl = [], buf.find, pos + got, buf.find(b"\n", pos, pos + got)
+                while nl >= 0:
+                    at.append(nl)
+                    nl = find(b"\n", nl + 1, stop)
+                found = np.array(at, dtype=np.int64)
+            dense = len(found) > got >> 10
+            ascii_ = ascii_ and int(new.max()) < 0x80
+            pos += got
+            while skipping and len(found):  # the line being streamed past ends here
+                if skip:
+                    skip -= 1
+                else:
+                    lineno += 1
+                    yield lineno, None, "long"
+                skipping = skip > 0
+                start = done = int(found[0]) + 1
+                found = found[1:]
+            if skipping:
+                pos = done  # nothing of it is kept
+                continue
+            if len(found) and (found[0] - done > limit or (got > limit and (np.diff(found) > limit + 1).any())):
+                lengths = np.diff(found, prepend=done - 1) - 1
+                cut = 0
+                for k in np.flatnonzero(lengths > limit).tolist():  # lines over the limit that ended in this chunk
+                    if k > cut:
+                        ends.append(found[cut:k])
+                        done = int(found[k - 1]) + 1
+                    if done > start:
+                        yield block()
+                    lineno += 1
+                    yield lineno, None, "long"
+                    start = done = int(found[k]) + 1
+                    cut = k + 1
+                found = found[cut:]
+            if len(found):
+                ends.append(found)
+                done = int(found[-1]) + 1
+            if pos - done > limit:  # the line begun is over the limit already: stream past the rest of it
+                if done > start:
+                    yield block()
+                skipping = True
+                start = pos = done
+                ascii_ = True
+            elif done - start >= target:
+                yield block()
+        if done > start:
+            yield block()
+        if skipping:
+            if not skip:
+                yield lineno + 1, None, "long"
+                if broken:
+                    yield lineno + 1, None, "stream"
+        elif pos > done:
+            yield lineno + 1, bytes(view[done:pos]), "stream" if broken else "unterminated"  # type: ignore[misc]
         elif broken:
             yield lineno + 1, None, "stream"
 
