@@ -15,18 +15,18 @@ from rancherlab import recording
 from rancherlab.recording import LineBlock, RecordingFormatError, RecordingHeader, open_recording_file
 
 
-def expand(items: Iterator[Any], keep: list[Any]) -> list[tuple[int, bytes | None, str | None]]:
-    """`blocks()` items as the lines `lines()` gives, checking on the way that the block before the last is
-    untouched (a block's memory is reused only once the block after it is out and the next is asked for)."""
+def expand(items: Iterator[Any], keep: int) -> list[tuple[int, bytes | None, str | None]]:
+    """`blocks()` items as the lines `lines()` gives, checking on the way that the `keep` blocks before the last
+    are untouched (a block's memory is reused only once `keep` more blocks are out and the next is asked for)."""
     out: list[tuple[int, bytes | None, str | None]] = []
+    held: list[tuple[memoryview, bytes]] = []
     for item in items:
         if not isinstance(item, LineBlock):
             out.append(item)
             continue
         data = bytes(item.data)
-        if keep:
-            assert bytes(keep[-1][0]) == keep[-1][1], "the block before the last was overwritten"
-        keep[:] = [(item.data, data)]
+        assert all(bytes(view) == copy for view, copy in held), "a block held was overwritten"
+        held = [*held, (item.data, data)][-keep:]
         assert data.endswith(b"\n") and len(data) == item.ends[-1] + 1
         assert not item.ascii or data.isascii()
         start = 0
@@ -61,6 +61,6 @@ def test_line_blocks_are_the_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                 expected = list(rf.lines())
         except RecordingFormatError:  # cut inside the header
             continue
-        for size in (1, 500, 1 << 24):
+        for size, keep in ((1, 1), (500, 1), (500, 3), (1 << 24, 2)):
             with open_recording_file(path) as rf:
-                assert expand(rf.blocks(size), []) == expected
+                assert expand(rf.blocks(size, keep=keep), keep) == expected

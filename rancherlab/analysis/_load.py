@@ -242,28 +242,27 @@ def _file_frames(
                     yield from rows.batches()
             yield from rows.batches(final=True)
             return
-        # Blocks of lines, each read by pyarrow in a worker thread while the rows of the one before are made here.
+        # Blocks of lines, read by pyarrow in a worker thread while the rows of earlier ones are made here and the
+        # next ones read: `_AHEAD` blocks wait for the worker, so that it does not wait for the reader.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rancherlab-load") as pool:
-            ahead: tuple[LineBlock, Future[pa.Table | None]] | None = None
-            for item in rf.blocks(_block_bytes(batch_rows)):
+            ahead: deque[tuple[LineBlock, Future[pa.Table | None]]] = deque()
+            for item in rf.blocks(_block_bytes(batch_rows), keep=_AHEAD):
                 if bar is not None:
                     pos = rf.position()
                     bar.update(pos - done)
                     done = pos
                 if isinstance(item, LineBlock):
-                    parsed = pool.submit(_arrow_lines, item)
-                    if ahead is not None:  # its memory stays valid until the reader is asked for more
-                        yield from rows.block(*ahead)
-                    ahead = (item, parsed)
+                    ahead.append((item, pool.submit(_arrow_lines, item)))
+                    if len(ahead) > _AHEAD:  # its memory stays valid until the reader is asked for more
+                        yield from rows.block(*ahead.popleft())
                     continue
-                if ahead is not None:
-                    yield from rows.block(*ahead)
-                    ahead = None
+                while ahead:
+                    yield from rows.block(*ahead.popleft())
                 rows.line(*item)
                 if rows.count >= batch_rows:
                     yield from rows.batches()
-            if ahead is not None:
-                yield from rows.block(*ahead)
+            while ahead:
+                yield from rows.block(*ahead.popleft())
         yield from rows.batches(final=True)
     finally:
         if bar is not None:
@@ -382,6 +381,8 @@ def _batch(rows: list[Row], name: str, scope: str) -> pd.DataFrame:
 # Bytes of lines handed to pyarrow at once: enough for both cores to share a call, about a batch of `load`.
 _BLOCK_MAX: Final = 16 * 1024 * 1024
 _BLOCK_MIN: Final = 1024 * 1024
+# Blocks read ahead of the one whose rows are being made.
+_AHEAD: Final = 1
 # The blocks pyarrow parses in parallel inside one call (each at least the longest line).
 _ARROW_BLOCK: Final = 4 * 1024 * 1024
 _STRING = pa.large_string()
