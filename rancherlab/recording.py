@@ -13,18 +13,19 @@ import io
 import math
 import os
 import re
+import sys
 import threading
 import types
 import warnings
 import weakref
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final, Literal, Self, TypeGuard
+from typing import IO, Any, Final, Literal, NamedTuple, Self, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import msgspec
@@ -44,6 +45,7 @@ VERSION: Final = 1
 HEADER_LIMIT: Final = 1024 * 1024  # bytes; a header is a few hundred
 FLUSH_INTERVAL: Final = 1.0  # seconds: a killed writer loses at most this much
 _CHUNK: Final = 256 * 1024
+_BLOCK_CHUNK: Final = 1024 * 1024  # `_LineReader.blocks` reads this much at once (the CPU cache holds it)
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _SCHEMES: Final = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
@@ -990,6 +992,22 @@ class RecordingFile:
         """(line number, bytes, problem) for line 2 on; see `_LineReader` for the problems."""
         return self._lines
 
+    def blocks(self, size: int, *, keep: int = 1) -> Iterator[LineBlock | tuple[int, bytes | None, str]]:
+        """The lines `lines()` gives, with runs of whole lines as `LineBlock`s of about `size` bytes, for readers
+        that parse many lines in one call; lines with a problem come one by one as from `lines()`. A block's memory
+        is reused once `keep` more blocks are out (`_LineReader.blocks`).
+
+        The file is read again from its start, passing over the header line (the header's reader has read a
+        chunk ahead): use either `lines()` or `blocks()` on one opened file.
+        """
+        stream = self._reader.stream
+        on_disk = os.fstat(self._raw.fileno()).st_size
+        stream.seek(0)
+        # No block larger than the text can be (gzip text is rarely more than 8 times its size on disk), nor than
+        # the longest line accepted: the reader holds no more than the line reader would.
+        size = max(1, min(size, self.limit, on_disk if stream is self._raw else 8 * on_disk))
+        return _LineReader(stream, self.limit).blocks(size, first=2, skip=1, keep=keep)
+
     def position(self) -> int:
         return self._raw.tell()
 
@@ -1088,6 +1106,52 @@ class _open_stream:
             self._raw.close()
 
 
+class _Buffers:
+    """Read buffers of `_LineReader.blocks`, kept for the next reader (of the next file, or the next load): in a new
+    buffer every page is faulted in and zeroed first, which costs more than reading the text into it. At most `count`
+    buffers of at most `largest` bytes are kept, and one still referenced (a block of it is held somewhere) is not
+    handed out."""
+
+    def __init__(self, count: int, largest: int) -> None:
+        self.count, self.largest = count, largest
+        self._kept: list[bytearray] = []
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bytearray:
+        """The smallest kept buffer of at least `size` bytes that nothing else references, or a new one."""
+        with self._lock:
+            kept, best = self._kept, -1
+            for i in range(len(kept)):
+                b = kept[i]
+                # references: the list, `b` and getrefcount's argument: no block of it is out
+                if len(b) >= size and sys.getrefcount(b) == 3 and (best < 0 or len(b) < len(kept[best])):
+                    best = i
+            if best >= 0:
+                return kept.pop(best)
+        return bytearray(size)
+
+    def give(self, buffers: Iterable[bytearray]) -> None:
+        with self._lock:
+            kept = self._kept
+            kept.extend(b for b in buffers if len(b) <= self.largest and all(b is not k for k in kept))
+            kept.sort(key=len, reverse=True)
+            del kept[self.count :]
+
+
+_BUFFERS: Final = _Buffers(2, 64 * 1024 * 1024 + _BLOCK_CHUNK)
+
+
+class LineBlock(NamedTuple):
+    """Whole lines of a recording file in one piece (`RecordingFile.blocks`): `first` is the number of the first
+    line, `data` the bytes (a memoryview; each line ends with its newline), `ends` a numpy array of the offset of
+    each line's newline in `data`, `ascii` True when no byte is past 0x7f (so the text is valid UTF-8)."""
+
+    first: int
+    data: memoryview
+    ends: Any
+    ascii: bool
+
+
 class _LineReader:
     """(line number, bytes without newline, problem) of a byte stream, in bounded memory.
 
@@ -1154,6 +1218,140 @@ class _LineReader:
             yield lineno + 1, bytes(buf), "stream" if broken else "unterminated"
         elif broken:
             yield lineno + 1, None, "stream"
+
+    def blocks(
+        self, size: int, *, first: int = 1, skip: int = 0, keep: int = 1
+    ) -> Iterator[LineBlock | tuple[int, None, str]]:
+        """The lines `__iter__` gives (numbered from `first`, after `skip` lines passed over unread), with runs of
+        whole lines handed over as `LineBlock`s of about `size` bytes (more when one line is longer), for readers
+        that parse many lines in one call; the lines `__iter__` marks with a problem (over-long, the last one when
+        unterminated or cut) come one by one, as `__iter__` gives them.
+
+        A block's memory is reused once `keep` more blocks have been yielded and the reader is asked for more, so
+        the consumer can hold `keep` blocks (parsing them) while the next is read; the buffers are kept for the next
+        reader (`_Buffers`). Newlines are found chunk by chunk while the chunk is in the CPU cache; an over-long
+        line is streamed past, never held whole.
+        """
+        import numpy as np
+
+        stream, limit = self.stream, self.limit
+        buf = _BUFFERS.take(size + _BLOCK_CHUNK)
+        view = memoryview(buf)
+        retired: deque[tuple[bytearray, int]] = deque()  # earlier buffers, with the number of their last block
+        out = 0  # blocks yielded
+        fresh = True  # no block of `buf` is out: it may be rewritten
+        start = done = pos = 0  # buf[start:done]: whole lines waiting (newlines in `ends`); buf[done:pos]: a line begun
+        ends: list[Any] = []
+        ascii_ = True  # no byte of buf[start:pos] is past 0x7f
+        dense = False  # short lines: numpy finds their newlines faster than `find` does one by one
+        lineno = first - 1
+        skipping = skip > 0  # streaming past a line: one of the `skip` first ones, or one over `limit`
+        broken = False
+
+        def block() -> LineBlock:
+            nonlocal lineno, start, ends, ascii_, fresh, out
+            at = np.concatenate(ends) - start
+            item = LineBlock(lineno + 1, view[start:done], at, ascii_)
+            lineno += len(at)
+            start, ends, fresh, out = done, [], False, out + 1
+            ascii_ = pos == done or int(np.frombuffer(buf, np.uint8, pos - done, done).max()) < 0x80
+            return item
+
+        try:
+            while True:
+                if pos + _BLOCK_CHUNK > len(buf):  # make room: what is not handed over moves to the start of a buffer
+                    if done > start:
+                        yield block()
+                    keep_ = pos - start
+                    need = max(size, keep_) + _BLOCK_CHUNK
+                    if (
+                        not fresh
+                    ):  # blocks of `buf` are out: a buffer whose blocks are all `keep` blocks old, or a new one
+                        if len(buf) <= 2 * (size + _BLOCK_CHUNK):
+                            retired.append((buf, out))
+                        old = retired[0] if retired and out - retired[0][1] >= keep else None
+                        if old is not None:
+                            retired.popleft()
+                        nxt = old[0] if old is not None and len(old[0]) >= need else _BUFFERS.take(need)
+                    elif keep_ + _BLOCK_CHUNK <= len(buf):  # nothing of `buf` is out: it is rewritten
+                        nxt = buf
+                    else:  # a line longer than the buffer: a larger one
+                        nxt = bytearray(keep_ + max(keep_ // 2, _BLOCK_CHUNK))
+                    moved = memoryview(nxt)
+                    moved[:keep_] = bytes(view[start:pos]) if nxt is buf else view[start:pos]
+                    ends = [e - start for e in ends]
+                    buf, view, fresh = nxt, moved, True
+                    done, pos, start = done - start, keep_, 0
+                try:
+                    got = stream.readinto1(view[pos : pos + _BLOCK_CHUNK])  # one read: data before a gzip cut is kept
+                except (EOFError, OSError, zlib.error):
+                    broken = True  # gzip.BadGzipFile is an OSError
+                    got = 0
+                if not got:
+                    break
+                new = np.frombuffer(buf, np.uint8, got, pos)
+                if dense:
+                    found = np.flatnonzero(new == 10) + pos
+                else:
+                    at, find, stop, nl = [], buf.find, pos + got, buf.find(b"\n", pos, pos + got)
+                    while nl >= 0:
+                        at.append(nl)
+                        nl = find(b"\n", nl + 1, stop)
+                    found = np.array(at, dtype=np.int64)
+                dense = len(found) > got >> 10
+                ascii_ = ascii_ and int(new.max()) < 0x80
+                pos += got
+                while skipping and len(found):  # the line being streamed past ends here
+                    if skip:
+                        skip -= 1
+                    else:
+                        lineno += 1
+                        yield lineno, None, "long"
+                    skipping = skip > 0
+                    start = done = int(found[0]) + 1
+                    found = found[1:]
+                if skipping:
+                    pos = done  # nothing of it is kept
+                    continue
+                if len(found) and (found[0] - done > limit or (got > limit and (np.diff(found) > limit + 1).any())):
+                    lengths = np.diff(found, prepend=done - 1) - 1
+                    cut = 0
+                    for k in np.flatnonzero(lengths > limit).tolist():  # lines over the limit that ended in this chunk
+                        if k > cut:
+                            ends.append(found[cut:k])
+                            done = int(found[k - 1]) + 1
+                        if done > start:
+                            yield block()
+                        lineno += 1
+                        yield lineno, None, "long"
+                        start = done = int(found[k]) + 1
+                        cut = k + 1
+                    found = found[cut:]
+                if len(found):
+                    ends.append(found)
+                    done = int(found[-1]) + 1
+                if pos - done > limit:  # the line begun is over the limit already: stream past the rest of it
+                    if done > start:
+                        yield block()
+                    skipping = True
+                    start = pos = done
+                    ascii_ = True
+                elif done - start >= size:
+                    yield block()
+            if done > start:
+                yield block()
+            if skipping:
+                if not skip:
+                    yield lineno + 1, None, "long"
+                    if broken:
+                        yield lineno + 1, None, "stream"
+            elif pos > done:
+                yield lineno + 1, bytes(view[done:pos]), "stream" if broken else "unterminated"  # type: ignore[misc]
+            elif broken:
+                yield lineno + 1, None, "stream"
+
+        finally:  # the buffers go back for the next reader
+            _BUFFERS.give([buf, *(b for b, _ in retired)])
 
 
 # --- helpers ----------------------------------------------------------------------------------------

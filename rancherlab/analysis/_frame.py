@@ -7,6 +7,7 @@ or normalising nested JSON per row is what makes naive JSONL loading slow (resea
 from __future__ import annotations
 
 import builtins
+import functools
 import gc
 import itertools
 import json
@@ -18,6 +19,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api.extensions import ExtensionArray, ExtensionDtype, register_extension_dtype
 from pandas.api.indexers import check_array_indexer
 from pandas.api.types import union_categoricals
@@ -161,6 +163,141 @@ def build(cols: Mapping[str, list[Any]]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+class ArrowBatch:
+    """A batch of rows held as Arrow and numpy arrays: the columns `build` makes for the same rows, made without a
+    Python object per row, and turned into pandas (categoricals, one DataFrame) only when asked.
+
+    `cols` holds `seq`, `conn` (int64, no nulls), `t` (float64), `ts` (ISO text, as `build` takes `time`) and the
+    string columns `name` … `raw` (large strings), all of one length; `kind_codes` are positions in `KINDS`, every
+    row is of `dialect`; `wrapped`, `own` and `info` are the `object` column's parts (see `JSONObjectArray`) and the
+    `info` cells; `sources` the values of `SOURCE_COLUMNS` (the same for every row). What can fail for odd values
+    (the times) is done here, when the batch is made, as `build` would; `frame` gives the batch's DataFrame, `join`
+    one DataFrame of many batches equal to `concat_frames` of their frames, with the categoricals made once.
+    """
+
+    def __init__(
+        self,
+        cols: Mapping[str, pa.ChunkedArray],
+        kind_codes: np.ndarray,
+        dialect: str,
+        wrapped: np.ndarray,
+        own: pa.ChunkedArray,
+        info: np.ndarray,
+        sources: Mapping[str, str],
+    ) -> None:
+        n = self.n = len(kind_codes)
+        self.seq = _int64(cols["seq"], n)
+        self.time = arrow_times(cols["ts"], n).array
+        self.t = cols["t"].to_numpy() if n else np.empty(0, "float64")
+        self.conn = _int64(cols["conn"], n)
+        self.kind_codes = kind_codes
+        self.dialect_codes = np.full(n, DIALECTS.index(dialect), np.int8)
+        self.strings = {c: cols[c] for c in _STRINGS}
+        # the categorical columns as (values, positions in values, len(values) for missing): their categories are
+        # the union of every batch's values, known only when the batches are joined
+        self.encoded = {c: _encode(cols[c]) for c in _CATEGORICAL + ("transitioning",) if c in cols}
+        self.wrapped, self.own, self.info, self.sources = wrapped, own, info, dict(sources)
+
+    def frame(self) -> pd.DataFrame:
+        return self.join([self])
+
+    @staticmethod
+    def join(batches: list[ArrowBatch]) -> pd.DataFrame:
+        """One DataFrame of the batches' rows, in order."""
+
+        def chunks(c: str) -> pa.ChunkedArray:
+            return pa.chunked_array([ch for b in batches for ch in b.strings[c].chunks], type=pa.large_string())
+
+        n = sum(b.n for b in batches)
+        out: dict[str, Any] = {
+            "seq": pd.arrays.IntegerArray(np.concatenate([b.seq for b in batches]), np.zeros(n, dtype=bool)),
+            "time": type(batches[0].time)._concat_same_type([b.time for b in batches]),
+            "t": np.concatenate([b.t for b in batches]),
+            "conn": pd.arrays.IntegerArray(np.concatenate([b.conn for b in batches]), np.zeros(n, dtype=bool)),
+            "kind": pd.Categorical.from_codes(np.concatenate([b.kind_codes for b in batches]), dtype=KIND_DTYPE),
+            "dialect": pd.Categorical.from_codes(
+                np.concatenate([b.dialect_codes for b in batches]), dtype=DIALECT_DTYPE
+            ),
+        }
+        for c in COLUMNS[6:]:
+            if c == "transitioning":
+                out[c] = _decode([b.encoded[c] for b in batches], TRANSITIONING_DTYPE)
+            elif c in _CATEGORICAL:
+                out[c] = _decode([b.encoded[c] for b in batches])
+            elif c in _STRINGS:
+                out[c] = pd.arrays.ArrowStringArray(chunks(c))
+            elif c == "object":  # each batch's object cells share that batch's raw buffers
+                raws = [
+                    ch
+                    for b in batches
+                    for ch in (b.strings["raw"].chunks if b.wrapped.any() else [pa.nulls(b.n, pa.large_string())])
+                ]
+                own = [ch for b in batches for ch in b.own.chunks]
+                out[c] = JSONObjectArray(
+                    pa.chunked_array(raws, type=pa.large_string()),
+                    pa.chunked_array(own, type=pa.large_string()),
+                    np.concatenate([b.wrapped for b in batches]),
+                )
+            else:
+                out[c] = np.concatenate([b.info for b in batches])
+        for c in SOURCE_COLUMNS:
+            values = [b.sources[c] for b in batches]
+            names = sorted(set(values))
+            codes = [np.full(b.n, names.index(v), dtype=np.int32) for b, v in zip(batches, values)]
+            out[c] = pd.Categorical.from_codes(np.concatenate(codes), dtype=_categories(tuple(names)))
+        return pd.DataFrame(out)
+
+
+def _int64(values: pa.ChunkedArray, n: int) -> np.ndarray:
+    if values.null_count:
+        raise ValueError("integer column with missing values")
+    return values.to_numpy().astype(np.int64, copy=False) if n else np.empty(0, np.int64)
+
+
+# The times recording writers store (`_iso`: UTC, microseconds, "Z"; `isoformat()`: "+00:00"). Arrow reads these
+# exactly as pandas does; for anything else the times go through `_times`, which `build` uses.
+_ISO_UTC: Final = (
+    r"^(19|20)\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|\+00:00)$"
+)
+
+
+def arrow_times(values: pa.ChunkedArray, n: int) -> Any:
+    """ISO 8601 texts (or nulls) → UTC datetimes of microseconds, as `build` parses the `time` column."""
+    if n and values.null_count < n:
+        if pc.all(pc.match_substring_regex(values, _ISO_UTC)).as_py():
+            try:
+                stamps = pc.cast(values, pa.timestamp("us", "UTC"))
+            except (pa.ArrowException, ValueError):  # e.g. the 30th of February: pandas says why
+                return _times(values.to_pylist(), n)
+            return pd.DatetimeIndex(stamps.to_numpy()).tz_localize("UTC")
+        return _times(values.to_pylist(), n)
+    return _times([None] * n, n)
+
+
+def _encode(values: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """Strings (or nulls) → (the distinct values, each row's position in them; `len(values)` for a missing one)."""
+    encoded = pc.dictionary_encode(values.combine_chunks() if values.num_chunks != 1 else values.chunk(0))
+    words = encoded.dictionary.to_pylist()
+    return words, encoded.indices.fill_null(len(words)).to_numpy()
+
+
+def _decode(parts: list[tuple[list[str], np.ndarray]], dtype: pd.CategoricalDtype | None = None) -> pd.Categorical:
+    """`_encode`d pieces, in order → the categorical `categorical` makes of their values (categories sorted), or one
+    of the fixed `dtype` (values outside its categories missing, as `pd.Categorical(values, dtype=dtype)` has them)."""
+    if dtype is None:
+        dtype = _categories(tuple(sorted(set().union(*(words for words, _ in parts)))))  # code point order, as pandas
+    known = {v: i for i, v in enumerate(dtype.categories)}
+    codes = [np.array([known.get(w, -1) for w in words] + [-1], dtype=np.int32)[at] for words, at in parts]
+    return pd.Categorical.from_codes(np.concatenate(codes) if codes else np.empty(0, np.int32), dtype=dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _categories(words: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The dtype of a categorical of these sorted strings; one object per set of categories, so batches of one
+    recording share their dtypes (made once, and `concat_frames` joins their codes directly)."""
+    return pd.CategoricalDtype(pd.Index(list(words), dtype=STRING))
+
+
 def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Frames of the same columns (batches of `build`) → one, column by column, with the documented dtypes.
 
@@ -178,6 +315,10 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
         if c in _FIXED_CATEGORIES:  # one dtype for every batch: join the codes
             out[c] = pd.Categorical.from_codes(np.concatenate([p.codes for p in parts]), dtype=first.dtype)
         elif isinstance(first, pd.Categorical):
+            if all(p.dtype is first.dtype for p in parts) and first.categories.is_monotonic_increasing:
+                # the same sorted categories everywhere (`_categories`): their union is themselves
+                out[c] = pd.Categorical.from_codes(np.concatenate([p.codes for p in parts]), dtype=first.dtype)
+                continue
             joined = union_categoricals(parts, sort_categories=True)
             cats = pd.Index(joined.categories.astype(str), dtype=STRING)
             out[c] = pd.Categorical.from_codes(joined.codes, dtype=pd.CategoricalDtype(cats))
@@ -188,9 +329,7 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def constant(value: str, n: int) -> pd.Categorical:
     """`n` times the same string, as `categorical` would make it (one category, no per-row work)."""
-    return pd.Categorical.from_codes(
-        np.zeros(n, dtype=np.int8), dtype=pd.CategoricalDtype(pd.Index([value], dtype=STRING))
-    )
+    return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), dtype=_categories((value,)))
 
 
 def categorical(values: Iterable[Any]) -> pd.Categorical:
