@@ -172,13 +172,14 @@ class Redactor:
             return event
         changes: dict[str, Any] = {}
         raw = event.raw
-        if raw is not None and event.kind in ("frame", "sent") and self._plan(raw) is None:
-            # Every other field of a frame or sent message is read from its raw text: values are substrings of it,
-            # unescaped, and the plan looks for each credential in every escaped form too. So clean raw text means
-            # a clean event (nearly every frame: this is the whole cost of redacting it).
-            return event
         if raw is not None:
-            new_raw = self._redact_raw(raw)
+            plan = self._plan(raw)
+            if plan is None and event.kind in ("frame", "sent"):
+                # Every other field of a frame or sent message is read from its raw text: values are substrings of
+                # it, unescaped, and the plan looks for each credential in every escaped form too. So clean raw
+                # text means a clean event (nearly every frame: this is the whole cost of redacting it).
+                return event
+            new_raw = raw if plan is None else self._redact_raw(raw, plan)
             if new_raw is not raw:
                 changes["raw"] = new_raw
                 if event.kind in ("frame", "sent"):
@@ -255,11 +256,8 @@ class Redactor:
                     changes[name] = new
         return event.replace(**changes) if changes else event
 
-    def _redact_raw(self, raw: str) -> str:
-        """Redacted raw text; the same object when nothing needed replacing."""
-        plan = self._plan(raw)
-        if plan is None:
-            return raw
+    def _redact_raw(self, raw: str, plan: tuple[tuple[str, ...], bool]) -> str:
+        """Redacted raw text (`plan` is `_plan(raw)`, not None); the same object when nothing needed replacing."""
         try:
             doc = json.loads(raw)
         except (ValueError, RecursionError):
